@@ -1,0 +1,166 @@
+//! `dspex::Error`: every error a user can hit, each naming the variable and what was expected.
+
+use crate::{DefinitionError, Violation};
+
+/// The result type of dspex.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error dspex returns. Each message is one sentence that names the variable (or the
+/// part of the system) and says what was expected.
+///
+/// ```
+/// use dspex_core::{Error, Violation, Value};
+/// let err = Error::from_violation("temperature", Violation::AboveMax {
+///     value: Value::Float(2.5),
+///     max: Value::Float(2.0),
+/// });
+/// assert_eq!(err.to_string(), "variable `temperature`: 2.5 is above the maximum 2.0");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No variable (or session, module, ...) with this name or id.
+    #[error("{what} `{name}` not found")]
+    NotFound {
+        /// What was looked for ("variable", "session", ...).
+        what: &'static str,
+        /// The name or id asked for.
+        name: String,
+    },
+    /// A variable with this name already exists.
+    #[error("variable `{name}` already exists")]
+    AlreadyExists {
+        /// The name.
+        name: String,
+    },
+    /// A value, or a typed read, of the wrong kind for the variable.
+    #[error("variable `{name}`: expected {expected}, got {found}")]
+    TypeMismatch {
+        /// The variable.
+        name: String,
+        /// What the variable takes (or what the read asked for).
+        expected: String,
+        /// What was given.
+        found: String,
+    },
+    /// A value of the right kind that breaks a constraint.
+    #[error("variable `{name}`: {message}")]
+    ConstraintViolation {
+        /// The variable.
+        name: String,
+        /// What the constraint requires, e.g. "at most 2.0".
+        expected: String,
+        /// The whole explanation, e.g. "2.5 is above the maximum 2.0".
+        message: String,
+    },
+    /// A definition that cannot be accepted (constraints, name).
+    #[error("invalid definition of variable `{name}`: {reason}")]
+    InvalidDefinition {
+        /// The variable.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A conditional write whose expected version is no longer current.
+    #[error("variable `{name}`: expected version {expected}, but it is at version {actual}")]
+    VersionConflict {
+        /// The variable.
+        name: String,
+        /// The version the caller expected.
+        expected: u64,
+        /// The version it has.
+        actual: u64,
+    },
+    /// The bridge (gRPC server, session store) failed or refused.
+    #[error("bridge: {message}")]
+    Bridge {
+        /// What went wrong.
+        message: String,
+    },
+    /// Python could not be found, started, or raised an error.
+    #[error("python: {message}")]
+    Python {
+        /// What went wrong, and what to do about it.
+        message: String,
+    },
+    /// A worker process died while serving a call.
+    #[error("worker {worker} crashed during the call to module `{module}`; it is being restarted and the next call will be served")]
+    WorkerCrashed {
+        /// The worker's id.
+        worker: usize,
+        /// The module being called.
+        module: String,
+    },
+    /// A request the caller got wrong (an argument, a size limit, ...).
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What was wrong.
+        message: String,
+    },
+    /// Saving or restoring a Context (JSON) failed.
+    #[error("serialization: {message}")]
+    Serialization {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A `NotFound` for a variable.
+    pub fn variable_not_found(name: &str) -> Error {
+        Error::NotFound {
+            what: "variable",
+            name: name.to_owned(),
+        }
+    }
+
+    /// The error for a value a variable refused: `TypeMismatch` for a value of the wrong
+    /// kind, `ConstraintViolation` otherwise.
+    pub fn from_violation(name: &str, violation: Violation) -> Error {
+        if violation.is_type_error() {
+            let found = match &violation {
+                Violation::WrongKind { found, .. } => found.describe(),
+                Violation::NotANumber => "NaN".to_owned(),
+                Violation::NotAnInteger { found } => {
+                    format!("the float {} (not a whole number within i64)", crate::Value::Float(*found))
+                }
+                _ => String::new(),
+            };
+            Error::TypeMismatch {
+                name: name.to_owned(),
+                expected: violation.expected(),
+                found,
+            }
+        } else {
+            Error::ConstraintViolation {
+                name: name.to_owned(),
+                expected: violation.expected(),
+                message: violation.to_string(),
+            }
+        }
+    }
+
+    /// An `InvalidDefinition` for a variable.
+    pub fn from_definition(name: &str, error: DefinitionError) -> Error {
+        Error::InvalidDefinition {
+            name: name.to_owned(),
+            reason: error.to_string(),
+        }
+    }
+
+    /// The variable this error is about, when it is about one.
+    pub fn variable(&self) -> Option<&str> {
+        match self {
+            Error::NotFound {
+                what: "variable",
+                name,
+            }
+            | Error::AlreadyExists { name }
+            | Error::TypeMismatch { name, .. }
+            | Error::ConstraintViolation { name, .. }
+            | Error::InvalidDefinition { name, .. }
+            | Error::VersionConflict { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}

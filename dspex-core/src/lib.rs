@@ -1,0 +1,18 @@
+//! The dspex variable model: values, types, constraints, the variable record, the error
+//! type, and the validation rules (in [`Schema`]), written once and shared by the runtime
+//! (both backends and the bridge) and the compile-time checks of `dspex-macros`.
+//!
+//! Users depend on the `dspex` crate, which re-exports everything here.
+#![warn(missing_docs)]
+
+mod constraints;
+mod error;
+mod schema;
+mod value;
+mod variable;
+
+pub use constraints::Constraints;
+pub use error::{Error, Result};
+pub use schema::{DefinitionError, MAX_NAME_LEN, Schema, Violation, check_name, coerce};
+pub use value::{FromValue, UnknownVarType, Value, VarType};
+pub use variable::{Metadata, VarId, VarOptions, Variable};
