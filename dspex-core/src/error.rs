@@ -84,7 +84,9 @@ pub enum Error {
         message: String,
     },
     /// A worker process died while serving a call.
-    #[error("worker {worker} crashed during the call to module `{module}`; it is being restarted and the next call will be served")]
+    #[error(
+        "worker {worker} crashed during the call to module `{module}`; it is being restarted and the next call will be served"
+    )]
     WorkerCrashed {
         /// The worker's id.
         worker: usize,
@@ -122,7 +124,10 @@ impl Error {
                 Violation::WrongKind { found, .. } => found.describe(),
                 Violation::NotANumber => "NaN".to_owned(),
                 Violation::NotAnInteger { found } => {
-                    format!("the float {} (not a whole number within i64)", crate::Value::Float(*found))
+                    format!(
+                        "the float {} (not a whole number within i64)",
+                        crate::Value::Float(*found)
+                    )
                 }
                 _ => String::new(),
             };

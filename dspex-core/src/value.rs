@@ -72,7 +72,9 @@ impl fmt::Display for VarType {
 
 /// The error of parsing an unknown type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown variable type `{0}`: expected one of float, integer, string, boolean, choice, module")]
+#[error(
+    "unknown variable type `{0}`: expected one of float, integer, string, boolean, choice, module"
+)]
 pub struct UnknownVarType(pub String);
 
 impl std::str::FromStr for VarType {
@@ -226,8 +228,8 @@ pub trait FromValue: Sized {
     /// The variable type this Rust type reads, or `None` for any (as [`Value`] does).
     const VAR_TYPES: &'static [VarType];
 
-    /// Converts a value, or returns `None` when it is of another kind.
-    fn from_value(value: Value) -> Option<Self>;
+    /// Converts a value, or gives it back when it is of another kind.
+    fn from_value(value: Value) -> Result<Self, Value>;
 
     /// Converts a borrowed value, or returns `None` when it is of another kind.
     fn from_value_ref(value: &Value) -> Option<Self>;
@@ -240,10 +242,10 @@ macro_rules! from_value {
     ($t:ty, $variant:ident, [$($vt:ident),*], $expected:literal, |$v:ident| $by_ref:expr) => {
         impl FromValue for $t {
             const VAR_TYPES: &'static [VarType] = &[$(VarType::$vt),*];
-            fn from_value(value: Value) -> Option<Self> {
+            fn from_value(value: Value) -> Result<Self, Value> {
                 match value {
-                    Value::$variant(v) => Some(v),
-                    _ => None,
+                    Value::$variant(v) => Ok(v),
+                    other => Err(other),
                 }
             }
             fn from_value_ref(value: &Value) -> Option<Self> {
@@ -272,8 +274,8 @@ from_value!(bool, Boolean, [Boolean], "a boolean", |v| *v);
 
 impl FromValue for Value {
     const VAR_TYPES: &'static [VarType] = &VarType::ALL;
-    fn from_value(value: Value) -> Option<Self> {
-        Some(value)
+    fn from_value(value: Value) -> Result<Self, Value> {
+        Ok(value)
     }
     fn from_value_ref(value: &Value) -> Option<Self> {
         Some(value.clone())

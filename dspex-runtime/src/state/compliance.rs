@@ -1,0 +1,370 @@
+//! The compliance suite: behavioural tests every [`StateProvider`] must pass.
+//!
+//! Each check takes a fresh, empty backend and panics (as a test does) when the backend
+//! misbehaves. [`crate::compliance_suite!`] turns the whole list into `#[test]` functions:
+//!
+//! ```ignore
+//! dspex::compliance_suite!(local, || std::sync::Arc::new(dspex::LocalState::new()));
+//! ```
+
+use std::sync::Arc;
+
+use dspex_core::{Constraints, Error, Metadata, Value, VarOptions, VarType};
+
+use super::{StateProvider, WriteOptions};
+
+/// A backend under test.
+pub type Backend = Arc<dyn StateProvider>;
+
+fn float_0_2(p: &dyn StateProvider, name: &str, v: f64) {
+    let opts = VarOptions::new().constraints(Constraints::new().min(0.0).max(2.0));
+    p.register(name, VarType::Float, v.into(), opts)
+        .expect("register a float in [0, 2]");
+}
+
+fn set(p: &dyn StateProvider, key: &str, v: impl Into<Value>) -> dspex_core::Result<u64> {
+    p.set(key, v.into(), WriteOptions::default())
+}
+
+/// register, get, set; versions start at 0 and go up by one per write.
+pub fn define_get_set(p: Backend) {
+    float_0_2(&*p, "temperature", 0.7);
+    assert_eq!(p.get("temperature").unwrap(), Value::Float(0.7));
+    assert_eq!(p.variable("temperature").unwrap().version, 0);
+    assert_eq!(set(&*p, "temperature", 0.9).unwrap(), 1);
+    assert_eq!(p.get("temperature").unwrap(), Value::Float(0.9));
+    assert_eq!(set(&*p, "temperature", 1.1).unwrap(), 2);
+}
+
+/// A refused value changes neither the value, nor the version, nor the metadata.
+pub fn refused_writes_change_nothing(p: Backend) {
+    float_0_2(&*p, "t", 0.7);
+    let before = p.variable("t").unwrap();
+    let err = set(&*p, "t", "hot").unwrap_err();
+    assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
+    let err = set(&*p, "t", 2.5).unwrap_err();
+    assert!(matches!(err, Error::ConstraintViolation { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "variable `t`: 2.5 is above the maximum 2.0"
+    );
+    let md: Metadata = [("k".to_owned(), "v".to_owned())].into();
+    let opts = WriteOptions {
+        metadata: Some(md),
+        ..WriteOptions::default()
+    };
+    assert!(p.set("t", Value::Float(-1.0), opts).is_err());
+    let err = p
+        .update("t", &mut |_| Ok(Value::String("x".into())))
+        .unwrap_err();
+    assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
+    assert_eq!(p.variable("t").unwrap(), before);
+}
+
+/// Coercions: 42 → 42.0 for a float, 3.0 → 3 for an integer, 3.5 and NaN refused.
+pub fn coercions(p: Backend) {
+    p.register("f", VarType::Float, Value::Integer(1), VarOptions::new())
+        .unwrap();
+    set(&*p, "f", 42).unwrap();
+    assert_eq!(p.get("f").unwrap(), Value::Float(42.0));
+    assert!(matches!(
+        set(&*p, "f", f64::NAN),
+        Err(Error::TypeMismatch { .. })
+    ));
+    p.register("i", VarType::Integer, Value::Float(1.0), VarOptions::new())
+        .unwrap();
+    assert_eq!(p.get("i").unwrap(), Value::Integer(1));
+    set(&*p, "i", 3.0).unwrap();
+    assert_eq!(p.get("i").unwrap(), Value::Integer(3));
+    assert!(matches!(
+        set(&*p, "i", 3.5),
+        Err(Error::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        set(&*p, "i", true),
+        Err(Error::TypeMismatch { .. })
+    ));
+    p.register(
+        "b",
+        VarType::Boolean,
+        Value::Boolean(true),
+        VarOptions::new(),
+    )
+    .unwrap();
+    assert!(matches!(set(&*p, "b", 1), Err(Error::TypeMismatch { .. })));
+    assert!(matches!(
+        set(&*p, "b", "true"),
+        Err(Error::TypeMismatch { .. })
+    ));
+    p.register("s", VarType::String, "x".into(), VarOptions::new())
+        .unwrap();
+    assert!(matches!(set(&*p, "s", 1), Err(Error::TypeMismatch { .. })));
+    assert_eq!(p.get("i").unwrap(), Value::Integer(3));
+}
+
+/// choices, pattern, min_length and max_length.
+pub fn string_constraints(p: Backend) {
+    let choices = VarOptions::new().constraints(Constraints::new().choices(["a", "b"]));
+    p.register("c", VarType::Choice, "a".into(), choices)
+        .unwrap();
+    assert!(matches!(
+        set(&*p, "c", "z"),
+        Err(Error::ConstraintViolation { .. })
+    ));
+    set(&*p, "c", "b").unwrap();
+    let s = VarOptions::new().constraints(
+        Constraints::new()
+            .min_length(2)
+            .max_length(4)
+            .pattern("^[a-zé]+$"),
+    );
+    p.register("s", VarType::String, "abc".into(), s).unwrap();
+    assert!(matches!(
+        set(&*p, "s", "a"),
+        Err(Error::ConstraintViolation { .. })
+    ));
+    assert!(matches!(
+        set(&*p, "s", "abcde"),
+        Err(Error::ConstraintViolation { .. })
+    ));
+    assert!(matches!(
+        set(&*p, "s", "AB"),
+        Err(Error::ConstraintViolation { .. })
+    ));
+    set(&*p, "s", "éééé").unwrap(); // four scalar values, eight bytes
+    assert_eq!(p.get("s").unwrap(), Value::String("éééé".into()));
+    let m = VarOptions::new().constraints(Constraints::new().choices(["Predict"]));
+    p.register("m", VarType::Module, "Predict".into(), m)
+        .unwrap();
+    assert!(set(&*p, "m", "ReAct").is_err());
+}
+
+/// Bad definitions are refused and register nothing.
+pub fn invalid_definitions(p: Backend) {
+    let cases = [
+        (
+            VarType::Float,
+            Constraints::new().min(2.0).max(1.0),
+            Value::Float(1.5),
+        ),
+        (
+            VarType::Float,
+            Constraints::new().choices(["a"]),
+            Value::Float(1.0),
+        ),
+        (VarType::Choice, Constraints::new(), Value::from("a")),
+        (
+            VarType::Choice,
+            Constraints::new().choices(Vec::<String>::new()),
+            Value::from("a"),
+        ),
+        (
+            VarType::String,
+            Constraints::new().pattern("("),
+            Value::from("a"),
+        ),
+        (
+            VarType::Boolean,
+            Constraints::new().min(0),
+            Value::Boolean(true),
+        ),
+    ];
+    for (var_type, constraints, initial) in cases {
+        let err = p
+            .register(
+                "x",
+                var_type,
+                initial,
+                VarOptions::new().constraints(constraints),
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidDefinition { .. }), "{err:?}");
+        assert!(!p.exists("x"));
+    }
+    let err = p
+        .register(
+            "x",
+            VarType::Float,
+            3.0.into(),
+            VarOptions::new().constraints(Constraints::new().max(2.0)),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::ConstraintViolation { .. }), "{err:?}");
+    assert!(!p.exists("x"));
+}
+
+/// Names are unique; unknown names are `NotFound`; ids work wherever names do.
+pub fn names_and_ids(p: Backend) {
+    let id = p
+        .register("n", VarType::Integer, 1.into(), VarOptions::new())
+        .unwrap();
+    assert!(matches!(
+        p.register("n", VarType::Integer, 1.into(), VarOptions::new()),
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert!(matches!(p.get("missing"), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        set(&*p, "missing", 1),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(p.get(&id).unwrap(), Value::Integer(1));
+    set(&*p, &id, 5).unwrap();
+    assert_eq!(p.get("n").unwrap(), Value::Integer(5));
+    assert_eq!(p.variable(&id).unwrap().name, "n");
+    assert!(p.exists("n") && p.exists(&id) && !p.exists("nope"));
+}
+
+/// set with metadata merges keys; set at an expected version refuses a moved version.
+pub fn metadata_and_versions(p: Backend) {
+    let opts = VarOptions::new().metadata("owner", "me").description("d");
+    p.register("v", VarType::Integer, 0.into(), opts).unwrap();
+    let md: Metadata = [("reason".to_owned(), "tuning".to_owned())].into();
+    let write = WriteOptions {
+        metadata: Some(md),
+        ..WriteOptions::default()
+    };
+    assert_eq!(p.set("v", 1.into(), write).unwrap(), 1);
+    let var = p.variable("v").unwrap();
+    assert_eq!(var.metadata["owner"], "me");
+    assert_eq!(var.metadata["reason"], "tuning");
+    assert_eq!(var.description.as_deref(), Some("d"));
+    let at = |v| WriteOptions {
+        expected_version: Some(v),
+        ..WriteOptions::default()
+    };
+    assert_eq!(p.set("v", 2.into(), at(1)).unwrap(), 2);
+    let err = p.set("v", 3.into(), at(1)).unwrap_err();
+    assert_eq!(
+        err,
+        Error::VersionConflict {
+            name: "v".into(),
+            expected: 1,
+            actual: 2
+        }
+    );
+    assert_eq!(p.get("v").unwrap(), Value::Integer(2));
+}
+
+/// get_many omits unknown names; update_many is all or nothing and names the culprit.
+pub fn batches(p: Backend) {
+    float_0_2(&*p, "a", 0.1);
+    float_0_2(&*p, "b", 0.2);
+    let got = p.get_many(&["a", "b", "zzz"]);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got["b"], Value::Float(0.2));
+    let err = p
+        .update_many(
+            vec![("a".into(), 0.5.into()), ("b".into(), 9.0.into())],
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(err.variable(), Some("b"));
+    let err = p
+        .update_many(
+            vec![("a".into(), 0.5.into()), ("q".into(), 1.0.into())],
+            None,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    assert_eq!(p.get("a").unwrap(), Value::Float(0.1));
+    assert_eq!(p.variable("a").unwrap().version, 0);
+    p.update_many(vec![("a".into(), 1.into()), ("b".into(), 1.5.into())], None)
+        .unwrap();
+    assert_eq!(p.get("a").unwrap(), Value::Float(1.0));
+    assert_eq!(p.variable("b").unwrap().version, 1);
+}
+
+/// list is in registration order; export/import moves whole variables.
+pub fn list_export_import(p: Backend, empty: Backend) {
+    for name in ["z", "a", "m"] {
+        p.register(name, VarType::Boolean, true.into(), VarOptions::new())
+            .unwrap();
+    }
+    set(&*p, "a", false).unwrap();
+    let names: Vec<String> = p.list().into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["z", "a", "m"]);
+    let exported = p.export();
+    empty.import(exported.clone()).unwrap();
+    assert_eq!(empty.list(), exported);
+    assert!(matches!(
+        empty.import(exported),
+        Err(Error::AlreadyExists { .. })
+    ));
+    p.cleanup();
+    assert!(p.list().is_empty());
+}
+
+/// Concurrent read-modify-writes lose nothing: 2 threads × 10,000 increments = 20,000.
+pub fn update_is_atomic(p: Backend) {
+    p.register("count", VarType::Integer, 0.into(), VarOptions::new())
+        .unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..10_000 {
+                    p.update("count", &mut |v| {
+                        Ok(Value::Integer(v.as_i64().unwrap_or_default() + 1))
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(p.get("count").unwrap(), Value::Integer(20_000));
+    assert_eq!(p.variable("count").unwrap().version, 20_000);
+}
+
+/// Generates one `#[test]` per compliance check for a backend constructor
+/// (`Fn() -> Arc<dyn StateProvider>`).
+#[macro_export]
+macro_rules! compliance_suite {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            use super::*;
+            fn make() -> $crate::state::compliance::Backend {
+                let f = $make;
+                f()
+            }
+            #[test]
+            fn define_get_set() {
+                $crate::state::compliance::define_get_set(make())
+            }
+            #[test]
+            fn refused_writes_change_nothing() {
+                $crate::state::compliance::refused_writes_change_nothing(make())
+            }
+            #[test]
+            fn coercions() {
+                $crate::state::compliance::coercions(make())
+            }
+            #[test]
+            fn string_constraints() {
+                $crate::state::compliance::string_constraints(make())
+            }
+            #[test]
+            fn invalid_definitions() {
+                $crate::state::compliance::invalid_definitions(make())
+            }
+            #[test]
+            fn names_and_ids() {
+                $crate::state::compliance::names_and_ids(make())
+            }
+            #[test]
+            fn metadata_and_versions() {
+                $crate::state::compliance::metadata_and_versions(make())
+            }
+            #[test]
+            fn batches() {
+                $crate::state::compliance::batches(make())
+            }
+            #[test]
+            fn list_export_import() {
+                $crate::state::compliance::list_export_import(make(), make())
+            }
+            #[test]
+            fn update_is_atomic() {
+                $crate::state::compliance::update_is_atomic(make())
+            }
+        }
+    };
+}

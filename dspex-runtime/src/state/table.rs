@@ -1,0 +1,330 @@
+//! `VariableTable`: the variables of one context, behind one lock. Both backends and every
+//! bridge session store their variables in one of these, so every write from Rust or
+//! Python goes through the same code and the same validation ([`dspex_core::Schema`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dspex_core::{
+    Error, Metadata, Result, Schema, Value, VarId, VarOptions, VarType, Variable, check_name,
+};
+use parking_lot::RwLock;
+
+use crate::watch::{UpdateSource, WatchHub};
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// One variable and its compiled definition.
+struct Entry {
+    var: Variable,
+    schema: Schema,
+}
+
+#[derive(Default)]
+struct TableState {
+    entries: Vec<Entry>,
+    /// Names and ids both map to the entry's index: a name never contains `-` and an id
+    /// always does, so one lookup serves both.
+    index: FastMap<String, usize>,
+}
+
+impl TableState {
+    fn find(&self, key: &str) -> Result<usize> {
+        self.index
+            .get(key)
+            .copied()
+            .ok_or_else(|| Error::variable_not_found(key))
+    }
+}
+
+/// How a single write is made.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Keys to merge into the variable's metadata.
+    pub metadata: Option<Metadata>,
+    /// Refuse the write with `VersionConflict` unless the variable is at this version.
+    pub expected_version: Option<u64>,
+    /// Who is writing (for watchers).
+    pub source: UpdateSource,
+}
+
+/// The variables of one context.
+pub struct VariableTable {
+    state: RwLock<TableState>,
+    hub: WatchHub,
+}
+
+impl Default for VariableTable {
+    fn default() -> Self {
+        Self::new(WatchHub::default())
+    }
+}
+
+impl VariableTable {
+    /// An empty table that publishes writes to `hub`.
+    pub fn new(hub: WatchHub) -> Self {
+        Self {
+            state: RwLock::new(TableState::default()),
+            hub,
+        }
+    }
+
+    /// The hub this table publishes its writes to.
+    pub fn hub(&self) -> &WatchHub {
+        &self.hub
+    }
+
+    /// Defines a variable; the initial value is coerced and checked against the constraints.
+    pub fn register(
+        &self,
+        name: &str,
+        var_type: VarType,
+        initial: Value,
+        opts: VarOptions,
+    ) -> Result<VarId> {
+        check_name(name).map_err(|e| Error::from_definition(name, e))?;
+        let schema =
+            Schema::new(var_type, opts.constraints).map_err(|e| Error::from_definition(name, e))?;
+        let value = schema
+            .check(initial)
+            .map_err(|v| Error::from_violation(name, v))?;
+        let now = now_ms();
+        let var = Variable {
+            id: new_var_id(),
+            name: name.to_owned(),
+            var_type,
+            value,
+            constraints: schema.constraints().clone(),
+            description: opts.description,
+            metadata: opts.metadata,
+            version: 0,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let id = var.id.clone();
+        let mut state = self.state.write();
+        if state.index.contains_key(name) {
+            return Err(Error::AlreadyExists {
+                name: name.to_owned(),
+            });
+        }
+        insert(&mut state, Entry { var, schema });
+        Ok(id)
+    }
+
+    /// The current value.
+    pub fn get(&self, key: &str) -> Result<Value> {
+        let state = self.state.read();
+        let i = state.find(key)?;
+        Ok(state.entries[i].var.value.clone())
+    }
+
+    /// Calls `f` with the variable's current value, under the read lock (no clone).
+    pub fn with_value<R>(&self, key: &str, f: impl FnOnce(&Variable) -> R) -> Result<R> {
+        let state = self.state.read();
+        let i = state.find(key)?;
+        Ok(f(&state.entries[i].var))
+    }
+
+    /// A snapshot of the whole variable.
+    pub fn variable(&self, key: &str) -> Result<Variable> {
+        self.with_value(key, Variable::clone)
+    }
+
+    /// Writes a value; returns the new version.
+    pub fn set(&self, key: &str, value: Value, opts: WriteOptions) -> Result<u64> {
+        let mut state = self.state.write();
+        let i = state.find(key)?;
+        let entry = &mut state.entries[i];
+        if let Some(expected) = opts.expected_version
+            && expected != entry.var.version
+        {
+            return Err(Error::VersionConflict {
+                name: entry.var.name.clone(),
+                expected,
+                actual: entry.var.version,
+            });
+        }
+        let value = entry
+            .schema
+            .check(value)
+            .map_err(|v| Error::from_violation(&entry.var.name, v))?;
+        Ok(self.apply(entry, value, opts.metadata.as_ref(), opts.source))
+    }
+
+    /// Read-modify-write under the write lock: no concurrent write can slip in between.
+    /// `f` must not call back into the same context.
+    pub fn update(
+        &self,
+        key: &str,
+        f: &mut dyn FnMut(&Value) -> Result<Value>,
+        source: UpdateSource,
+    ) -> Result<u64> {
+        let mut state = self.state.write();
+        let i = state.find(key)?;
+        let entry = &mut state.entries[i];
+        let next = f(&entry.var.value)?;
+        let value = entry
+            .schema
+            .check(next)
+            .map_err(|v| Error::from_violation(&entry.var.name, v))?;
+        Ok(self.apply(entry, value, None, source))
+    }
+
+    /// The values of the given names or ids, keyed as asked; unknown keys are omitted.
+    pub fn get_many(&self, keys: &[&str]) -> HashMap<String, Value> {
+        let state = self.state.read();
+        keys.iter()
+            .filter_map(|key| {
+                let i = state.index.get(*key)?;
+                Some(((*key).to_owned(), state.entries[*i].var.value.clone()))
+            })
+            .collect()
+    }
+
+    /// Writes several variables atomically: every value is checked first, and one bad value
+    /// (or unknown name) leaves every variable as it was.
+    pub fn update_many(
+        &self,
+        updates: Vec<(String, Value)>,
+        metadata: Option<&Metadata>,
+        source: UpdateSource,
+    ) -> Result<()> {
+        let mut state = self.state.write();
+        let mut checked = Vec::with_capacity(updates.len());
+        for (key, value) in updates {
+            let i = state.find(&key)?;
+            let entry = &state.entries[i];
+            let value = entry
+                .schema
+                .check(value)
+                .map_err(|v| Error::from_violation(&entry.var.name, v))?;
+            checked.push((i, value));
+        }
+        for (i, value) in checked {
+            self.apply(&mut state.entries[i], value, metadata, source);
+        }
+        Ok(())
+    }
+
+    /// Every variable, in registration order.
+    pub fn list(&self) -> Vec<Variable> {
+        self.state
+            .read()
+            .entries
+            .iter()
+            .map(|e| e.var.clone())
+            .collect()
+    }
+
+    /// Whether a name or id is defined.
+    pub fn exists(&self, key: &str) -> bool {
+        self.state.read().index.contains_key(key)
+    }
+
+    /// Number of variables.
+    pub fn len(&self) -> usize {
+        self.state.read().entries.len()
+    }
+
+    /// True when no variable is defined.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds whole variables (ids, versions, metadata and timestamps kept), all or nothing:
+    /// every definition and value is validated, and a name or id already taken is refused.
+    pub fn import(&self, vars: Vec<Variable>) -> Result<()> {
+        let mut entries = Vec::with_capacity(vars.len());
+        for mut var in vars {
+            check_name(&var.name).map_err(|e| Error::from_definition(&var.name, e))?;
+            if !var.id.contains('-') {
+                return Err(Error::InvalidDefinition {
+                    name: var.name.clone(),
+                    reason: format!("id {:?} is not a variable id (ids contain `-`)", var.id),
+                });
+            }
+            let schema = Schema::new(var.var_type, var.constraints.clone())
+                .map_err(|e| Error::from_definition(&var.name, e))?;
+            var.value = schema
+                .check(var.value)
+                .map_err(|v| Error::from_violation(&var.name, v))?;
+            var.constraints = schema.constraints().clone();
+            entries.push(Entry { var, schema });
+        }
+        let mut state = self.state.write();
+        let mut seen = FastMap::default();
+        for e in &entries {
+            for key in [&e.var.name, &e.var.id] {
+                if state.index.contains_key(key.as_str()) || seen.insert(key.as_str(), ()).is_some()
+                {
+                    return Err(Error::AlreadyExists { name: key.clone() });
+                }
+            }
+        }
+        for entry in entries {
+            insert(&mut state, entry);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the write lock held and every variable visible: used by the backend
+    /// switch to copy the variables out while no write can happen.
+    pub fn frozen<R>(&self, f: impl FnOnce(&[Variable]) -> R) -> R {
+        let state = self.state.write();
+        let vars: Vec<Variable> = state.entries.iter().map(|e| e.var.clone()).collect();
+        f(&vars)
+    }
+
+    /// Removes every variable.
+    pub fn clear(&self) {
+        let mut state = self.state.write();
+        state.entries.clear();
+        state.index.clear();
+    }
+
+    fn apply(
+        &self,
+        entry: &mut Entry,
+        value: Value,
+        metadata: Option<&Metadata>,
+        source: UpdateSource,
+    ) -> u64 {
+        let var = &mut entry.var;
+        let old = std::mem::replace(&mut var.value, value);
+        var.version += 1;
+        var.updated_at_ms = now_ms();
+        if let Some(md) = metadata {
+            var.metadata
+                .extend(md.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        self.hub.publish(var, old, source);
+        var.version
+    }
+}
+
+fn insert(state: &mut TableState, entry: Entry) {
+    let i = state.entries.len();
+    state.index.insert(entry.var.name.clone(), i);
+    state.index.insert(entry.var.id.clone(), i);
+    state.entries.push(entry);
+}
+
+/// A process-unique id: `var-<process nonce>-<counter>`. The nonce keeps ids restored from
+/// a file saved by another process from colliding with this process's own.
+fn new_var_id() -> VarId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "var-{:06x}-{}",
+        crate::ids::process_nonce() & 0xff_ffff,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
