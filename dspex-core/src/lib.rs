@@ -8,11 +8,13 @@
 mod constraints;
 mod error;
 mod schema;
+mod signature;
 mod value;
 mod variable;
 
 pub use constraints::Constraints;
 pub use error::{Error, Result};
 pub use schema::{DefinitionError, MAX_NAME_LEN, Schema, Violation, check_name, coerce};
+pub use signature::{Signature, SignatureError, SignatureField};
 pub use value::{FromValue, UnknownVarType, Value, VarType};
 pub use variable::{Metadata, VarId, VarOptions, Variable};

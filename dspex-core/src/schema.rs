@@ -218,6 +218,61 @@ impl Violation {
     }
 }
 
+impl Violation {
+    /// The value the violation is about, when there is one (not for NaN).
+    pub fn value(&self) -> Option<Value> {
+        match self {
+            Violation::WrongKind { found, .. } => Some(found.clone()),
+            Violation::NotANumber => None,
+            Violation::NotAnInteger { found } => Some(Value::Float(*found)),
+            Violation::BelowMin { value, .. } | Violation::AboveMax { value, .. } => {
+                Some(value.clone())
+            }
+            Violation::TooShort { value, .. }
+            | Violation::TooLong { value, .. }
+            | Violation::PatternMismatch { value, .. }
+            | Violation::NotAChoice { value, .. } => Some(Value::String(value.clone())),
+        }
+    }
+
+    /// The message without the value it starts with: the predicate of a sentence whose
+    /// subject the caller chooses. The compile-time checks of the macros use it to say
+    /// ``default 2.5 for `temperature` is above the maximum 2.0``.
+    ///
+    /// ```
+    /// use dspex_core::{Value, Violation};
+    /// let v = Violation::AboveMax { value: Value::Float(2.5), max: Value::Float(2.0) };
+    /// assert_eq!(v.predicate(), "is above the maximum 2.0");
+    /// assert_eq!(v.to_string(), "2.5 is above the maximum 2.0");
+    /// ```
+    pub fn predicate(&self) -> String {
+        match self {
+            Violation::WrongKind { expected, found } => {
+                format!("is {}, not {}", found.kind_name(), expected.article_name())
+            }
+            Violation::NotANumber => "is NaN, which a float does not accept".to_owned(),
+            Violation::NotAnInteger { .. } => {
+                "is not an integer (a float is accepted only without a fractional part, within i64)"
+                    .to_owned()
+            }
+            Violation::BelowMin { min, .. } => format!("is below the minimum {min}"),
+            Violation::AboveMax { max, .. } => format!("is above the maximum {max}"),
+            Violation::TooShort {
+                len, min_length, ..
+            } => format!("is {len} characters long, shorter than the minimum length {min_length}"),
+            Violation::TooLong {
+                len, max_length, ..
+            } => format!("is {len} characters long, longer than the maximum length {max_length}"),
+            Violation::PatternMismatch { pattern, .. } => {
+                format!("does not match the pattern {pattern:?}")
+            }
+            Violation::NotAChoice { choices, .. } => {
+                format!("is not one of the choices {choices:?}")
+            }
+        }
+    }
+}
+
 /// Reads as the end of a sentence that starts with the variable's name:
 /// "2.5 is above the maximum 2.0".
 impl fmt::Display for Violation {
@@ -237,29 +292,12 @@ impl fmt::Display for Violation {
                 "expected an integer, got the float {} (not a whole number within i64)",
                 Value::Float(*found)
             ),
-            Violation::BelowMin { value, min } => write!(f, "{value} is below the minimum {min}"),
-            Violation::AboveMax { value, max } => write!(f, "{value} is above the maximum {max}"),
-            Violation::TooShort {
-                value,
-                len,
-                min_length,
-            } => write!(
-                f,
-                "{value:?} is {len} characters long, shorter than the minimum length {min_length}"
-            ),
-            Violation::TooLong {
-                value,
-                len,
-                max_length,
-            } => write!(
-                f,
-                "{value:?} is {len} characters long, longer than the maximum length {max_length}"
-            ),
-            Violation::PatternMismatch { value, pattern } => {
-                write!(f, "{value:?} does not match the pattern {pattern:?}")
-            }
-            Violation::NotAChoice { value, choices } => {
-                write!(f, "{value:?} is not one of the choices {choices:?}")
+            Violation::TooShort { value, .. }
+            | Violation::TooLong { value, .. }
+            | Violation::PatternMismatch { value, .. }
+            | Violation::NotAChoice { value, .. } => write!(f, "{value:?} {}", self.predicate()),
+            Violation::BelowMin { value, .. } | Violation::AboveMax { value, .. } => {
+                write!(f, "{value} {}", self.predicate())
             }
         }
     }

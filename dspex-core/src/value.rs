@@ -142,6 +142,16 @@ impl Value {
         }
     }
 
+    /// The kind of value, with its article: "a float", "an integer", "a string", "a boolean".
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Float(_) => "a float",
+            Value::Integer(_) => "an integer",
+            Value::String(_) => "a string",
+            Value::Boolean(_) => "a boolean",
+        }
+    }
+
     /// What kind of value this is, for messages ("a float 2.5", "the string \"hot\"").
     pub fn describe(&self) -> String {
         match self {
