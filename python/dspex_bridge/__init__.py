@@ -1,0 +1,48 @@
+"""dspex_bridge: the Python side of the dspex bridge.
+
+A Rust program's `dspex::Context`, once bridged, is served over gRPC; `SessionContext`
+(asyncio) and `SyncSessionContext` read and write its variables from Python, with the same
+types, the same coercion and the same constraints (checked in Rust, on the bridge).
+
+```python
+import grpc
+from dspex_bridge import SessionContext
+
+channel = grpc.aio.insecure_channel(address)
+session = SessionContext(session_id, channel)   # token from $DSPEX_BRIDGE_TOKEN
+await session.set_variable("temperature", 0.95)
+```
+"""
+
+from ._codec import PyValue, VariableInfo
+from .errors import (
+    AlreadyExistsError,
+    AuthenticationError,
+    BridgeError,
+    BridgeUnavailableError,
+    EncodingError,
+    InvalidDefinitionError,
+    SessionNotFoundError,
+    ValidationError,
+    VariableNotFoundError,
+    VersionConflictError,
+)
+from .session_context import TOKEN_ENV, SessionContext, SyncSessionContext
+
+__all__ = [
+    "TOKEN_ENV",
+    "AlreadyExistsError",
+    "AuthenticationError",
+    "BridgeError",
+    "BridgeUnavailableError",
+    "EncodingError",
+    "InvalidDefinitionError",
+    "PyValue",
+    "SessionContext",
+    "SessionNotFoundError",
+    "SyncSessionContext",
+    "ValidationError",
+    "VariableInfo",
+    "VariableNotFoundError",
+    "VersionConflictError",
+]

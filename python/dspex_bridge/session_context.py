@@ -1,0 +1,216 @@
+"""`SessionContext` (asyncio) and `SyncSessionContext`: the variables of one Rust Context,
+read and written over the bridge.
+
+Both classes are thin: requests are built, responses decoded and errors mapped by shared
+code (`_codec`, `errors`); each method here only names the RPC, the request and the
+decoder. The session id is the Rust Context's id; the token is the bridge's secret, sent in
+the ``x-dspex-token`` metadata entry with every call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final, TypeVar
+
+import grpc
+import grpc.aio
+
+from . import _codec as codec
+from ._codec import PyValue, VariableInfo
+from ._proto_loader import pb_grpc
+from .errors import from_rpc_error
+
+TOKEN_ENV: Final = "DSPEX_BRIDGE_TOKEN"
+TOKEN_METADATA_KEY: Final = "x-dspex-token"
+
+R = TypeVar("R")
+
+
+def call_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The metadata sent with every call: the token (``token``, else ``$DSPEX_BRIDGE_TOKEN``).
+
+    Without a token the bridge refuses every call with UNAUTHENTICATED.
+    """
+    if token is None:
+        token = os.environ.get(TOKEN_ENV)
+    return ((TOKEN_METADATA_KEY, token),) if token else ()
+
+
+class _SessionBase:
+    """What both twins share: the session id, the stub, the metadata, the request builder."""
+
+    __slots__ = ("_metadata", "_requests", "_stub", "session_id")
+
+    def __init__(self, session_id: str, channel: Any, token: str | None) -> None:
+        self.session_id: str = session_id
+        self._stub: Any = pb_grpc.VariableBridgeStub(channel)
+        self._metadata = call_metadata(token)
+        self._requests = codec.Requests(session_id)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(session_id={self.session_id!r})"
+
+
+class SessionContext(_SessionBase):
+    """The variables of one session, over a ``grpc.aio`` channel.
+
+    ```python
+    channel = grpc.aio.insecure_channel(address)
+    session = SessionContext(session_id, channel)      # token from $DSPEX_BRIDGE_TOKEN
+    temperature = await session.get_variable("temperature")
+    await session.set_variable("temperature", 0.95)
+    ```
+
+    Errors: `VariableNotFoundError` (a ``KeyError``) for an unknown variable,
+    `SessionNotFoundError` for an unknown session, `ValidationError` (a ``ValueError``) whose
+    message is the bridge's for a refused value, `VersionConflictError` when
+    ``expected_version`` is stale, `AuthenticationError` (a ``PermissionError``) for a bad token.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, session_id: str, channel: grpc.aio.Channel, token: str | None = None) -> None:
+        super().__init__(session_id, channel, token)
+
+    async def _call(
+        self, rpc: Callable[..., Awaitable[Any]], request: Any, decode: Callable[[Any], R]
+    ) -> R:
+        try:
+            response = await rpc(request, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        return decode(response)
+
+    async def get_variable(self, name: str, *, bypass_cache: bool = False) -> PyValue:
+        """The value of a variable (by name or id): float, int, str or bool per its type.
+
+        ``bypass_cache`` is accepted for forward compatibility; there is no cache yet.
+        """
+        return await self._call(self._stub.GetVariable, self._requests.get_variable(name), codec.value_of)
+
+    async def set_variable(
+        self,
+        name: str,
+        value: PyValue,
+        metadata: Mapping[str, str] | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        """Writes a variable; returns its new version. ``metadata`` is merged into the
+        variable's; with ``expected_version`` the write happens only at that version."""
+        request = self._requests.set_variable(name, value, metadata, expected_version)
+        return await self._call(self._stub.SetVariable, request, codec.version_of)
+
+    async def register_variable(
+        self,
+        name: str,
+        var_type: str,
+        value: PyValue,
+        constraints: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Defines a variable; returns its id. ``var_type`` is one of float, integer,
+        string, boolean, choice, module."""
+        request = self._requests.register_variable(name, var_type, value, constraints, description, metadata)
+        return await self._call(self._stub.RegisterVariable, request, codec.id_of)
+
+    async def get_variables(self, names: Iterable[str]) -> dict[str, PyValue]:
+        """The values of several variables, in one consistent snapshot; unknown names are omitted."""
+        return await self._call(self._stub.GetVariables, self._requests.get_variables(names), codec.values_of)
+
+    async def update_variables(
+        self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None = None
+    ) -> None:
+        """Writes several variables, all or nothing: one refused value and none changes."""
+        request = self._requests.update_variables(updates, metadata)
+        await self._call(self._stub.SetVariables, request, codec.nothing)
+
+    async def list_variables(self) -> list[VariableInfo]:
+        """Every variable of the session, as dicts (see `get_variable_info`)."""
+        return await self._call(self._stub.ListVariables, self._requests.list_variables(), codec.list_of)
+
+    async def get_variable_info(self, name: str) -> VariableInfo:
+        """One variable as a dict: id, name, type, value, constraints, description,
+        metadata, version."""
+        return await self._call(self._stub.GetVariable, self._requests.get_variable(name), codec.info_of)
+
+    async def get_session(self) -> dict[str, Any]:
+        """The session: session_id, variable_count, created_at_ms, last_access_ms."""
+        return await self._call(self._stub.GetSession, self._requests.get_session(), codec.session_of)
+
+    async def ping(self) -> None:
+        """A bare round trip to the bridge (token checked, no session needed)."""
+        await self._call(self._stub.Ping, codec.PING_REQUEST, codec.nothing)
+
+
+class SyncSessionContext(_SessionBase):
+    """`SessionContext`'s synchronous twin, over a ``grpc`` (sync) channel: same methods,
+    same results, same errors, without ``await``."""
+
+    __slots__ = ()
+
+    def __init__(self, session_id: str, channel: grpc.Channel, token: str | None = None) -> None:
+        super().__init__(session_id, channel, token)
+
+    def _call(self, rpc: Callable[..., Any], request: Any, decode: Callable[[Any], R]) -> R:
+        try:
+            response = rpc(request, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        return decode(response)
+
+    def get_variable(self, name: str, *, bypass_cache: bool = False) -> PyValue:
+        """See `SessionContext.get_variable`."""
+        return self._call(self._stub.GetVariable, self._requests.get_variable(name), codec.value_of)
+
+    def set_variable(
+        self,
+        name: str,
+        value: PyValue,
+        metadata: Mapping[str, str] | None = None,
+        expected_version: int | None = None,
+    ) -> int:
+        """See `SessionContext.set_variable`."""
+        request = self._requests.set_variable(name, value, metadata, expected_version)
+        return self._call(self._stub.SetVariable, request, codec.version_of)
+
+    def register_variable(
+        self,
+        name: str,
+        var_type: str,
+        value: PyValue,
+        constraints: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """See `SessionContext.register_variable`."""
+        request = self._requests.register_variable(name, var_type, value, constraints, description, metadata)
+        return self._call(self._stub.RegisterVariable, request, codec.id_of)
+
+    def get_variables(self, names: Iterable[str]) -> dict[str, PyValue]:
+        """See `SessionContext.get_variables`."""
+        return self._call(self._stub.GetVariables, self._requests.get_variables(names), codec.values_of)
+
+    def update_variables(
+        self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None = None
+    ) -> None:
+        """See `SessionContext.update_variables`."""
+        request = self._requests.update_variables(updates, metadata)
+        self._call(self._stub.SetVariables, request, codec.nothing)
+
+    def list_variables(self) -> list[VariableInfo]:
+        """See `SessionContext.list_variables`."""
+        return self._call(self._stub.ListVariables, self._requests.list_variables(), codec.list_of)
+
+    def get_variable_info(self, name: str) -> VariableInfo:
+        """See `SessionContext.get_variable_info`."""
+        return self._call(self._stub.GetVariable, self._requests.get_variable(name), codec.info_of)
+
+    def get_session(self) -> dict[str, Any]:
+        """See `SessionContext.get_session`."""
+        return self._call(self._stub.GetSession, self._requests.get_session(), codec.session_of)
+
+    def ping(self) -> None:
+        """See `SessionContext.ping`."""
+        self._call(self._stub.Ping, codec.PING_REQUEST, codec.nothing)
