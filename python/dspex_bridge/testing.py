@@ -1,0 +1,148 @@
+"""A real Rust bridge for tests and benchmarks: the `bridge_fixture` example of the dspex
+repository, run as a child process.
+
+The binary prints one JSON line, ``{"address", "token", "session_id"}`` (that session holds
+``temperature``, a float 0.7 in [0, 2], and ``max_tokens``, an integer 256 in [1, 4096]), then
+answers one JSON line per command read on stdin: ``new_session``, ``get <session> <name>``
+(read on the Rust side), ``quit``. Closing its stdin ends it, so it never outlives the tests.
+
+```python
+with BridgeFixture.start() as bridge:
+    channel = grpc.insecure_channel(bridge.address)
+    session = SyncSessionContext(bridge.session_id, channel, token=bridge.token)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final
+
+FIXTURE_ENV: Final = "DSPEX_BRIDGE_FIXTURE"
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+DEFAULT_FIXTURE: Final = REPO_ROOT / "target" / "debug" / "examples" / "bridge_fixture"
+
+
+def fixture_path() -> Path:
+    """``$DSPEX_BRIDGE_FIXTURE``, else ``target/debug/examples/bridge_fixture`` of the repository."""
+    return Path(os.environ.get(FIXTURE_ENV) or DEFAULT_FIXTURE)
+
+
+class BridgeFixtureError(RuntimeError):
+    """The fixture process could not be started, or answered with an error."""
+
+
+class BridgeFixture:
+    """A running `bridge_fixture` process and its answers."""
+
+    address: str
+    token: str
+    session_id: str
+
+    def __init__(self, process: subprocess.Popen[str], timeout: float) -> None:
+        self._process = process
+        self._timeout = timeout
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._lock = threading.Lock()
+        assert process.stdout is not None
+        threading.Thread(target=self._pump, args=(process.stdout,), daemon=True).start()
+        hello = self._read()
+        self.address = hello["address"]
+        self.token = hello["token"]
+        self.session_id = hello["session_id"]
+
+    @classmethod
+    def start(cls, path: str | os.PathLike[str] | None = None, timeout: float = 30.0) -> BridgeFixture:
+        """Starts the fixture and waits for its first line."""
+        binary = Path(path) if path is not None else fixture_path()
+        if not binary.is_file():
+            raise BridgeFixtureError(
+                f"no bridge fixture at {binary}: build it with `cargo build --example bridge_fixture` "
+                f"(or point ${FIXTURE_ENV} at it)"
+            )
+        process = subprocess.Popen(
+            [str(binary)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        try:
+            return cls(process, timeout)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+
+    def _pump(self, stdout: IO[str]) -> None:
+        for line in stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=self._timeout)
+        except queue.Empty:
+            raise BridgeFixtureError(f"the bridge fixture said nothing for {self._timeout} s") from None
+        if line is None:
+            code = self._process.wait()
+            raise BridgeFixtureError(f"the bridge fixture exited (status {code})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def command(self, *words: str) -> dict[str, Any]:
+        """Sends one command line, returns the JSON answer."""
+        stdin = self._process.stdin
+        assert stdin is not None
+        with self._lock:
+            stdin.write(" ".join(words) + "\n")
+            stdin.flush()
+            return self._read()
+
+    def new_session(self) -> str:
+        """A new, empty bridged session; its id."""
+        answer = self.command("new_session")
+        if "session_id" not in answer:
+            raise BridgeFixtureError(f"new_session failed: {answer}")
+        session_id: str = answer["session_id"]
+        return session_id
+
+    def rust_get(self, session_id: str, name: str) -> Any:
+        """A variable's value as Rust reads it (in-process, not over gRPC)."""
+        answer = self.command("get", session_id, name)
+        if "error" in answer:
+            raise BridgeFixtureError(answer["error"])
+        return answer["value"]
+
+    def close(self) -> None:
+        """Ends the process (``quit``, then closed stdin, then kill after a grace period)."""
+        stdin = self._process.stdin
+        if self._process.poll() is None and stdin is not None:
+            try:
+                stdin.write("quit\n")
+                stdin.close()
+            except OSError:
+                pass
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._process.wait()
+
+    def __enter__(self) -> BridgeFixture:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
