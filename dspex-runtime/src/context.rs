@@ -7,7 +7,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use dspex_core::{Error, FromValue, Metadata, Result, Value, VarId, VarOptions, VarType, Variable};
 use parking_lot::RwLock;
 
-use crate::state::{BackendInfo, LocalState, StateProvider, WriteOptions};
+use crate::bridge::BridgeEndpoint;
+use crate::state::{
+    BackendInfo, BackendKind, BridgedState, LocalState, StateProvider, WriteOptions,
+};
+use crate::store::SessionStore;
 use crate::watch::WatchHub;
 
 /// A set of typed, constrained variables, and the handle Python modules are created on.
@@ -276,6 +280,71 @@ impl Context {
     /// [`Context::list`], this moves variables between contexts.
     pub fn import(&self, vars: Vec<Variable>) -> Result<()> {
         self.with_backend(|b| b.import(vars))
+    }
+
+    /// Upgrades this Context to the Bridged backend, once: starts the process's bridge if
+    /// none runs, creates this Context's session and imports every variable into it
+    /// (value, type, constraints, description, metadata plus `migrated_from = "local"`,
+    /// version, id) *before* the local state is released. If any step fails, the Context
+    /// stays Local with all its variables and the error is returned. Calling it again is a
+    /// no-op. Operations on other clones wait for the switch and are applied exactly once.
+    ///
+    /// Call it from any tokio runtime: the bridge runs on the library's own runtime.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use dspex::{BackendKind, Context, VarOptions, VarType};
+    /// let ctx = Context::new();
+    /// ctx.defvariable("temperature", VarType::Float, 0.7, VarOptions::new())?;
+    /// ctx.ensure_bridged().await?;
+    /// assert_eq!(ctx.backend().kind, BackendKind::Bridged);
+    /// assert_eq!(ctx.get::<f64>("temperature")?, 0.7);
+    /// assert_eq!(ctx.variable("temperature")?.metadata["migrated_from"], "local");
+    /// let endpoint = ctx.bridge().expect("bridged");
+    /// assert!(endpoint.address.starts_with("127.0.0.1:"));
+    /// # Ok::<(), dspex::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn ensure_bridged(&self) -> Result<()> {
+        if self.backend().kind == BackendKind::Bridged {
+            return Ok(());
+        }
+        crate::bridge::ensure_started()?;
+        self.switch_to(SessionStore::global())
+    }
+
+    /// Steps 2 and 3 of the switch, with every operation on this Context held off.
+    fn switch_to(&self, store: &SessionStore) -> Result<()> {
+        let mut backend = self.inner.backend.write();
+        if backend.kind() == BackendKind::Bridged {
+            return Ok(());
+        }
+        let local = backend.clone();
+        let mut vars = local.export();
+        for var in &mut vars {
+            var.metadata
+                .insert("migrated_from".to_owned(), "local".to_owned());
+        }
+        let session = store.create_session(&self.inner.id, local.table().hub().clone())?;
+        if let Err(e) = session.table().import(vars) {
+            store.remove_exact(&session);
+            return Err(e);
+        }
+        *backend = Arc::new(BridgedState::new(session));
+        self.inner.switches.fetch_add(1, Ordering::AcqRel);
+        drop(backend);
+        local.cleanup();
+        tracing::debug!(context = %self.inner.id, "context bridged");
+        Ok(())
+    }
+
+    /// The bridge this Context is served by, once bridged.
+    pub fn bridge(&self) -> Option<BridgeEndpoint> {
+        if self.backend().kind == BackendKind::Bridged {
+            crate::bridge::bridge_endpoint()
+        } else {
+            None
+        }
     }
 
     /// The variables as JSON (values, types, constraints, descriptions, metadata,

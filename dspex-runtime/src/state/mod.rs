@@ -4,6 +4,7 @@
 //! session store that the gRPC bridge serves to Python. Both store their variables in a
 //! [`VariableTable`], so validation and atomicity are the same code for both.
 
+mod bridged;
 /// Behavioural tests every backend must pass.
 pub mod compliance;
 mod local;
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 
 use dspex_core::{Metadata, Result, Value, VarId, VarOptions, VarType, Variable};
 
+pub use bridged::BridgedState;
 pub use local::LocalState;
 pub use table::{VariableTable, WriteOptions};
 

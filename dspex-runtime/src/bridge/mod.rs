@@ -1,0 +1,185 @@
+//! The bridge: one tonic gRPC server per process over the [`SessionStore`], started on
+//! first need, on `127.0.0.1` and an OS-assigned port by default. Every call must carry the
+//! bridge's random token; user errors map to status codes (see `status.rs`).
+
+mod auth;
+mod convert;
+mod service;
+mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dspex_core::{Error, Result};
+use parking_lot::Mutex;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use auth::TOKEN_KEY;
+pub use status::ERROR_KIND_KEY;
+
+use crate::store::SessionStore;
+
+/// The generated protocol types (package `dspex.bridge.v1`).
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("dspex.bridge.v1");
+}
+
+/// Where the bridge listens and the token its clients must send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeEndpoint {
+    /// `"127.0.0.1:PORT"`.
+    pub address: String,
+    /// The secret token, sent in the `x-dspex-token` metadata entry.
+    pub token: String,
+}
+
+/// How the bridge is started. Set it with [`configure_bridge`] before the first Context is
+/// bridged.
+///
+/// ```
+/// let config = dspex::BridgeConfig::default();
+/// assert_eq!(config.address, "127.0.0.1:0");
+/// assert_eq!(config.max_message_size, 4 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    /// The address to bind (`127.0.0.1:0`: loopback, OS-assigned port). The environment
+    /// variable `DSPEX_BRIDGE_ADDRESS` overrides the default.
+    pub address: String,
+    /// The largest request accepted, in bytes (default 4 MiB); larger ones are refused with
+    /// RESOURCE_EXHAUSTED.
+    pub max_message_size: usize,
+    /// How long a session that no live Context owns may stay idle (default 1 h).
+    pub session_ttl: Duration,
+    /// How often idle sessions are swept (default 60 s).
+    pub sweep_interval: Duration,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        Self {
+            address: std::env::var("DSPEX_BRIDGE_ADDRESS")
+                .unwrap_or_else(|_| "127.0.0.1:0".to_owned()),
+            max_message_size: 4 * 1024 * 1024,
+            session_ttl: crate::store::DEFAULT_SESSION_TTL,
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+struct BridgeState {
+    config: BridgeConfig,
+    running: Option<Arc<BridgeEndpoint>>,
+}
+
+static BRIDGE: Mutex<BridgeState> = Mutex::new(BridgeState {
+    config: BridgeConfig {
+        address: String::new(),
+        max_message_size: 4 * 1024 * 1024,
+        session_ttl: crate::store::DEFAULT_SESSION_TTL,
+        sweep_interval: Duration::from_secs(60),
+    },
+    running: None,
+});
+
+/// Sets how the bridge will be started. Fails once the bridge runs.
+pub fn configure_bridge(config: BridgeConfig) -> Result<()> {
+    let mut state = BRIDGE.lock();
+    if state.running.is_some() {
+        return Err(Error::Bridge {
+            message: "the bridge is already running; configure it before the first Context is \
+                      bridged"
+                .into(),
+        });
+    }
+    state.config = config;
+    Ok(())
+}
+
+/// The running bridge's endpoint, if it runs.
+pub fn bridge_endpoint() -> Option<BridgeEndpoint> {
+    BRIDGE.lock().running.as_deref().cloned()
+}
+
+/// Starts the bridge if it does not run yet; returns its endpoint. A failed start can be
+/// retried (after fixing the configuration).
+pub(crate) fn ensure_started() -> Result<Arc<BridgeEndpoint>> {
+    let mut state = BRIDGE.lock();
+    if let Some(running) = &state.running {
+        return Ok(running.clone());
+    }
+    let mut config = state.config.clone();
+    if config.address.is_empty() {
+        config.address = BridgeConfig::default().address;
+    }
+    let endpoint = Arc::new(start(&config)?);
+    state.running = Some(endpoint.clone());
+    Ok(endpoint)
+}
+
+fn start(config: &BridgeConfig) -> Result<BridgeEndpoint> {
+    let bridge_error = |message: String| Error::Bridge { message };
+    let addr: SocketAddr = config.address.parse().map_err(|e| {
+        bridge_error(format!(
+            "bridge address {:?} is not an IP:port: {e}",
+            config.address
+        ))
+    })?;
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| bridge_error(format!("could not listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| bridge_error(format!("could not read the bridge's address: {e}")))?;
+    let token = auth::new_token()?;
+
+    let store = SessionStore::global();
+    store.set_session_ttl(config.session_ttl);
+    let server =
+        pb::variable_bridge_server::VariableBridgeServer::new(service::BridgeService { store })
+            .max_decoding_message_size(config.max_message_size);
+    let service = tonic::service::interceptor::InterceptedService::new(
+        server,
+        auth::require_token(token.clone()),
+    );
+
+    let handle = crate::runtime::handle()?;
+    let sweep_every = config.sweep_interval.max(Duration::from_millis(10));
+    handle.spawn(async move {
+        let mut tick = tokio::time::interval(sweep_every);
+        loop {
+            tick.tick().await;
+            let removed = store.sweep();
+            if removed > 0 {
+                tracing::debug!(removed, "swept idle bridge sessions");
+            }
+        }
+    });
+    handle.spawn(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "bridge listener could not join the runtime");
+                return;
+            }
+        };
+        let served = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .layer(tower::util::MapResponseLayer::new(
+                status::oversize_as_resource_exhausted::<tonic::body::Body>,
+            ))
+            .add_service(service)
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "bridge server stopped");
+        }
+    });
+    tracing::info!(address = %local, "bridge listening");
+    Ok(BridgeEndpoint {
+        address: local.to_string(),
+        token,
+    })
+}

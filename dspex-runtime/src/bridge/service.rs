@@ -1,0 +1,159 @@
+//! The `VariableBridge` gRPC service over the session store. Each handler is a few lines:
+//! find the session, call the table (which validates), convert the answer.
+
+use dspex_core::Result;
+use tonic::{Request, Response, Status};
+
+use super::convert::{
+    constraints_from_pb, metadata_from_pb, value_from_pb, value_to_pb, var_type_from_pb,
+    variable_to_pb,
+};
+use super::pb;
+use super::pb::variable_bridge_server::VariableBridge;
+use super::status::to_status;
+use crate::state::WriteOptions;
+use crate::store::{Session, SessionStore};
+use crate::watch::UpdateSource;
+use dspex_core::VarOptions;
+use std::sync::Arc;
+
+/// Serves the variables of every session in a store.
+pub(crate) struct BridgeService {
+    pub(crate) store: &'static SessionStore,
+}
+
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
+fn reply<T>(result: Result<T>) -> Reply<T> {
+    result.map(Response::new).map_err(to_status)
+}
+
+impl BridgeService {
+    fn session(&self, id: &str) -> Result<Arc<Session>> {
+        self.store.session(id)
+    }
+}
+
+#[tonic::async_trait]
+impl VariableBridge for BridgeService {
+    async fn ping(&self, _: Request<pb::PingRequest>) -> Reply<pb::PingResponse> {
+        Ok(Response::new(pb::PingResponse {}))
+    }
+
+    async fn get_session(
+        &self,
+        req: Request<pb::GetSessionRequest>,
+    ) -> Reply<pb::GetSessionResponse> {
+        let req = req.into_inner();
+        reply(
+            self.session(&req.session_id)
+                .map(|s| pb::GetSessionResponse {
+                    session_id: s.id().to_owned(),
+                    variable_count: s.table().len() as u64,
+                    created_at_ms: s.created_at_ms(),
+                    last_access_ms: s.last_access_ms(),
+                }),
+        )
+    }
+
+    async fn register_variable(
+        &self,
+        req: Request<pb::RegisterVariableRequest>,
+    ) -> Reply<pb::RegisterVariableResponse> {
+        let req = req.into_inner();
+        reply((|| {
+            let session = self.session(&req.session_id)?;
+            let var_type = var_type_from_pb(req.r#type)?;
+            let value = value_from_pb(req.value, &req.name)?;
+            let opts = VarOptions {
+                constraints: constraints_from_pb(req.constraints)?,
+                description: req.description,
+                metadata: req.metadata.into_iter().collect(),
+            };
+            let id = session.table().register(&req.name, var_type, value, opts)?;
+            Ok(pb::RegisterVariableResponse { id })
+        })())
+    }
+
+    async fn get_variable(
+        &self,
+        req: Request<pb::GetVariableRequest>,
+    ) -> Reply<pb::GetVariableResponse> {
+        let req = req.into_inner();
+        reply((|| {
+            let session = self.session(&req.session_id)?;
+            let variable = session.table().with_value(&req.name, variable_to_pb)?;
+            Ok(pb::GetVariableResponse {
+                variable: Some(variable),
+            })
+        })())
+    }
+
+    async fn set_variable(
+        &self,
+        req: Request<pb::SetVariableRequest>,
+    ) -> Reply<pb::SetVariableResponse> {
+        let req = req.into_inner();
+        reply((|| {
+            let session = self.session(&req.session_id)?;
+            let value = value_from_pb(req.value, &req.name)?;
+            let opts = WriteOptions {
+                metadata: metadata_from_pb(req.metadata),
+                expected_version: req.expected_version,
+                source: UpdateSource::Python,
+            };
+            let version = session.table().set(&req.name, value, opts)?;
+            Ok(pb::SetVariableResponse { version })
+        })())
+    }
+
+    async fn get_variables(
+        &self,
+        req: Request<pb::GetVariablesRequest>,
+    ) -> Reply<pb::GetVariablesResponse> {
+        let req = req.into_inner();
+        reply((|| {
+            let session = self.session(&req.session_id)?;
+            let names: Vec<&str> = req.names.iter().map(String::as_str).collect();
+            let values = session
+                .table()
+                .get_many(&names)
+                .into_iter()
+                .map(|(k, v)| (k, value_to_pb(&v)))
+                .collect();
+            Ok(pb::GetVariablesResponse { values })
+        })())
+    }
+
+    async fn set_variables(
+        &self,
+        req: Request<pb::SetVariablesRequest>,
+    ) -> Reply<pb::SetVariablesResponse> {
+        let req = req.into_inner();
+        reply((|| {
+            let session = self.session(&req.session_id)?;
+            let updates = req
+                .updates
+                .into_iter()
+                .map(|u| Ok((u.name.clone(), value_from_pb(u.value, &u.name)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let metadata = metadata_from_pb(req.metadata);
+            session
+                .table()
+                .update_many(updates, metadata.as_ref(), UpdateSource::Python)?;
+            Ok(pb::SetVariablesResponse {})
+        })())
+    }
+
+    async fn list_variables(
+        &self,
+        req: Request<pb::ListVariablesRequest>,
+    ) -> Reply<pb::ListVariablesResponse> {
+        let req = req.into_inner();
+        reply((|| {
+            let session = self.session(&req.session_id)?;
+            let variables = session.table().list().iter().map(variable_to_pb).collect();
+            Ok(pb::ListVariablesResponse { variables })
+        })())
+    }
+}

@@ -1,0 +1,84 @@
+//! A real bridge for the Python test suite and benchmarks (not an example for users).
+//!
+//! Prints one JSON line `{"address", "token", "session_id"}`; that session holds
+//! `temperature` (float 0.7 in [0, 2]) and `max_tokens` (integer 256 in [1, 4096]). Then
+//! answers commands on stdin, one JSON line each:
+//! - `new_session` → `{"session_id": ...}` (a new, empty bridged Context)
+//! - `get <session_id> <name>` → `{"value": ...}` or `{"error": ...}` (read from Rust)
+//! - `set <session_id> <name> <json value>` → `{"version": n}` or `{"error": ...}`
+//! - `quit` (or end of input) → exits.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use dspex::{Constraints, Context, Value, VarOptions, VarType};
+
+fn json_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Float(f) => serde_json::json!(f),
+        Value::Integer(i) => serde_json::json!(i),
+        Value::String(s) => serde_json::json!(s),
+        Value::Boolean(b) => serde_json::json!(b),
+    }
+}
+
+fn from_json(v: serde_json::Value) -> Option<Value> {
+    match v {
+        serde_json::Value::Bool(b) => Some(Value::Boolean(b)),
+        serde_json::Value::String(s) => Some(Value::String(s)),
+        serde_json::Value::Number(n) if n.is_i64() => n.as_i64().map(Value::Integer),
+        serde_json::Value::Number(n) => n.as_f64().map(Value::Float),
+        _ => None,
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let ctx = Context::new();
+    let range = |lo: Value, hi: Value| VarOptions::new().constraints(Constraints::new().min(lo).max(hi));
+    ctx.defvariable("temperature", VarType::Float, 0.7, range(0.0.into(), 2.0.into()))?;
+    ctx.defvariable("max_tokens", VarType::Integer, 256, range(1.into(), 4096.into()))?;
+    ctx.ensure_bridged().await?;
+    let endpoint = ctx.bridge().ok_or("bridged context has no endpoint")?;
+    println!(
+        "{}",
+        serde_json::json!({"address": endpoint.address, "token": endpoint.token, "session_id": ctx.id()})
+    );
+
+    let mut contexts: HashMap<String, Context> = HashMap::new();
+    contexts.insert(ctx.id().to_owned(), ctx);
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let mut parts = line.splitn(4, ' ');
+        let reply = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("new_session"), ..) => {
+                let ctx = Context::new();
+                ctx.ensure_bridged().await?;
+                let id = ctx.id().to_owned();
+                contexts.insert(id.clone(), ctx);
+                serde_json::json!({"session_id": id})
+            }
+            (Some("get"), Some(session), Some(name), None) => match contexts.get(session) {
+                Some(ctx) => match ctx.value(name) {
+                    Ok(v) => serde_json::json!({"value": json_value(&v)}),
+                    Err(e) => serde_json::json!({"error": e.to_string()}),
+                },
+                None => serde_json::json!({"error": format!("no session {session}")}),
+            },
+            (Some("set"), Some(session), Some(name), Some(raw)) => {
+                let value = serde_json::from_str(raw).ok().and_then(from_json);
+                match (contexts.get(session), value) {
+                    (Some(ctx), Some(v)) => match ctx.set(name, v) {
+                        Ok(version) => serde_json::json!({"version": version}),
+                        Err(e) => serde_json::json!({"error": e.to_string()}),
+                    },
+                    _ => serde_json::json!({"error": "unknown session or bad value"}),
+                }
+            }
+            (Some("quit"), ..) => break,
+            _ => serde_json::json!({"error": format!("unknown command {line:?}")}),
+        };
+        println!("{reply}");
+    }
+    Ok(())
+}
