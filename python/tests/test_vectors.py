@@ -32,6 +32,14 @@ def typed(raw: dict[str, Any]) -> Any:
     return DECODE[tag](value)
 
 
+def constraints_of(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The case's constraints as `register_variable` takes them (min/max decoded)."""
+    raw = case.get("constraints")
+    if raw is None:
+        return None
+    return {key: typed(value) if key in ("min", "max") else value for key, value in raw.items()}
+
+
 def same(got: Any, want_raw: dict[str, Any]) -> bool:
     ((tag, _),) = want_raw.items()
     want = typed(want_raw)
@@ -51,7 +59,7 @@ def test_the_vectors_are_many_and_unique() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 async def test_vector(case: dict[str, Any], session: Any) -> None:
     expect = case["expect"]
-    register = session.register_variable("v", case["type"], typed(case["initial"]), case.get("constraints"))
+    register = session.register_variable("v", case["type"], typed(case["initial"]), constraints_of(case))
 
     if expect.get("definition_error"):
         with pytest.raises(ValidationError) as caught:
