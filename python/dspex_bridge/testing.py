@@ -146,3 +146,21 @@ class BridgeFixture:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# ---- the test LM ------------------------------------------------------------------------------
+# `EchoLM` (the offline, deterministic test LM), its `echo_lm` factory and the small tools for
+# ReAct tests live in `dspex_bridge._echo_lm`; they are loaded on first use so that the bridge
+# fixture above does not pay for `import dspy`.
+
+_ECHO_LM_EXPORTS: Final = frozenset(
+    {"ECHO_MODEL", "AsyncEchoEngine", "EchoEngine", "EchoLM", "add_numbers", "echo_lm", "settings_tag", "word_count"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ECHO_LM_EXPORTS:
+        from . import _echo_lm
+
+        return getattr(_echo_lm, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
