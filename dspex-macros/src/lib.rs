@@ -1,0 +1,243 @@
+//! The dspex macros: `#[dspex::program]`, `#[derive(dspex::Variables)]` and
+//! `dspex::defvariable!`. Use them through the `dspex` crate, which re-exports them.
+//!
+//! Every mistake that can be known from the source is a compile error on the offending
+//! token: the checks call the same validation code (`dspex-core`) as
+//! `Context::defvariable`, so the macros and the runtime never disagree. The expansion is
+//! plain calls on the runtime.
+//!
+//! This file only dispatches: `parse.rs` (tokens → model), `check.rs` (model against the
+//! rules), `expand.rs` (model → code), `ctxt.rs` (error accumulation).
+
+mod check;
+mod ctxt;
+mod expand;
+mod parse;
+
+#[cfg(test)]
+mod expand_tests;
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+
+use crate::ctxt::Ctxt;
+use crate::parse::Mode;
+
+/// Declares a program: typed, constrained variables and the DSPy modules that use them.
+///
+/// On a struct with named fields, each field is either
+/// - a **variable**, `#[var(default = …, key = value, …)]`, whose Rust type gives the
+///   variable type: `f64` → float, `i64` → integer, `bool` → boolean, `String` → string
+///   (or choice with the `choice` flag, module with the `module` flag). Keys: `default`
+///   (required: a literal, `-1.0` included, or the path of a `const`), `min`, `max`
+///   (float, integer), `min_length`, `max_length`, `pattern` (string), `choices` (choice:
+///   required; module: optional), `description` (else the field's doc comment); or
+/// - a **module**, `#[module(ModuleType, signature = "in1, in2 -> out1", bind(var),
+///   bind(setting = var))]`, of type `dspex::Module`. `bind(temperature)` passes the
+///   variable `temperature` as the DSPy setting `temperature` on every call;
+///   `bind(max_tokens = limit)` names both sides.
+///
+/// The struct is rewritten: the variables live in a [`Context`](../dspex/struct.Context.html)
+/// (the struct keeps a `ctx: Context` field), and each module field becomes a slot filled
+/// on first use. Generated:
+/// - `Program::new(ctx: &Context) -> Result<Program>`: registers every variable (and
+///   nothing else); the Context stays Local;
+/// - `program.context() -> &Context`;
+/// - per variable `x`: `program.x() -> Result<T>` and `program.set_x(v) -> Result<u64>`
+///   (the new version; a refused value changes nothing);
+/// - per module `m`: `program.m().await -> Result<&Module>`, which on first use bridges
+///   the Context and creates the Python module with its bindings. A program with no
+///   modules never bridges;
+/// - an entry in [`dspex::programs()`](../dspex/fn.programs.html) (with `inventory`).
+///
+/// Checked at compile time, each error on its token: defaults against their type and
+/// constraints, the constraints themselves (min ≤ max, keys that apply to the type, a
+/// regex that compiles, non-empty choices), unknown and duplicate keys, field types,
+/// DSPy signatures, bindings to undeclared variables, two fields with one name. A `const`
+/// default is checked against `min`/`max` by a `const` assertion, and fully by
+/// `Context::defvariable` when `new` runs.
+///
+/// `#[dspex::program(crate = "path")]` (or `#[dspex(crate = "path")]` on the struct) names
+/// the `dspex` crate when it is not reachable as `::dspex`.
+///
+/// ```
+/// #[dspex::program]
+/// pub struct Writer {
+///     /// Sampling temperature.
+///     #[var(default = 0.7, min = 0.0, max = 2.0)]
+///     temperature: f64,
+///     #[var(default = 256, min = 1, max = 4096)]
+///     max_tokens: i64,
+///     #[var(choice, default = "gpt-4", choices = ["gpt-4", "claude-3"])]
+///     model: String,
+///     #[var(default = "Be brief.", max_length = 200, pattern = "^[A-Z]")]
+///     instructions: String,
+/// }
+///
+/// let ctx = dspex::Context::new();
+/// let writer = Writer::new(&ctx)?;
+/// assert_eq!(writer.temperature()?, 0.7);
+/// assert_eq!(writer.set_temperature(1.2)?, 1);
+/// assert!(writer.set_max_tokens(0).is_err()); // below min: nothing changes
+/// writer.set_model("claude-3")?;
+/// assert_eq!(ctx.get::<String>("model")?, "claude-3");
+/// assert_eq!(ctx.variable("temperature")?.description.as_deref(), Some("Sampling temperature."));
+/// assert_eq!(writer.context().backend().kind, dspex::BackendKind::Local);
+/// # Ok::<(), dspex::Error>(())
+/// ```
+///
+/// A default outside its bounds does not compile:
+///
+/// ```compile_fail
+/// #[dspex::program]
+/// struct Bad {
+///     #[var(default = 2.5, min = 0.0, max = 2.0)] // default 2.5 for `temperature` is above the maximum 2.0
+///     temperature: f64,
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn program(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_program(args.into(), item.into()).into()
+}
+
+/// Implements [`dspex::VariableSet`](../dspex/trait.VariableSet.html) for a plain struct
+/// whose fields are variables: `register(&ctx)` defines every field with its default,
+/// `load(&ctx)` reads them all as one consistent snapshot, `store(&self, &ctx)` writes
+/// them all or none, `defaults()` builds the struct from the declared defaults.
+///
+/// Each field takes `#[var(...)]` with the keys of [`macro@program`] (types `f64`, `i64`,
+/// `String`, `bool`; `choice` / `module` flags), checked at compile time the same way.
+///
+/// ```
+/// use dspex::{Context, VariableSet};
+///
+/// #[derive(dspex::Variables, Debug, PartialEq)]
+/// struct Tuning {
+///     #[var(default = 0.7, min = 0.0, max = 2.0)]
+///     temperature: f64,
+///     #[var(default = 256, min = 1)]
+///     max_tokens: i64,
+///     #[var(choice, default = "gpt-4", choices = ["gpt-4", "claude-3"])]
+///     model: String,
+/// }
+///
+/// let ctx = Context::new();
+/// Tuning::register(&ctx)?;
+/// let mut t = Tuning::load(&ctx)?;
+/// assert_eq!(t, Tuning::defaults());
+/// t.temperature = 0.1;
+/// t.model = "claude-3".into();
+/// t.store(&ctx)?;
+/// assert_eq!(ctx.get::<String>("model")?, "claude-3");
+/// # Ok::<(), dspex::Error>(())
+/// ```
+///
+/// A choice default that is not among its choices does not compile:
+///
+/// ```compile_fail
+/// #[derive(dspex::Variables)]
+/// struct Bad {
+///     #[var(choice, default = "gpt-5", choices = ["gpt-4", "claude-3"])]
+///     model: String,
+/// }
+/// ```
+#[proc_macro_derive(Variables, attributes(var, dspex))]
+pub fn derive_variables(input: TokenStream) -> TokenStream {
+    expand_derive(input.into()).into()
+}
+
+/// Defines a variable, checked at compile time where the arguments are literals:
+/// `defvariable!(ctx, name: type = default, key = value, …)` → `Result<VarId>`, like
+/// `ctx.defvariable(...)`.
+///
+/// `ctx` is any expression of type `Context` or `&Context`; the macro borrows it. `type`
+/// is one of `float`, `integer`, `string`, `boolean`, `choice`, `module`. Keys: `min`,
+/// `max`, `min_length`, `max_length`, `pattern`, `choices`, `description`. The name may be
+/// a string literal for dotted names (`"llm.temperature": float = 0.7`).
+///
+/// A literal default is checked against the type and constraints at compile time. A
+/// SCREAMING_CASE path default is taken for a `const` and checked against `min`/`max` by a
+/// `const` assertion; any other expression (a local variable, a call) is checked by
+/// `defvariable` at run time, like every value. `defvariable!(crate = path; ctx, …)` names
+/// the `dspex` crate when it is not `::dspex`.
+///
+/// ```
+/// let ctx = dspex::Context::new();
+/// dspex::defvariable!(ctx, temperature: float = 0.7, min = 0.0, max = 2.0, description = "Sampling temperature")?;
+/// dspex::defvariable!(&ctx, count: integer = 10, min = 0, max = 100)?;
+/// dspex::defvariable!(ctx, name: string = "x", min_length = 1, max_length = 20, pattern = "^[a-z]+$")?;
+/// dspex::defvariable!(ctx, verbose: boolean = true)?;
+/// dspex::defvariable!(ctx, model: choice = "gpt-4", choices = ["gpt-4", "claude-3"])?;
+/// dspex::defvariable!(ctx, strategy: module = "ChainOfThought")?;
+/// assert_eq!(ctx.get::<f64>("temperature")?, 0.7);
+/// assert_eq!(ctx.list().len(), 6);
+/// # Ok::<(), dspex::Error>(())
+/// ```
+///
+/// A default of the wrong kind does not compile:
+///
+/// ```compile_fail
+/// let ctx = dspex::Context::new();
+/// dspex::defvariable!(ctx, verbose: boolean = 1); // default 1 for `verbose` is an integer, not a boolean
+/// ```
+#[proc_macro]
+pub fn defvariable(input: TokenStream) -> TokenStream {
+    expand_defvariable(input.into()).into()
+}
+
+/// Parse → check → expand for `#[dspex::program]`.
+pub(crate) fn expand_program(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let cx = Ctxt::new();
+    let arg_crate = parse::parse_program_args(&cx, args);
+    let item: syn::DeriveInput = match syn::parse2(item.clone()) {
+        Ok(item) => item,
+        Err(e) => {
+            // Not a struct at all: keep the item as written, with the error.
+            let error = syn::Error::new(e.span(), "#[dspex::program] applies to a struct")
+                .to_compile_error();
+            return quote::quote!(#item #error);
+        }
+    };
+    let Some(mut input) = parse::parse_struct(&cx, item, Mode::Program) else {
+        return cx.into_compile_errors();
+    };
+    if let Some(krate) = arg_crate {
+        input.krate = krate;
+    }
+    check::check_struct(&cx, &mut input, true);
+    let fallback = cx.has_errors();
+    let code = expand::program(&input, fallback);
+    let errors = cx.into_compile_errors();
+    quote::quote!(#code #errors)
+}
+
+/// Parse → check → expand for `#[derive(Variables)]`.
+pub(crate) fn expand_derive(input: TokenStream2) -> TokenStream2 {
+    let cx = Ctxt::new();
+    let item: syn::DeriveInput = match syn::parse2(input) {
+        Ok(item) => item,
+        Err(e) => return e.to_compile_error(),
+    };
+    let Some(mut input) = parse::parse_struct(&cx, item, Mode::Derive) else {
+        return cx.into_compile_errors();
+    };
+    check::check_struct(&cx, &mut input, false);
+    // A duplicate field is rustc's error already: keep quiet and emit the fallback.
+    let fallback = cx.has_errors() || input.duplicate_fields;
+    let code = expand::variables(&input, fallback);
+    let errors = cx.into_compile_errors();
+    quote::quote!(#code #errors)
+}
+
+/// Parse → check → expand for `defvariable!`.
+pub(crate) fn expand_defvariable(input: TokenStream2) -> TokenStream2 {
+    let cx = Ctxt::new();
+    let Some(mut input) = parse::parse_defvariable(&cx, input) else {
+        return cx.into_compile_errors();
+    };
+    check::check_var(&cx, &mut input.var);
+    let fallback = cx.has_errors();
+    let code = expand::defvariable(&input, fallback);
+    let errors = cx.into_compile_errors();
+    quote::quote!({ #errors #code })
+}
