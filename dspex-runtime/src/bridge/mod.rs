@@ -3,7 +3,7 @@
 //! bridge's random token; user errors map to status codes (see `status.rs`).
 
 mod auth;
-mod convert;
+pub(crate) mod convert;
 mod service;
 mod status;
 

@@ -1,0 +1,385 @@
+//! Rust handles to DSPy modules running in the worker pool.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dspex_core::{Error, FromValue, Result, Value, VarType};
+use parking_lot::Mutex;
+
+use crate::Context;
+use crate::bridge::convert::{value_from_pb, value_to_pb};
+use crate::worker::{Pool, pb, pool};
+
+/// A DSPy module (Predict, ChainOfThought, ReAct, ProgramOfThought, or a registered class)
+/// living in a Python worker, with settings bound to the Context's variables.
+///
+/// Creating one bridges a Local Context first (once). Cheap to clone; the Python module is
+/// dropped when the last clone goes. If its worker crashes, the module is re-created from
+/// its spec on the restarted worker: calls in flight fail with
+/// [`Error::WorkerCrashed`], the next call succeeds.
+///
+/// ```no_run
+/// # async fn demo() -> dspex::Result<()> {
+/// use dspex::{ChainOfThought, Constraints, Context, Lm, VarOptions, VarType};
+/// let ctx = Context::new();
+/// ctx.defvariable("temperature", VarType::Float, 0.7,
+///     VarOptions::new().constraints(Constraints::new().min(0.0).max(2.0)))?;
+/// ctx.configure_lm(Lm::echo()).await?;
+/// let cot = ChainOfThought::new(&ctx, "question -> answer").await?;
+/// cot.bind("temperature", "temperature").await?;
+/// let prediction = cot.call([("question", "What is 2 + 2?")]).await?;
+/// println!("{}", prediction.get::<String>("answer")?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<ModuleInner>,
+}
+
+struct ModuleInner {
+    id: String,
+    ctx: Context,
+    pool: Arc<Pool>,
+    slot: usize,
+    class_name: String,
+    /// (setting, variable), read in-process at every call.
+    bindings: Mutex<Vec<(String, String)>>,
+}
+
+impl Drop for ModuleInner {
+    fn drop(&mut self) {
+        self.pool.drop_module(self.slot, self.id.clone());
+    }
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("id", &self.inner.id)
+            .field("class", &self.inner.class_name)
+            .field("worker", &self.inner.slot)
+            .finish()
+    }
+}
+
+/// What a module is created from.
+struct Spec<'a> {
+    module_type: &'a str,
+    signature: &'a str,
+    tools: &'a [&'a str],
+    from_variable: Option<&'a str>,
+}
+
+impl Module {
+    /// Creates a module of `module_type` ("Predict", "ChainOfThought", "ReAct",
+    /// "ProgramOfThought" or a name registered with `ModuleVariableResolver`) with a DSPy
+    /// signature such as `"question -> answer"`.
+    pub async fn new(ctx: &Context, module_type: &str, signature: &str) -> Result<Module> {
+        Self::create(
+            ctx,
+            Spec {
+                module_type,
+                signature,
+                tools: &[],
+                from_variable: None,
+            },
+        )
+        .await
+    }
+
+    /// Creates the module class named by a `module`-typed variable (resolved in Python by
+    /// `ModuleVariableResolver`).
+    pub async fn from_variable(
+        ctx: &Context,
+        variable_name: &str,
+        signature: &str,
+    ) -> Result<Module> {
+        let var = ctx.variable(variable_name)?;
+        if var.var_type != VarType::Module {
+            return Err(Error::TypeMismatch {
+                name: variable_name.to_owned(),
+                expected: "a module variable".into(),
+                found: format!("a {} variable", var.var_type),
+            });
+        }
+        Self::create(
+            ctx,
+            Spec {
+                module_type: var.value.as_str().unwrap_or_default(),
+                signature,
+                tools: &[],
+                from_variable: Some(variable_name),
+            },
+        )
+        .await
+    }
+
+    async fn create(ctx: &Context, spec: Spec<'_>) -> Result<Module> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        dspex_core::Signature::parse(spec.signature).map_err(|e| Error::InvalidArgument {
+            message: e.to_string(),
+        })?;
+        ctx.ensure_bridged().await?;
+        let pool = pool().await?;
+        let slot = pool.place();
+        let id = format!("{}-mod-{}", ctx.id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let req = pb::CreateModuleRequest {
+            module_id: id.clone(),
+            session_id: ctx.id().to_owned(),
+            module_type: spec.module_type.to_owned(),
+            signature: spec.signature.to_owned(),
+            settings: Default::default(),
+            bindings: Vec::new(),
+            tools: spec.tools.iter().map(|t| (*t).to_owned()).collect(),
+            from_variable: spec.from_variable.map(str::to_owned),
+        };
+        let created = pool.create_module(slot, req).await?;
+        tracing::debug!(module = %id, class = %created.class_name, worker = slot, "module created");
+        Ok(Module {
+            inner: Arc::new(ModuleInner {
+                id,
+                ctx: ctx.clone(),
+                pool,
+                slot,
+                class_name: created.class_name,
+                bindings: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Binds a module setting (`temperature`, `max_tokens`, ...) to a variable of the
+    /// Context: every call then carries the variable's current value. An unknown variable
+    /// fails here, at bind time.
+    pub async fn bind(&self, setting: &str, variable: &str) -> Result<()> {
+        let var = self.inner.ctx.variable(variable)?;
+        let binding = pb::Binding {
+            setting: setting.to_owned(),
+            variable: var.name.clone(),
+        };
+        self.inner
+            .pool
+            .bind(self.inner.slot, &self.inner.id, binding)
+            .await?;
+        let mut bindings = self.inner.bindings.lock();
+        bindings.retain(|(s, _)| s != setting);
+        bindings.push((setting.to_owned(), var.name));
+        Ok(())
+    }
+
+    /// Calls the module with its input fields. Bound settings are read now, in-process,
+    /// and travel with this call only (concurrent calls never see each other's settings).
+    pub async fn call<K: AsRef<str>, V: Into<Value>>(
+        &self,
+        inputs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Prediction> {
+        let inputs = inputs
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), value_to_pb(&v.into())))
+            .collect();
+        let bound_values = {
+            let bindings = self.inner.bindings.lock().clone();
+            let names: Vec<&str> = bindings.iter().map(|(_, v)| v.as_str()).collect();
+            let values = self.inner.ctx.get_many(&names);
+            bindings
+                .iter()
+                .filter_map(|(setting, var)| {
+                    values.get(var).map(|v| (setting.clone(), value_to_pb(v)))
+                })
+                .collect()
+        };
+        let req = pb::CallModuleRequest {
+            module_id: self.inner.id.clone(),
+            inputs,
+            bound_values,
+        };
+        let response = self
+            .inner
+            .pool
+            .rpc(self.inner.slot, &self.inner.id, |mut c| async move {
+                c.call_module(req).await
+            })
+            .await?;
+        Prediction::from_pb(response)
+    }
+
+    /// The module's id (unique in the process).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The Python class that was created (e.g. `VariableAwareChainOfThought`).
+    pub fn class_name(&self) -> &str {
+        &self.inner.class_name
+    }
+
+    /// The worker it is pinned to.
+    pub fn worker(&self) -> usize {
+        self.inner.slot
+    }
+
+    /// The bindings, as (setting, variable).
+    pub fn bindings(&self) -> Vec<(String, String)> {
+        self.inner.bindings.lock().clone()
+    }
+}
+
+macro_rules! module_kind {
+    ($(#[$doc:meta])* $name:ident, $type_name:literal) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl $name {
+            #[doc = concat!("Creates a `", $type_name, "` module with a DSPy signature.")]
+            pub async fn new(ctx: &Context, signature: &str) -> Result<Module> {
+                Module::new(ctx, $type_name, signature).await
+            }
+        }
+    };
+}
+
+module_kind!(
+    /// `dspy.Predict`: one LM call.
+    Predict,
+    "Predict"
+);
+module_kind!(
+    /// `dspy.ChainOfThought`: reasons step by step before answering.
+    ChainOfThought,
+    "ChainOfThought"
+);
+module_kind!(
+    /// `dspy.ProgramOfThought`: writes and runs Python code. It runs with DSPy's
+    /// `LocalInterpreter` (plain Python in the worker process), because DSPy's default
+    /// sandbox downloads its runtime from the network: only use it with trusted LMs.
+    ProgramOfThought,
+    "ProgramOfThought"
+);
+
+/// `dspy.ReAct`: reasons and calls tools.
+pub struct ReAct;
+
+impl ReAct {
+    /// Creates a ReAct module; `tools` are Python import paths
+    /// (`"package.module:function"`), imported in the worker.
+    pub async fn new(ctx: &Context, signature: &str, tools: &[&str]) -> Result<Module> {
+        Module::create(
+            ctx,
+            Spec {
+                module_type: "ReAct",
+                signature,
+                tools,
+                from_variable: None,
+            },
+        )
+        .await
+    }
+}
+
+/// The output of a module call: its fields, by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    fields: BTreeMap<String, Value>,
+    json: BTreeMap<String, serde_json::Value>,
+}
+
+impl Prediction {
+    fn from_pb(response: pb::CallModuleResponse) -> Result<Prediction> {
+        let mut fields = BTreeMap::new();
+        let mut json = BTreeMap::new();
+        for (name, output) in response.outputs {
+            match output.kind {
+                Some(pb::output::Kind::Value(v)) => {
+                    let value = value_from_pb(Some(v), &name)?;
+                    json.insert(name.clone(), value_to_json(&value));
+                    fields.insert(name, value);
+                }
+                Some(pb::output::Kind::Json(text)) => {
+                    let parsed = serde_json::from_str(&text).map_err(|e| Error::Python {
+                        message: format!("output `{name}` is not valid JSON: {e}"),
+                    })?;
+                    json.insert(name, parsed);
+                }
+                None => {}
+            }
+        }
+        Ok(Prediction { fields, json })
+    }
+
+    /// An output field as `T` (`String`, `f64`, `i64`, `bool` or [`Value`]).
+    pub fn get<T: FromValue>(&self, field: &str) -> Result<T> {
+        let value = self.fields.get(field).ok_or_else(|| Error::NotFound {
+            what: "output field",
+            name: field.to_owned(),
+        })?;
+        T::from_value(value.clone()).map_err(|v| Error::TypeMismatch {
+            name: field.to_owned(),
+            expected: T::expected().to_owned(),
+            found: v.describe(),
+        })
+    }
+
+    /// The scalar output fields.
+    pub fn fields(&self) -> &BTreeMap<String, Value> {
+        &self.fields
+    }
+
+    /// Any output field as JSON (lists and objects included).
+    pub fn json(&self, field: &str) -> Result<serde_json::Value> {
+        self.json
+            .get(field)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                what: "output field",
+                name: field.to_owned(),
+            })
+    }
+}
+
+fn value_to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Float(f) => serde_json::json!(f),
+        Value::Integer(i) => serde_json::json!(i),
+        Value::String(s) => serde_json::json!(s),
+        Value::Boolean(b) => serde_json::json!(b),
+    }
+}
+
+/// How `#[dspex::program]` declares a module field (generated code only).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ModuleSpec {
+    /// The module type.
+    pub module_type: &'static str,
+    /// The DSPy signature.
+    pub signature: &'static str,
+    /// (setting, variable) pairs.
+    pub bindings: &'static [(&'static str, &'static str)],
+}
+
+/// A lazily created module of a `#[dspex::program]` (generated code only).
+#[doc(hidden)]
+#[derive(Default)]
+pub struct ModuleSlot {
+    cell: tokio::sync::OnceCell<Module>,
+}
+
+impl ModuleSlot {
+    /// An empty slot.
+    pub fn new() -> ModuleSlot {
+        ModuleSlot::default()
+    }
+
+    /// The module, created (with its bindings) on first use.
+    pub async fn get_or_init(&self, ctx: &Context, spec: &'static ModuleSpec) -> Result<&Module> {
+        self.cell
+            .get_or_try_init(|| async {
+                let module = Module::new(ctx, spec.module_type, spec.signature).await?;
+                for (setting, variable) in spec.bindings {
+                    module.bind(setting, variable).await?;
+                }
+                Ok(module)
+            })
+            .await
+    }
+}
