@@ -133,7 +133,7 @@ class VariableAwareMixin:
             if inspect.isawaitable(value):
                 value = await value
         except KeyError as error:  # VariableNotFoundError is a KeyError
-            raise ValueError(f"variable `{variable_name}` not found: {error}") from error
+            raise ValueError(f"variable `{variable_name}` not found") from error
         if value is None:
             raise ValueError(f"variable `{variable_name}` not found")
         return value
@@ -314,7 +314,7 @@ class ModuleVariableResolver:
             if inspect.isawaitable(value):
                 value = await value
         except KeyError as error:
-            raise ValueError(f"variable `{variable_name}` not found: {error}") from error
+            raise ValueError(f"variable `{variable_name}` not found") from error
         if value is None:
             raise ValueError(f"variable `{variable_name}` not found")
         if not isinstance(value, str):

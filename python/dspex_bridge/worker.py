@@ -395,7 +395,12 @@ class WorkerService:
             bridge = self._bridge(request.session_id)
             if bridge is None:
                 raise precondition(f"cannot read `{request.from_variable}`: the worker has no bridge ({ADDRESS_ENV})")
-            module_class = await resolver_cls(bridge).resolve_module(request.from_variable)
+            try:
+                module_class = await resolver_cls(bridge).resolve_module(request.from_variable)
+            except ValueError as error:
+                if isinstance(error.__cause__, KeyError):
+                    raise not_found(str(error)) from None
+                raise invalid(str(error)) from None
         else:
             try:
                 module_class = resolver_cls.lookup(request.module_type)
@@ -465,7 +470,7 @@ class WorkerService:
                 try:
                     await module.bind_to_variable(setting, variable)
                 except ValueError as error:
-                    if "not found" in str(error):
+                    if isinstance(error.__cause__, KeyError) or "not found" in str(error):
                         raise not_found(str(error)) from None
                     raise invalid(str(error)) from None
             else:

@@ -1,0 +1,44 @@
+"""LM factories the worker tests load in a real worker (``Lm::custom``-style import paths):
+a slow test LM (to see calls overlap) and an LM that always fails."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dspy
+
+from dspex_bridge.testing import AsyncEchoEngine, EchoEngine
+
+
+class SlowEchoEngine(EchoEngine):
+    """The test LM's engine, sleeping ``delay`` seconds per request."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(max_requests=100)
+        self.delay = delay
+
+    def complete(self, request: Any) -> Any:
+        time.sleep(self.delay)
+        return super().complete(request)
+
+
+class FailingEngine(EchoEngine):
+    def complete(self, request: Any) -> Any:
+        raise RuntimeError("the test LM is down")
+
+
+def _lm(engine: EchoEngine, name: str) -> dspy.LM:
+    return dspy.LM(name, engine=engine, async_engine=AsyncEchoEngine(engine), cache=False, num_retries=0)
+
+
+def slow_echo_lm(delay: float = 0.3) -> dspy.LM:
+    return _lm(SlowEchoEngine(delay), "dspex/slow-echo-test-lm")
+
+
+def failing_lm() -> dspy.LM:
+    return _lm(FailingEngine(), "dspex/failing-test-lm")
+
+
+def not_an_lm() -> str:
+    return "not an LM"
