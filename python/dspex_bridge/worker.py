@@ -585,8 +585,12 @@ def _jsonable(value: Any) -> Any:
 def configure_dspy() -> None:
     """No disk or memory cache, no history, no trace: a worker lives long."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch at import
+    import warnings
+
     import dspy
 
+    # Said once per construction, to a log the user did not ask for; the issue documents it.
+    warnings.filterwarnings("ignore", message="ProgramOfThought is deprecated", category=DeprecationWarning)
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     dspy.configure(disable_history=True, max_history_size=0, max_trace_size=0, trace=[])
 

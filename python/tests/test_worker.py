@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -54,11 +54,11 @@ class Worker:
             text=True,
             env=worker_env(bridge, DSPEX_TEST_KEY=SECRET_KEY),
         )
-        self.stderr: list[str] = []
+        self.stderr: list[str] = []  # lines, as the Rust side would forward them
         self._stdout: queue.Queue[str | None] = queue.Queue()
         assert self.process.stdout is not None and self.process.stderr is not None
-        threading.Thread(target=self._pump, args=(self.process.stdout, self._stdout.put), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr.append), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.process.stdout, self._stdout.put, True), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr.append, False), daemon=True).start()
         started = time.monotonic()
         line = self._stdout.get(timeout=timeout)
         self.ready_seconds = time.monotonic() - started
@@ -72,10 +72,11 @@ class Worker:
         self.metadata = (("x-dspex-token", self.token),)
 
     @staticmethod
-    def _pump(stream: IO[str], sink: Any) -> None:
+    def _pump(stream: IO[str], sink: Callable[[Any], None], close: bool) -> None:
         for line in stream:
             sink(line)
-        sink(None) if sink.__name__ == "put" else None
+        if close:
+            sink(None)
 
     def call(self, rpc: str, request: Any, metadata: Any = None, timeout: float = 30.0) -> Any:
         return getattr(self.stub, rpc)(request, metadata=self.metadata if metadata is None else metadata, timeout=timeout)
@@ -102,7 +103,7 @@ def worker(bridge: BridgeFixture) -> Iterator[Worker]:
     process = Worker(bridge, worker_id=7)
     yield process
     assert process.stop() == 0, "SIGTERM stops the worker cleanly"
-    assert SECRET_KEY not in "".join(line or "" for line in process.stderr)
+    assert SECRET_KEY not in "".join(process.stderr)
 
 
 @pytest.fixture(scope="module")
