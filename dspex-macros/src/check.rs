@@ -110,8 +110,20 @@ fn check_module(cx: &Ctxt, module: &ModuleDecl, var_names: &[String]) {
     }
 }
 
+/// A type as a person writes it (`&'static str`, not `& 'static str`).
+fn type_name(ty: &syn::Type) -> String {
+    ty.to_token_stream()
+        .to_string()
+        .replace("& ", "&")
+        .replace(" <", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" :: ", "::")
+}
+
 /// The Rust type of a field, when it is one a variable can have.
-fn rust_ty(ty: &syn::Type) -> Option<RustTy> {
+pub fn rust_ty(ty: &syn::Type) -> Option<RustTy> {
     let syn::Type::Path(p) = ty else { return None };
     if p.qself.is_some() {
         return None;
@@ -150,7 +162,7 @@ pub fn check_var(cx: &Ctxt, var: &mut VarDecl) {
                     format!(
                         "the type `{}` does not fit a variable: use f64 (float), i64 (integer), \
                          String (string, choice, module) or bool (boolean)",
-                        field.ty.to_token_stream()
+                        type_name(&field.ty)
                     ),
                 );
                 (None, None)
@@ -163,7 +175,7 @@ pub fn check_var(cx: &Ctxt, var: &mut VarDecl) {
                     &field.ty,
                     format!(
                         "a {what} variable is a `String` field, not `{}`",
-                        field.ty.to_token_stream()
+                        type_name(&field.ty)
                     ),
                 );
                 let _ = other;

@@ -6,7 +6,8 @@
 
 use dspex_core::{Constraints, Value, VarType};
 use proc_macro2::{Literal, TokenStream};
-use quote::{ToTokens, format_ident, quote};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use crate::check::const_default_checks;
 use crate::parse::{DefVariableInput, DefaultExpr, ModuleDecl, RustTy, StructInput, VarDecl, unraw};
@@ -142,7 +143,8 @@ fn const_checks(var: &VarDecl) -> TokenStream {
         .map(|(op, bound, message)| {
             let bound = value_tokens(&bound);
             let op: TokenStream = op.parse().unwrap_or_default();
-            quote!(const _: () = ::core::assert!(#path #op #bound, #message);)
+            // Spanned on the path, so the failed assertion points at the default.
+            quote_spanned!(path.span()=> const _: () = ::core::assert!(#path #op #bound, #message);)
         })
         .collect()
 }
@@ -325,7 +327,9 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
         let name = &var.name;
         let getter = &field.ident;
         let setter = format_ident!("set_{}", unraw(getter), span = getter.span());
-        let rust = var.checked.as_ref().and_then(|c| c.rust_ty);
+        // From the field's type, so that the fallback has the same API even for a
+        // variable whose declaration had an error.
+        let rust = crate::check::rust_ty(&field.ty);
         let ty = match rust {
             Some(rust) => rust.tokens(krate),
             None => field.ty.to_token_stream(),
@@ -335,9 +339,15 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
         let set_doc = format!(
             "Writes the variable `{name}`; returns its new version. A value it refuses changes nothing."
         );
+        let string = rust == Some(RustTy::String);
         let (get_body, set_body, set_arg) = if fallback {
-            (never.clone(), never.clone(), quote!(#ty))
-        } else if rust == Some(RustTy::String) {
+            let set_arg = if string {
+                quote!(impl #p::Into<#ty>)
+            } else {
+                quote!(#ty)
+            };
+            (never.clone(), never.clone(), set_arg)
+        } else if string {
             (
                 quote!(self.ctx.get::<#ty>(#name)),
                 quote!(self.ctx.set(#name, #p::Into::<#ty>::into(value))),

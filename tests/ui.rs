@@ -1,0 +1,16 @@
+//! Compile-fail tests of the macros: every mistake the macros catch, with the message and
+//! the token it points at (`tests/ui/*.stderr`). Regenerate with `TRYBUILD=overwrite`
+//! and review the diff.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}
+
+#[test]
+#[ignore = "needs dspex::Module (issue 4)"]
+fn ui_modules() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/modules/*.rs");
+}

@@ -1,0 +1,9 @@
+#[dspex::program]
+struct Qa {
+    #[var(default = 0.7, min = 0.0, min = 0.5)]
+    temperature: f64,
+    #[var(default = 1, default = 2)]
+    retries: i64,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[dspex::program]
+struct Qa {
+    #[var(default = "x", pattern = "([a-z]")]
+    name: String,
+}
+
+fn main() {}
