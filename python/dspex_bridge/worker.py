@@ -16,7 +16,16 @@ then prints one line on stdout::
 
     DSPEX_WORKER_READY {"port": 12345, "pid": 678, "worker_id": 0}
 
-Logs go to stderr, each line tagged ``[dspex-worker N]``. SIGTERM / SIGINT stop it cleanly.
+Logs go to stderr, each line tagged ``[dspex-worker N]`` (level: ``DSPEX_WORKER_LOG``, default
+INFO; the API key of a model LM is never logged). SIGTERM / SIGINT stop it cleanly (exit 0);
+an orphaned start exits 1; a missing token exits 2.
+
+Settings: a module's fixed ``settings`` and its bindings name LM settings (`LM_SETTINGS` of
+``dspy_integration``: temperature, max_tokens, top_p, ...; anything else is INVALID_ARGUMENT).
+A call's ``bound_values`` are keyed by variable name (a key equal to the setting's name is
+accepted too); a bound variable the call does not carry is read from the bridge.
+``CreateModule`` with an existing ``module_id`` replaces that module (re-creation after a
+restart is idempotent).
 
 Each session (Rust Context) has its own LM (`ConfigureLm`); a module uses its session's LM.
 A call runs the synchronous DSPy module in a thread pool, inside ``dspy.context`` with that
@@ -44,6 +53,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn, TypeVar
 
+import grpc
+import grpc.aio
+
 READY_PREFIX: Final = "DSPEX_WORKER_READY"
 TOKEN_ENV: Final = "DSPEX_BRIDGE_TOKEN"
 ADDRESS_ENV: Final = "DSPEX_BRIDGE_ADDRESS"
@@ -54,7 +66,7 @@ MAX_ECHO_REQUESTS: Final = 1000
 logger = logging.getLogger("dspex_bridge.worker")
 
 
-# ---- process hygiene (before anything slow) ---------------------------------------------------
+# ---- process hygiene (done first in main, before DSPy is imported) ------------------------------
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -103,9 +115,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # ---- errors --------------------------------------------------------------------------------------
-
-import grpc  # noqa: E402  (after the cheap helpers above; grpc is needed from here on)
-import grpc.aio  # noqa: E402
 
 
 class WorkerError(Exception):
