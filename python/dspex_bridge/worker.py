@@ -22,8 +22,9 @@ an orphaned start exits 1; a missing token exits 2.
 
 Settings: a module's fixed ``settings`` and its bindings name LM settings (`LM_SETTINGS` of
 ``dspy_integration``: temperature, max_tokens, top_p, ...; anything else is INVALID_ARGUMENT).
-A call's ``bound_values`` are keyed by variable name (a key equal to the setting's name is
-accepted too); a bound variable the call does not carry is read from the bridge.
+A call's ``bound_values`` are keyed by **setting** name (``{"temperature": 0.3}``, whatever
+the variable is called); a bound setting the call does not carry is read from the bridge
+(its variable's current value).
 ``CreateModule`` with an existing ``module_id`` replaces that module (re-creation after a
 restart is idempotent).
 
@@ -499,14 +500,12 @@ class WorkerService:
         return self.pb.BindResponse()
 
     async def _call_settings(self, entry: ModuleEntry, bound_values: dict[str, Any]) -> dict[str, Any]:
-        """Fixed settings, then the bound ones: from the call (by variable name, or by setting
-        name), else read from the bridge."""
+        """Fixed settings, then the bound ones: from the call (``bound_values`` is keyed by
+        setting name), else read from the bridge."""
         settings = dict(entry.settings)
         missing: dict[str, str] = {}
         for setting, variable in entry.bindings.items():
-            if variable in bound_values:
-                settings[setting] = bound_values[variable]
-            elif setting in bound_values:
+            if setting in bound_values:
                 settings[setting] = bound_values[setting]
             else:
                 missing[setting] = variable

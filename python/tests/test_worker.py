@@ -187,7 +187,7 @@ def test_predict_with_a_bound_temperature_from_the_call(worker: Worker, echo_ses
     assert output(response, "answer") == "Echo: What is 2+2? [temperature=0.3 max_tokens=none]"
 
 
-def test_fixed_settings_and_bound_values_by_variable_name(worker: Worker, echo_session: str) -> None:
+def test_fixed_settings_then_bound_values(worker: Worker, echo_session: str) -> None:
     module = create(
         worker,
         echo_session,
@@ -215,8 +215,24 @@ def test_without_bound_values_the_worker_reads_the_bridge(worker: Worker, bridge
     # So is a Python write; and a call's own values win over the bridge's.
     session.set_variable("tokens", 512)
     assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=0.3 max_tokens=512]"
-    answer = output(call(worker, module, {"gen_temp": real(1.5)}, question="q"), "answer")
+    answer = output(call(worker, module, {"temperature": real(1.5)}, question="q"), "answer")
     assert answer == "Echo: q [temperature=1.5 max_tokens=512]"
+    channel.close()
+
+
+def test_bound_values_are_keyed_by_setting_name(worker: Worker, bridge: BridgeFixture) -> None:
+    # Crossed names: the setting `max_tokens` is bound to a variable called `temperature`.
+    session_id = bridge.new_session()
+    channel = grpc.insecure_channel(bridge.address)
+    session = SyncSessionContext(session_id, channel, token=bridge.token)
+    session.register_variable("temperature", "integer", 128)
+    session.register_variable("gen", "float", 0.4)
+    worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True)))
+    module = create(worker, session_id, "Predict", bindings=[bind("max_tokens", "temperature"), bind("temperature", "gen")])
+    # `temperature` from the call (the setting); `max_tokens` not carried: read from the bridge.
+    answer = output(call(worker, module, {"temperature": real(0.2)}, question="q"), "answer")
+    assert answer == "Echo: q [temperature=0.2 max_tokens=128]"
+    assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=0.4 max_tokens=128]"
     channel.close()
 
 
