@@ -342,23 +342,21 @@ class WorkerService:
         session = self._session(request.session_id)
         spec = request.lm
         settings = self._values(spec.settings, "LM setting")
-        chosen = [name for name, on in (("model", bool(spec.model)), ("factory", spec.HasField("factory")), ("echo", spec.echo)) if on]
-        if len(chosen) != 1:
-            raise invalid(f"an LmSpec sets exactly one of model, factory, echo (got {', '.join(chosen) or 'none'})")
+        kind = _lm_kind(spec)
         loop = asyncio.get_running_loop()
-        lm = await loop.run_in_executor(self.executor, self._build_lm, chosen[0], spec, settings)
+        lm = await loop.run_in_executor(self.executor, self._build_lm, kind, spec, settings)
         session.lm = lm
-        logger.info("session %s: LM %s", request.session_id, chosen[0] if chosen[0] != "model" else spec.model)
+        logger.info("session %s: LM %s", request.session_id, spec.model if kind == "model" else kind)
         return self.pb.ConfigureLmResponse()
 
     def _build_lm(self, kind: str, spec: Any, settings: dict[str, Any]) -> Any:
         import dspy
 
         if kind == "echo":
-            from ._echo_lm import EchoLM
+            from ._echo_lm import ECHO_MODEL, EchoLM
 
             try:
-                return EchoLM(max_requests=MAX_ECHO_REQUESTS, **settings)
+                return EchoLM(spec.model or ECHO_MODEL, max_requests=MAX_ECHO_REQUESTS, **settings)
             except (TypeError, ValueError) as error:
                 raise invalid(f"test LM settings: {error}") from None
         if kind == "factory":
@@ -567,6 +565,22 @@ class WorkerService:
         if self._channel is not None:
             await self._channel.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _lm_kind(spec: Any) -> str:
+    """``echo``, ``factory`` or ``model``. ``echo`` and ``factory`` each take precedence over a
+    ``model`` string (which then only names the LM); both together, or none, are refused."""
+    if spec.echo and spec.HasField("factory"):
+        raise invalid("an LmSpec is the test LM (echo) or a factory, not both")
+    if spec.echo:
+        return "echo"
+    if spec.HasField("factory"):
+        if not spec.factory:
+            raise invalid("the LM factory path is empty")
+        return "factory"
+    if spec.model:
+        return "model"
+    raise invalid("an LmSpec sets one of model, factory, echo (got none)")
 
 
 def _fields(prediction: Any) -> dict[str, Any]:

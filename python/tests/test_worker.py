@@ -330,6 +330,15 @@ def test_sessions_have_their_own_lm(worker: Worker, bridge: BridgeFixture, echo_
     assert output(call(worker, theirs, question="q"), "answer") == "Echo: q [temperature=1.0 max_tokens=none]"
 
 
+def test_echo_wins_over_a_model_name(worker: Worker, bridge: BridgeFixture) -> None:
+    # What `Lm::echo()` sends: echo plus a model name that only names the test LM.
+    session_id = bridge.new_session()
+    spec = wpb.LmSpec(echo=True, model="dspex/echo", settings={"max_tokens": integer(32)})
+    worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=spec))
+    module = create(worker, session_id, "Predict")
+    assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=none max_tokens=32]"
+
+
 def test_model_lm_reads_its_key_from_the_environment(worker: Worker) -> None:
     spec = wpb.LmSpec(model="openai/gpt-4o-mini", api_key_env="DSPEX_TEST_KEY", settings={"temperature": real(0.1)})
     worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id="model-session", lm=spec))
@@ -368,7 +377,7 @@ def test_bad_requests_get_status_codes_and_the_worker_keeps_serving(worker: Work
         ("Bind", wpb.BindRequest(module_id=predict, binding=bind("warp", "temperature")), grpc.StatusCode.INVALID_ARGUMENT),
         ("DropModule", wpb.DropModuleRequest(module_id="no-such-module"), grpc.StatusCode.NOT_FOUND),
         ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec()), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True, model="openai/x")), grpc.StatusCode.INVALID_ARGUMENT),
+        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True, factory="worker_helpers:failing_lm")), grpc.StatusCode.INVALID_ARGUMENT),
         ("ConfigureLm", wpb.ConfigureLmRequest(session_id="", lm=wpb.LmSpec(echo=True)), grpc.StatusCode.INVALID_ARGUMENT),
         ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="worker_helpers:not_an_lm")), grpc.StatusCode.INVALID_ARGUMENT),
         ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="nowhere:nothing")), grpc.StatusCode.INVALID_ARGUMENT),
