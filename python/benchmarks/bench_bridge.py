@@ -27,26 +27,10 @@ import grpc
 import grpc.aio
 
 from dspex_bridge import SessionContext
-from dspex_bridge.testing import BridgeFixture, fixture_path
+from dspex_bridge.testing import BridgeFixture, fixture_path, latency_summary
 
 # The issue's targets, printed beside the figures.
 TARGETS = {"get_p50_us": 300.0, "get_p99_us": 1000.0, "set_p50_us": 350.0, "ratio_get_ping": 1.3}
-
-
-def percentile(sorted_ns: list[int], q: float) -> float:
-    """The q-quantile (nearest rank) of sorted nanoseconds, in µs."""
-    index = min(len(sorted_ns) - 1, max(0, round(q * len(sorted_ns)) - 1))
-    return sorted_ns[index] / 1000.0
-
-
-def summary(samples_ns: list[int]) -> dict[str, float]:
-    ordered = sorted(samples_ns)
-    return {
-        "p50_us": round(percentile(ordered, 0.50), 1),
-        "p99_us": round(percentile(ordered, 0.99), 1),
-        "mean_us": round(sum(ordered) / len(ordered) / 1000.0, 1),
-        "min_us": round(ordered[0] / 1000.0, 1),
-    }
 
 
 async def timed(op: Callable[[int], Awaitable[Any]], n: int, out: list[int], offset: int) -> None:
@@ -89,7 +73,7 @@ async def run(address: str, token: str, session_id: str, calls: int, warmup: int
             for name, op in ops.items():
                 await timed(op, n, samples[name], r * per_round)
 
-    results: dict[str, Any] = {name: summary(s) for name, s in samples.items()}
+    results: dict[str, Any] = {name: latency_summary(s) for name, s in samples.items()}
     get, set_, ping_ = results["get_variable"], results["set_variable"], results["ping"]
     ratio = round(get["p50_us"] / ping_["p50_us"], 3)
     results["ratio_get_ping_p50"] = ratio

@@ -8,7 +8,8 @@ that sentence unchanged as their message, and the kind as ``.kind``.
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from collections.abc import Iterable
+from typing import Final, Protocol, cast
 
 import grpc
 
@@ -107,14 +108,14 @@ class RpcErrorLike(Protocol):
 
     def code(self) -> grpc.StatusCode: ...
     def details(self) -> str | None: ...
-    def trailing_metadata(self) -> object: ...
+    def trailing_metadata(self) -> Iterable[tuple[str, str | bytes]] | None: ...
 
 
 def _error_kind(error: RpcErrorLike) -> str | None:
     metadata = error.trailing_metadata()
     if not metadata:
         return None
-    for key, value in metadata:  # type: ignore[attr-defined]
+    for key, value in metadata:
         if key == ERROR_KIND_KEY:
             return value.decode() if isinstance(value, bytes) else str(value)
     return None
@@ -122,7 +123,7 @@ def _error_kind(error: RpcErrorLike) -> str | None:
 
 def from_rpc_error(error: grpc.RpcError) -> BridgeError:
     """The dspex_bridge exception for a failed call (sync or asyncio)."""
-    call: RpcErrorLike = error  # type: ignore[assignment]
+    call = cast(RpcErrorLike, error)
     code = call.code()
     message = call.details() or f"the bridge answered {code.name}"
     kind = _error_kind(call) or _KIND_BY_CODE.get(code)
@@ -135,17 +136,3 @@ def from_rpc_error(error: grpc.RpcError) -> BridgeError:
         cls = AuthenticationError if code == grpc.StatusCode.UNAUTHENTICATED else BridgeError
     return cls(message, kind, code)
 
-
-__all__ = [
-    "AlreadyExistsError",
-    "AuthenticationError",
-    "BridgeError",
-    "BridgeUnavailableError",
-    "EncodingError",
-    "InvalidDefinitionError",
-    "SessionNotFoundError",
-    "ValidationError",
-    "VariableNotFoundError",
-    "VersionConflictError",
-    "from_rpc_error",
-]

@@ -29,6 +29,23 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DEFAULT_FIXTURE: Final = REPO_ROOT / "target" / "debug" / "examples" / "bridge_fixture"
 
 
+def percentile_us(sorted_ns: list[int], q: float) -> float:
+    """The q-quantile (nearest rank) of sorted nanoseconds, in µs."""
+    index = min(len(sorted_ns) - 1, max(0, round(q * len(sorted_ns)) - 1))
+    return sorted_ns[index] / 1000.0
+
+
+def latency_summary(samples_ns: list[int]) -> dict[str, float]:
+    """p50, p99, mean and min, in µs, of latencies in nanoseconds (for the benchmarks)."""
+    ordered = sorted(samples_ns)
+    return {
+        "p50_us": round(percentile_us(ordered, 0.50), 1),
+        "p99_us": round(percentile_us(ordered, 0.99), 1),
+        "mean_us": round(sum(ordered) / len(ordered) / 1000.0, 1),
+        "min_us": round(ordered[0] / 1000.0, 1),
+    }
+
+
 def fixture_path() -> Path:
     """``$DSPEX_BRIDGE_FIXTURE``, else ``target/debug/examples/bridge_fixture`` of the repository."""
     return Path(os.environ.get(FIXTURE_ENV) or DEFAULT_FIXTURE)

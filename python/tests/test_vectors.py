@@ -45,7 +45,7 @@ def same(got: Any, want_raw: dict[str, Any]) -> bool:
     want = typed(want_raw)
     if type(got) is not PY_TYPES[tag]:
         return False
-    if isinstance(want, float):
+    if isinstance(want, float) and isinstance(got, float):
         return (math.isnan(got) and math.isnan(want)) or (got == want and math.copysign(1, got) == math.copysign(1, want))
     return bool(got == want)
 
