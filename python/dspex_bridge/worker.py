@@ -65,6 +65,7 @@ PR_SET_PDEATHSIG: Final = 1
 MAX_ECHO_REQUESTS: Final = 1000
 
 logger = logging.getLogger("dspex_bridge.worker")
+_STARTED: Final = time.perf_counter()
 
 
 # ---- process hygiene (done first in main, before DSPy is imported) ------------------------------
@@ -636,7 +637,10 @@ async def serve(args: argparse.Namespace, token: str) -> None:
 
     sys.stdout.write(f"{READY_PREFIX} {json.dumps({'port': port, 'pid': os.getpid(), 'worker_id': args.worker_id})}\n")
     sys.stdout.flush()
-    logger.info("serving on %s:%d (pid %d)", args.host, port, os.getpid())
+    logger.info(
+        "serving on %s:%d (pid %d, ready %.0f ms after start-up)",
+        args.host, port, os.getpid(), (time.perf_counter() - _STARTED) * 1000,
+    )
     await stop.wait()
     logger.info("stopping")
     await server.stop(grace=1.0)
