@@ -198,10 +198,7 @@ fn variables_register_load_store_defaults() -> dspex::Result<()> {
 
     // Load reports a missing variable.
     let other = Context::new();
-    assert!(matches!(
-        Tuning::load(&other),
-        Err(Error::NotFound { .. })
-    ));
+    assert!(matches!(Tuning::load(&other), Err(Error::NotFound { .. })));
 
     Empty::register(&ctx)?;
     assert_eq!(Empty::load(&ctx)?, Empty {});
@@ -294,7 +291,10 @@ fn registry_lists_programs() {
     assert_eq!(t.description(), Some("Sampling temperature."));
     let m = qa.variable("model").unwrap();
     assert_eq!(m.var_type(), VarType::Choice);
-    assert_eq!(m.constraints(), Constraints::new().choices(["gpt-4", "claude-3"]));
+    assert_eq!(
+        m.constraints(),
+        Constraints::new().choices(["gpt-4", "claude-3"])
+    );
     let i = qa.variable("instructions").unwrap();
     assert_eq!(
         i.constraints(),

@@ -8,9 +8,11 @@ fn ui() {
     t.compile_fail("tests/ui/*.rs");
 }
 
+/// `#[module]` fields: the compile errors, and the contract compiling and running.
 #[test]
 #[ignore = "needs dspex::Module (issue 4)"]
 fn ui_modules() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/modules/*.rs");
+    t.pass("tests/ui/modules-pass/*.rs");
 }

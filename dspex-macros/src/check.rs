@@ -69,9 +69,12 @@ fn reserved(cx: &Ctxt, name: &str, tokens: &TokenStream, all: &[&str]) {
 
 fn check_module(cx: &Ctxt, module: &ModuleDecl, var_names: &[String]) {
     let ty_ok = match &module.field.ty {
-        syn::Type::Path(p) => p.qself.is_none() && p.path.segments.last().is_some_and(|s| {
-            s.ident == "Module" && matches!(s.arguments, syn::PathArguments::None)
-        }),
+        syn::Type::Path(p) => {
+            p.qself.is_none()
+                && p.path.segments.last().is_some_and(|s| {
+                    s.ident == "Module" && matches!(s.arguments, syn::PathArguments::None)
+                })
+        }
         _ => false,
     };
     if !ty_ok {
@@ -167,10 +170,18 @@ pub fn check_var(cx: &Ctxt, var: &mut VarDecl) {
                 );
                 (None, None)
             }
-            (Some(RustTy::String), Some(Flag::Choice)) => (Some(VarType::Choice), Some(RustTy::String)),
-            (Some(RustTy::String), Some(Flag::Module)) => (Some(VarType::Module), Some(RustTy::String)),
+            (Some(RustTy::String), Some(Flag::Choice)) => {
+                (Some(VarType::Choice), Some(RustTy::String))
+            }
+            (Some(RustTy::String), Some(Flag::Module)) => {
+                (Some(VarType::Module), Some(RustTy::String))
+            }
             (Some(other), Some(flag)) => {
-                let what = if flag == Flag::Choice { "choice" } else { "module" };
+                let what = if flag == Flag::Choice {
+                    "choice"
+                } else {
+                    "module"
+                };
                 cx.error_spanned_by(
                     &field.ty,
                     format!(
@@ -261,10 +272,11 @@ fn schema(cx: &Ctxt, var: &VarDecl, var_type: VarType) -> Option<Schema> {
                 };
                 cx.error_spanned_by(at, Error::from_definition(&var.name, e.clone()));
                 match e {
-                    DefinitionError::NotApplicable { key, .. } | DefinitionError::BadBound { key, .. } => {
-                        clear(&mut constraints, key)
-                    }
-                    DefinitionError::MinAboveMax { min_key, max_key, .. } => {
+                    DefinitionError::NotApplicable { key, .. }
+                    | DefinitionError::BadBound { key, .. } => clear(&mut constraints, key),
+                    DefinitionError::MinAboveMax {
+                        min_key, max_key, ..
+                    } => {
                         clear(&mut constraints, min_key);
                         clear(&mut constraints, max_key);
                     }
@@ -317,10 +329,13 @@ fn key_tokens(var: &VarDecl, key: &str, on_key: bool) -> TokenStream {
 /// checked by the compiler; everything else is checked by `Context::defvariable` at run
 /// time.
 pub fn const_default_checks(var: &VarDecl) -> Vec<(&'static str, Value, String)> {
-    let (Some(checked), Some(Keyed {
-        value: DefaultExpr::Path(path),
-        ..
-    })) = (&var.checked, &var.default)
+    let (
+        Some(checked),
+        Some(Keyed {
+            value: DefaultExpr::Path(path),
+            ..
+        }),
+    ) = (&var.checked, &var.default)
     else {
         return Vec::new();
     };
@@ -333,14 +348,20 @@ pub fn const_default_checks(var: &VarDecl) -> Vec<(&'static str, Value, String)>
         checks.push((
             ">=",
             min.clone(),
-            format!("default `{path}` for `{}` is below the minimum {min}", var.name),
+            format!(
+                "default `{path}` for `{}` is below the minimum {min}",
+                var.name
+            ),
         ));
     }
     if let Some(max) = &checked.constraints.max {
         checks.push((
             "<=",
             max.clone(),
-            format!("default `{path}` for `{}` is above the maximum {max}", var.name),
+            format!(
+                "default `{path}` for `{}` is above the maximum {max}",
+                var.name
+            ),
         ));
     }
     checks

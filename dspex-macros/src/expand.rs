@@ -10,13 +10,20 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::check::const_default_checks;
-use crate::parse::{DefVariableInput, DefaultExpr, ModuleDecl, RustTy, StructInput, VarDecl, unraw};
+use crate::parse::{
+    DefVariableInput, DefaultExpr, ModuleDecl, RustTy, StructInput, VarDecl, unraw,
+};
 
 /// A value as a Rust literal of its type: `0.7f64`, `256i64`, `"gpt-4"`, `true`.
 fn value_tokens(value: &Value) -> TokenStream {
     match value {
         Value::Float(v) => {
-            let lit = Literal::f64_suffixed(v.abs());
+            // `0.0f64`, not `0f64`: written as the value's own display, which always has
+            // a decimal point.
+            let shown = format!("{}f64", Value::Float(v.abs()));
+            let lit = shown
+                .parse::<Literal>()
+                .unwrap_or_else(|_| Literal::f64_suffixed(v.abs()));
             if v.is_sign_negative() {
                 quote!(-#lit)
             } else {
@@ -112,7 +119,10 @@ fn default_owned(var: &VarDecl, krate: &syn::Path) -> TokenStream {
 /// The default as an argument of `defvariable` (anything `Into<Value>`).
 fn default_arg(var: &VarDecl) -> TokenStream {
     let checked = var.checked.as_ref();
-    match (var.default.as_ref().map(|d| &d.value), checked.and_then(|c| c.default.as_ref())) {
+    match (
+        var.default.as_ref().map(|d| &d.value),
+        checked.and_then(|c| c.default.as_ref()),
+    ) {
         (Some(DefaultExpr::Literal(_)), Some(coerced)) => value_tokens(coerced),
         (Some(DefaultExpr::Literal(v)), None) => value_tokens(v),
         (Some(DefaultExpr::Path(p)), _) => p.to_token_stream(),
@@ -195,36 +205,45 @@ fn variable_info(var: &VarDecl, krate: &syn::Path) -> Option<TokenStream> {
     let max_length = static_option(&c.max_length.map(Literal::usize_unsuffixed), krate);
     let pattern = static_option(&c.pattern, krate);
     let choices = static_option(
-        &c.choices
-            .as_ref()
-            .map(|choices| quote!(&[#(#choices),*])),
+        &c.choices.as_ref().map(|choices| quote!(&[#(#choices),*])),
         krate,
     );
     let description = static_option(&var.description, krate);
+    let _ = (&min, &max, &min_length, &max_length, &pattern, &choices);
+    let mut set = Vec::new();
+    if c.min.is_some() {
+        set.push(quote!(min: #min));
+    }
+    if c.max.is_some() {
+        set.push(quote!(max: #max));
+    }
+    if c.min_length.is_some() {
+        set.push(quote!(min_length: #min_length));
+    }
+    if c.max_length.is_some() {
+        set.push(quote!(max_length: #max_length));
+    }
+    if c.pattern.is_some() {
+        set.push(quote!(pattern: #pattern));
+    }
+    if c.choices.is_some() {
+        set.push(quote!(choices: #choices));
+    }
+    let constraints = if set.is_empty() {
+        quote!(#krate::__private::StaticConstraints::NONE)
+    } else {
+        quote!(#krate::__private::StaticConstraints {
+            #(#set,)*
+            ..#krate::__private::StaticConstraints::NONE
+        })
+    };
     Some(quote! {
-        #krate::__private::VariableInfo::new(
-            #name,
-            #ty,
-            #default,
-            #krate::__private::StaticConstraints {
-                min: #min,
-                max: #max,
-                min_length: #min_length,
-                max_length: #max_length,
-                pattern: #pattern,
-                choices: #choices,
-            },
-            #description,
-        )
+        #krate::__private::VariableInfo::new(#name, #ty, #default, #constraints, #description)
     })
 }
 
 fn module_parts(module: &ModuleDecl) -> (String, String, Vec<TokenStream>) {
-    let module_type = module
-        .module_type
-        .as_ref()
-        .map(unraw)
-        .unwrap_or_default();
+    let module_type = module.module_type.as_ref().map(unraw).unwrap_or_default();
     let signature = module
         .signature
         .as_ref()
@@ -242,6 +261,16 @@ fn module_parts(module: &ModuleDecl) -> (String, String, Vec<TokenStream>) {
     (module_type, signature, bindings)
 }
 
+/// The field's doc comments, then an empty doc line (to start a new paragraph), if any.
+fn user_docs(attrs: &[syn::Attribute]) -> TokenStream {
+    let docs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    if docs.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#(#docs)* #[doc = ""])
+    }
+}
+
 /// A one-line summary of a variable for the getter's docs: "float, default 0.7, min 0.0".
 fn summary(var: &VarDecl) -> String {
     let Some(checked) = &var.checked else {
@@ -250,9 +279,10 @@ fn summary(var: &VarDecl) -> String {
     let mut parts = vec![checked.var_type.as_str().to_owned()];
     match (&checked.default, var.default.as_ref().map(|d| &d.value)) {
         (Some(v), _) => parts.push(format!("default {v}")),
-        (None, Some(DefaultExpr::Path(p))) => {
-            parts.push(format!("default `{}`", p.to_token_stream().to_string().replace(' ', "")))
-        }
+        (None, Some(DefaultExpr::Path(p))) => parts.push(format!(
+            "default `{}`",
+            p.to_token_stream().to_string().replace(' ', "")
+        )),
         _ => {}
     }
     let c = &checked.constraints;
@@ -334,10 +364,10 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
             Some(rust) => rust.tokens(krate),
             None => field.ty.to_token_stream(),
         };
-        let docs = field.attrs.iter().filter(|a| a.path().is_ident("doc"));
-        let get_doc = format!("Reads the variable `{name}` ({}).", summary(var));
+        let docs = user_docs(&field.attrs);
+        let get_doc = format!(" Reads the variable `{name}` ({}).", summary(var));
         let set_doc = format!(
-            "Writes the variable `{name}`; returns its new version. A value it refuses changes nothing."
+            " Writes the variable `{name}`; returns its new version. A value it refuses changes nothing."
         );
         let string = rust == Some(RustTy::String);
         let (get_body, set_body, set_arg) = if fallback {
@@ -361,8 +391,7 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
             )
         };
         quote! {
-            #(#docs)*
-            #[doc = ""]
+            #docs
             #[doc = #get_doc]
             pub fn #getter(&self) -> #p::Result<#ty> {
                 #get_body
@@ -377,10 +406,10 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
 
     let module_accessors = modules.iter().map(|m| {
         let name = &m.field.ident;
-        let docs = m.field.attrs.iter().filter(|a| a.path().is_ident("doc"));
+        let docs = user_docs(&m.field.attrs);
         let (module_type, signature, bindings) = module_parts(m);
         let doc = format!(
-            "The `{module_type}` module (`{signature}`). The first call bridges the Context and creates it; later calls return it."
+            " The `{module_type}` module (`{signature}`). The first call bridges the Context and creates it; later calls return it."
         );
         let body = if fallback {
             never.clone()
@@ -395,8 +424,7 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
             }
         };
         quote! {
-            #(#docs)*
-            #[doc = ""]
+            #docs
             #[doc = #doc]
             pub async fn #name(&self) -> #p::Result<&#p::Module> {
                 #body
@@ -418,20 +446,19 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
         quote! {
             const _: () = {
                 #(#checks)*
-                #p::inventory::submit! {
-                    #p::ProgramInfo::new(
-                        #name,
-                        ::core::module_path!(),
-                        &[#(#var_infos),*],
-                        &[#(#module_infos),*],
-                    )
-                }
+                const PROGRAM: #p::ProgramInfo = #p::ProgramInfo::new(
+                    #name,
+                    ::core::module_path!(),
+                    &[#(#var_infos),*],
+                    &[#(#module_infos),*],
+                );
+                #p::inventory::submit! { PROGRAM }
             };
         }
     };
 
     let new_doc = format!(
-        "Registers the variables of `{}` in `ctx` (each with its default; nothing else) and returns the program. The Context stays Local until a module is first used.",
+        " Registers the variables of `{}` in `ctx` (each with its default; nothing else) and returns the program. The Context stays Local until a module is first used.",
         unraw(ident)
     );
     quote! {

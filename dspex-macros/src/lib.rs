@@ -238,6 +238,9 @@ pub(crate) fn expand_defvariable(input: TokenStream2) -> TokenStream2 {
     check::check_var(&cx, &mut input.var);
     let fallback = cx.has_errors();
     let code = expand::defvariable(&input, fallback);
+    if !fallback {
+        return code;
+    }
     let errors = cx.into_compile_errors();
     quote::quote!({ #errors #code })
 }

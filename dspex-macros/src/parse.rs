@@ -192,8 +192,9 @@ fn parse_entry(input: ParseStream) -> syn::Result<Entry> {
 
 /// Parses `entry, entry, ...`.
 pub fn parse_entries(tokens: TokenStream) -> syn::Result<Vec<Entry>> {
-    let parser =
-        |input: ParseStream| Punctuated::<Entry, Token![,]>::parse_terminated_with(input, parse_entry);
+    let parser = |input: ParseStream| {
+        Punctuated::<Entry, Token![,]>::parse_terminated_with(input, parse_entry)
+    };
     Ok(parser.parse2(tokens)?.into_iter().collect())
 }
 
@@ -220,7 +221,10 @@ pub fn take_crate_attr(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> Option<syn::Pat
                         }
                         other => cx.error_spanned_by(
                             other.key(),
-                            format!("unknown key `{}` in #[dspex]: expected `crate`", other.key()),
+                            format!(
+                                "unknown key `{}` in #[dspex]: expected `crate`",
+                                other.key()
+                            ),
                         ),
                     }
                 }
@@ -306,7 +310,7 @@ pub fn parse_struct(cx: &Ctxt, item: syn::DeriveInput, mode: Mode) -> Option<Str
         let Some(ident) = field.ident.clone() else {
             continue;
         };
-        if seen.iter().any(|s| *s == ident) {
+        if seen.contains(&ident) {
             duplicate_fields = true;
             if mode == Mode::Program {
                 cx.error_spanned_by(
@@ -484,10 +488,7 @@ fn apply_var_entry(cx: &Ctxt, var: &mut VarDecl, entry: Entry, fields: bool) {
             match flag {
                 Some(flag) => {
                     if var.flag.is_some() {
-                        cx.error_spanned_by(
-                            &key,
-                            "give one of `choice` and `module`, once",
-                        );
+                        cx.error_spanned_by(&key, "give one of `choice` and `module`, once");
                     } else {
                         var.flag = Some(Keyed {
                             tokens: key.to_token_stream(),
@@ -496,10 +497,9 @@ fn apply_var_entry(cx: &Ctxt, var: &mut VarDecl, entry: Entry, fields: bool) {
                         });
                     }
                 }
-                None if is_var_key(&key) => cx.error_spanned_by(
-                    &key,
-                    format!("the key `{key}` needs a value: `{key} = …`"),
-                ),
+                None if is_var_key(&key) => {
+                    cx.error_spanned_by(&key, format!("the key `{key}` needs a value: `{key} = …`"))
+                }
                 None => unknown_key(cx, &key, fields),
             }
             return;
@@ -507,10 +507,7 @@ fn apply_var_entry(cx: &Ctxt, var: &mut VarDecl, entry: Entry, fields: bool) {
         Entry::Value(key, expr) => (key, expr),
         Entry::List(key, tokens) => {
             if is_var_key(&key) {
-                cx.error_spanned_by(
-                    &key,
-                    format!("expected `{key} = …`, not `{key}(…)`"),
-                );
+                cx.error_spanned_by(&key, format!("expected `{key} = …`, not `{key}(…)`"));
             } else {
                 let _ = tokens;
                 unknown_key(cx, &key, fields);
@@ -522,15 +519,7 @@ fn apply_var_entry(cx: &Ctxt, var: &mut VarDecl, entry: Entry, fields: bool) {
     macro_rules! keyed {
         ($slot:ident, $value:expr) => {{
             if let Some(value) = $value {
-                set_once(
-                    cx,
-                    &mut var.$slot,
-                    Keyed {
-                        key,
-                        tokens,
-                        value,
-                    },
-                );
+                set_once(cx, &mut var.$slot, Keyed { key, tokens, value });
             } else if var.$slot.is_some() {
                 cx.error_spanned_by(&key, format!("duplicate key `{key}`: give each key once"));
             }
@@ -629,7 +618,10 @@ fn apply_var_entry(cx: &Ctxt, var: &mut VarDecl, entry: Entry, fields: bool) {
                             }) => choices.push(s.value()),
                             other => {
                                 ok = false;
-                                cx.error_spanned_by(other, "expected a string literal in `choices`");
+                                cx.error_spanned_by(
+                                    other,
+                                    "expected a string literal in `choices`",
+                                );
                             }
                         }
                     }
@@ -656,7 +648,14 @@ fn apply_var_entry(cx: &Ctxt, var: &mut VarDecl, entry: Entry, fields: bool) {
 fn is_var_key(key: &Ident) -> bool {
     matches!(
         key.to_string().as_str(),
-        "default" | "min" | "max" | "min_length" | "max_length" | "pattern" | "choices" | "description"
+        "default"
+            | "min"
+            | "max"
+            | "min_length"
+            | "max_length"
+            | "pattern"
+            | "choices"
+            | "description"
     )
 }
 
@@ -691,10 +690,16 @@ fn lit_value(lit: &Lit, negative: bool) -> syn::Result<Value> {
     let sign = if negative { "-" } else { "" };
     match lit {
         Lit::Int(i) => {
-            if !matches!(i.suffix(), "" | "i64" | "i32" | "u32" | "u8" | "i8" | "i16" | "u16") {
+            if !matches!(
+                i.suffix(),
+                "" | "i64" | "i32" | "u32" | "u8" | "i8" | "i16" | "u16"
+            ) {
                 return Err(syn::Error::new_spanned(
                     i,
-                    format!("an integer literal with the suffix `{}` does not fit a variable", i.suffix()),
+                    format!(
+                        "an integer literal with the suffix `{}` does not fit a variable",
+                        i.suffix()
+                    ),
                 ));
             }
             format!("{sign}{}", i.base10_digits())
@@ -703,7 +708,10 @@ fn lit_value(lit: &Lit, negative: bool) -> syn::Result<Value> {
                 .map_err(|_| {
                     syn::Error::new_spanned(
                         i,
-                        format!("{sign}{} is out of the integer (i64) range", i.base10_digits()),
+                        format!(
+                            "{sign}{} is out of the integer (i64) range",
+                            i.base10_digits()
+                        ),
                     )
                 })
         }
@@ -711,7 +719,10 @@ fn lit_value(lit: &Lit, negative: bool) -> syn::Result<Value> {
             if !matches!(f.suffix(), "" | "f64") {
                 return Err(syn::Error::new_spanned(
                     f,
-                    format!("a float literal with the suffix `{}` does not fit a variable: use f64", f.suffix()),
+                    format!(
+                        "a float literal with the suffix `{}` does not fit a variable: use f64",
+                        f.suffix()
+                    ),
                 ));
             }
             format!("{sign}{}", f.base10_digits())
@@ -828,7 +839,17 @@ fn parse_module_attr(cx: &Ctxt, attr: &Attribute, field: FieldInfo) -> ModuleDec
 /// Parses `defvariable!(ctx, name: type = default, key = value, ...)`, optionally preceded
 /// by `crate = path;`.
 pub fn parse_defvariable(cx: &Ctxt, tokens: TokenStream) -> Option<DefVariableInput> {
-    let parser = |input: ParseStream| -> syn::Result<(Option<syn::Path>, Expr, Ident, TokenStream, Ident, Expr, Vec<Entry>)> {
+    /// `(crate, ctx, name, name tokens, type, default, other keys)`.
+    type Raw = (
+        Option<syn::Path>,
+        Expr,
+        Ident,
+        TokenStream,
+        Ident,
+        Expr,
+        Vec<Entry>,
+    );
+    let parser = |input: ParseStream| -> syn::Result<Raw> {
         let krate = if input.peek(Token![crate]) && input.peek2(Token![=]) {
             input.parse::<Token![crate]>()?;
             input.parse::<Token![=]>()?;
@@ -842,7 +863,10 @@ pub fn parse_defvariable(cx: &Ctxt, tokens: TokenStream) -> Option<DefVariableIn
         input.parse::<Token![,]>()?;
         let (name, name_tokens) = if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
-            (Ident::new("__dspex_name", lit.span()), lit.to_token_stream())
+            (
+                Ident::new("__dspex_name", lit.span()),
+                lit.to_token_stream(),
+            )
         } else {
             let ident: Ident = input.call(syn::ext::IdentExt::parse_any)?;
             let tokens = ident.to_token_stream();

@@ -8,7 +8,7 @@
 //! it. A binary that wants to list the programs of a crate it does not otherwise call
 //! links it explicitly:
 //!
-//! ```ignore
+//! ```text
 //! use that_crate as _;
 //! ```
 
