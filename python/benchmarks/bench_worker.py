@@ -30,21 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-
-def percentile(sorted_ns: list[int], q: float) -> float:
-    """The q-quantile (nearest rank) of sorted nanoseconds, in µs."""
-    index = min(len(sorted_ns) - 1, max(0, round(q * len(sorted_ns)) - 1))
-    return sorted_ns[index] / 1000.0
-
-
-def summary(samples_ns: list[int]) -> dict[str, float]:
-    ordered = sorted(samples_ns)
-    return {
-        "p50_us": round(percentile(ordered, 0.50), 1),
-        "p99_us": round(percentile(ordered, 0.99), 1),
-        "mean_us": round(sum(ordered) / len(ordered) / 1000.0, 1),
-        "min_us": round(ordered[0] / 1000.0, 1),
-    }
+from dspex_bridge.testing import latency_summary
 
 
 def measure(op: Callable[[], Any], calls: int, warmup: int = 50) -> dict[str, float]:
@@ -56,7 +42,7 @@ def measure(op: Callable[[], Any], calls: int, warmup: int = 50) -> dict[str, fl
         start = clock()
         op()
         samples.append(clock() - start)
-    return summary(samples)
+    return latency_summary(samples)
 
 
 def in_process(calls: int) -> dict[str, Any]:
