@@ -320,13 +320,9 @@ impl Context {
             return Ok(());
         }
         let local = backend.clone();
-        let mut vars = local.export();
-        for var in &mut vars {
-            var.metadata
-                .insert("migrated_from".to_owned(), "local".to_owned());
-        }
         let session = store.create_session(&self.inner.id, local.table().hub().clone())?;
-        if let Err(e) = session.table().import(vars) {
+        let migrated: Metadata = [("migrated_from".to_owned(), "local".to_owned())].into();
+        if let Err(e) = local.table().move_into(session.table(), &migrated) {
             store.remove_exact(&session);
             return Err(e);
         }

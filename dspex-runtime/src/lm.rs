@@ -46,7 +46,7 @@ impl Lm {
     pub fn echo() -> Lm {
         Lm {
             echo: true,
-            ..Lm::new("dspex/echo")
+            ..Lm::new("")
         }
     }
 

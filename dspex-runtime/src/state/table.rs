@@ -269,12 +269,26 @@ impl VariableTable {
         Ok(())
     }
 
-    /// Runs `f` with the write lock held and every variable visible: used by the backend
-    /// switch to copy the variables out while no write can happen.
-    pub fn frozen<R>(&self, f: impl FnOnce(&[Variable]) -> R) -> R {
-        let state = self.state.write();
-        let vars: Vec<Variable> = state.entries.iter().map(|e| e.var.clone()).collect();
-        f(&vars)
+    /// Moves every variable (compiled definitions included, nothing re-validated) into
+    /// `target`, which must be empty, adding `metadata` to each. Infallible once it starts:
+    /// the backend switch uses it so that 10,000 variables move in milliseconds.
+    pub fn move_into(&self, target: &VariableTable, metadata: &Metadata) -> Result<()> {
+        let mut source = self.state.write();
+        let mut dest = target.state.write();
+        if !dest.entries.is_empty() {
+            return Err(Error::Bridge {
+                message: "the target session already holds variables".into(),
+            });
+        }
+        let mut moved = std::mem::take(&mut *source);
+        for entry in &mut moved.entries {
+            entry
+                .var
+                .metadata
+                .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        *dest = moved;
+        Ok(())
     }
 
     /// Removes every variable.
