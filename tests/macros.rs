@@ -261,6 +261,10 @@ fn defvariable_on_an_owned_context_expression() -> dspex::Result<()> {
         ctx: Context::new(),
     };
     dspex::defvariable!(h.ctx, n: integer = 1)?;
+    let holders = [&h];
+    dspex::defvariable!(holders[0].ctx, m: integer = 2)?;
+    let pick = |i: usize| &holders[i].ctx;
+    dspex::defvariable!(*pick(0), k: integer = 3)?;
     assert_eq!(h.ctx.get::<i64>("n")?, 1);
     Ok(())
 }

@@ -573,6 +573,17 @@ pub fn defvariable(input: &DefVariableInput, fallback: bool) -> TokenStream {
             #p::unreachable_fallback::<#p::DefResult>()
         });
     }
+    // Parenthesised unless it is a simple place or call, so that any expression borrows
+    // as a whole.
+    let ctx = match ctx {
+        syn::Expr::Path(_)
+        | syn::Expr::Field(_)
+        | syn::Expr::Reference(_)
+        | syn::Expr::MethodCall(_)
+        | syn::Expr::Call(_)
+        | syn::Expr::Paren(_) => quote!(#ctx),
+        other => quote!((#other)),
+    };
     let call = define_call(&quote!(#p::context(&#ctx)), &input.var, krate);
     // A SCREAMING_CASE path default is taken for a `const` and range-checked at compile
     // time; any other expression is checked by `defvariable` at run time.
