@@ -12,8 +12,8 @@ mod watch;
 
 pub use context::Context;
 pub use dspex_core::*;
-pub use state::{BackendInfo, BackendKind, LocalState, StateProvider, VariableTable, WriteOptions};
 pub use registry::{ModuleInfo, ProgramInfo, VariableInfo, programs};
+pub use state::{BackendInfo, BackendKind, LocalState, StateProvider, VariableTable, WriteOptions};
 pub use variable_set::VariableSet;
 pub use watch::{UpdateSource, WatchHub};
 
