@@ -84,6 +84,7 @@ _BY_KIND: Final[dict[str, type[BridgeError]]] = {
     "version_conflict": VersionConflictError,
     "resource_exhausted": ValidationError,
     "unauthenticated": AuthenticationError,
+    "unavailable": BridgeUnavailableError,
 }
 
 # The kind when the bridge did not name one (e.g. a status from the transport).
@@ -126,13 +127,9 @@ def from_rpc_error(error: grpc.RpcError) -> BridgeError:
     call = cast(RpcErrorLike, error)
     code = call.code()
     message = call.details() or f"the bridge answered {code.name}"
-    kind = _error_kind(call) or _KIND_BY_CODE.get(code)
-    if kind is None:
-        if code in _UNAVAILABLE:
-            return BridgeUnavailableError(message, code.name.lower(), code)
-        return BridgeError(message, code.name.lower(), code)
-    cls = _BY_KIND.get(kind)
+    kind = _error_kind(call) or _KIND_BY_CODE.get(code) or code.name.lower()
+    cls = _BY_KIND.get(kind) or _BY_KIND.get(_KIND_BY_CODE.get(code, ""))
     if cls is None:
-        cls = AuthenticationError if code == grpc.StatusCode.UNAUTHENTICATED else BridgeError
+        cls = BridgeUnavailableError if code in _UNAVAILABLE else BridgeError
     return cls(message, kind, code)
 

@@ -229,6 +229,15 @@ async def test_values_python_cannot_send(session: Any) -> None:
     assert (await session.get_variable_info("temperature"))["version"] == 0
 
 
+async def test_an_oversize_request_is_refused_and_the_bridge_keeps_serving(session: Any) -> None:
+    await session.register_variable("text", "string", "short")
+    with pytest.raises(ValidationError) as caught:
+        await session.set_variable("text", "x" * (5 * 1024 * 1024))
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert await session.get_variable("text") == "short"
+    assert await session.set_variable("text", "y" * 1024) == 1
+
+
 async def test_set_merges_metadata(session: Any) -> None:
     await session.register_variable("model", "string", "gpt-4", metadata={"owner": "rust"})
     await session.set_variable("model", "claude-3", metadata={"source": "python"})
