@@ -19,7 +19,7 @@ pub mod __private {
         unreachable_fallback,
     };
     pub use dspex_runtime::{
-        Constraints, Context, Error, ModuleInfo, ProgramInfo, Result, Value, VarId, VarOptions,
-        VarType, VariableInfo, VariableSet,
+        Constraints, Context, Error, Module, ModuleInfo, ModuleSlot, ModuleSpec, ProgramInfo,
+        Result, Value, VarId, VarOptions, VarType, VariableInfo, VariableSet,
     };
 }

@@ -10,7 +10,6 @@ fn ui() {
 
 /// `#[module]` fields: the compile errors, and the contract compiling and running.
 #[test]
-#[ignore = "needs dspex::Module (issue 4)"]
 fn ui_modules() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/modules/*.rs");

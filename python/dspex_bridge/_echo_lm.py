@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
@@ -399,6 +401,33 @@ def echo_lm(**settings: Any) -> EchoLM:
     return EchoLM(**settings)
 
 
+class SlowEchoEngine(EchoEngine):
+    """The test LM's engine, sleeping ``delay`` seconds before each answer."""
+
+    def __init__(self, delay: float, max_requests: int | None = None) -> None:
+        super().__init__(max_requests=max_requests)
+        self.delay = delay
+
+    def complete(self, request: Request) -> Response:
+        time.sleep(self.delay)
+        return super().complete(request)
+
+
+def slow_echo_lm() -> dspy.LM:
+    """A factory for ``Lm::custom("dspex_bridge.testing:slow_echo_lm")``: the test LM, taking
+    ``$DSPEX_ECHO_DELAY`` seconds (default 1.0) per request — for tests that need a call in
+    flight (crash and timeout tests)."""
+    delay = float(os.environ.get("DSPEX_ECHO_DELAY", "1.0"))
+    engine = SlowEchoEngine(delay, max_requests=100)
+    return dspy.LM(
+        "dspex/slow-echo-test-lm",
+        engine=engine,
+        async_engine=AsyncEchoEngine(engine),
+        cache=False,
+        num_retries=0,
+    )
+
+
 # ---- tools for ReAct tests -------------------------------------------------------------------
 
 
@@ -418,6 +447,7 @@ __all__ = [
     "EchoEngine",
     "EchoLM",
     "add_numbers",
+    "slow_echo_lm",
     "echo_lm",
     "settings_tag",
     "word_count",

@@ -171,7 +171,7 @@ class BridgeFixture:
 # fixture above does not pay for `import dspy`.
 
 _ECHO_LM_EXPORTS: Final = frozenset(
-    {"ECHO_MODEL", "AsyncEchoEngine", "EchoEngine", "EchoLM", "add_numbers", "echo_lm", "settings_tag", "word_count"}
+    {"ECHO_MODEL", "AsyncEchoEngine", "EchoEngine", "EchoLM", "add_numbers", "echo_lm", "settings_tag", "slow_echo_lm", "word_count"}
 )
 
 
