@@ -12,7 +12,7 @@ PY_PROTO_DIR := python/dspex_bridge/_proto
 VENV_STAMP := $(VENV)/.dspex-installed
 PROTO_STAMP := $(PY_PROTO_DIR)/.generated
 
-.PHONY: demo test setup rust-checks python-tests bench
+.PHONY: demo test setup rust-checks python-tests python-bench bench
 
 demo: setup
 	$(CARGO) run --release --example quickstart
@@ -47,6 +47,11 @@ $(PROTO_STAMP): $(VENV_STAMP) $(PROTOS)
 python-tests: setup
 	$(CARGO) build --example bridge_fixture
 	$(VENV_PY) -m pytest python/tests -q
+
+# Python → bridge round trips (get, set, bare Ping) against the release fixture; prints JSON.
+python-bench: setup
+	$(CARGO) build --release --example bridge_fixture
+	DSPEX_BRIDGE_FIXTURE=target/release/examples/bridge_fixture $(VENV_PY) python/benchmarks/bench_bridge.py
 
 bench:
 	$(CARGO) bench --bench variables
