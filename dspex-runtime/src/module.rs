@@ -231,6 +231,9 @@ macro_rules! module_kind {
 
         impl $name {
             #[doc = concat!("Creates a `", $type_name, "` module with a DSPy signature.")]
+            // The contract: `Predict::new(ctx, signature) -> Module` (the kinds are constructors
+            // of the one handle type).
+            #[allow(clippy::new_ret_no_self)]
             pub async fn new(ctx: &Context, signature: &str) -> Result<Module> {
                 Module::new(ctx, $type_name, signature).await
             }
@@ -262,6 +265,7 @@ pub struct ReAct;
 impl ReAct {
     /// Creates a ReAct module; `tools` are Python import paths
     /// (`"package.module:function"`), imported in the worker.
+    #[allow(clippy::new_ret_no_self)]
     pub async fn new(ctx: &Context, signature: &str, tools: &[&str]) -> Result<Module> {
         Module::create(
             ctx,

@@ -134,7 +134,13 @@ impl Pool {
         F: FnOnce(Client) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
-        let live = self.ready(slot).await?;
+        let mut live = self.ready(slot).await?;
+        if !process_alive(live.pid) {
+            // Killed since it was last seen: restart it before sending, so a call that never
+            // reached it does not count as in flight.
+            self.slot(slot)?.report_failure(live.generation);
+            live = self.ready(slot).await?;
+        }
         let result = tokio::time::timeout(self.config.call_timeout, f(live.client.clone())).await;
         let status = match result {
             Ok(Ok(response)) => return Ok(response.into_inner()),
@@ -300,6 +306,18 @@ impl Pool {
             );
         }
         Ok(())
+    }
+}
+
+/// Whether a process runs (and is not a zombie), from `/proc`; where there is no `/proc`,
+/// the health checks and call failures are the only signals.
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or_default().trim_start();
+            !(state.starts_with('Z') || state.starts_with('X'))
+        }
+        Err(_) => !std::path::Path::new("/proc/self/stat").exists(),
     }
 }
 

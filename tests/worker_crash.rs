@@ -1,0 +1,145 @@
+//! Workers crash and come back: a kill between calls costs nothing, a kill during a call
+//! costs that call only, and no worker outlives its Rust process — even one killed with
+//! SIGKILL. (Its own test binary: killing workers must not disturb other tests' calls.)
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dspex::{Context, Error, Lm, PoolConfig, Predict, VarOptions, VarType};
+
+fn kill9(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// True while `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        })
+        .unwrap_or(false)
+}
+
+fn seen_temperature(answer: &str) -> &str {
+    answer
+        .split("temperature=")
+        .nth(1)
+        .and_then(|r| r.split([' ', ']']).next())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_costs_only_the_calls_in_flight() -> dspex::Result<()> {
+    dspex::configure_workers(PoolConfig {
+        size: 1,
+        ..PoolConfig::default()
+    })?;
+    let ctx = Context::new();
+    ctx.defvariable("temperature", VarType::Float, 0.4, VarOptions::new())?;
+    // The slow test LM (1 s per request) keeps a call in flight long enough to kill it.
+    ctx.configure_lm(Lm::custom("dspex_bridge.testing:slow_echo_lm"))
+        .await?;
+    let predict = Predict::new(&ctx, "question -> answer").await?;
+    predict.bind("temperature", "temperature").await?;
+    let p = predict.call([("question", "first")]).await?;
+    assert_eq!(seen_temperature(&p.get::<String>("answer")?), "0.4");
+
+    // Killed between calls: the next call succeeds, same module, same bindings.
+    let before = dspex::worker_pids().await;
+    assert_eq!(before.len(), 1);
+    kill9(before[0]);
+    ctx.set("temperature", 0.6)?;
+    let p = predict.call([("question", "after a kill")]).await?;
+    assert_eq!(seen_temperature(&p.get::<String>("answer")?), "0.6");
+    let after = dspex::worker_pids().await;
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, before, "a new worker process serves");
+
+    // Killed during a call: that call fails with WorkerCrashed, the next one succeeds.
+    let in_flight = {
+        let predict = predict.clone();
+        tokio::spawn(async move { predict.call([("question", "in flight")]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    kill9(after[0]);
+    let err = in_flight.await.expect("task").unwrap_err();
+    assert!(matches!(err, Error::WorkerCrashed { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("next call will be served"),
+        "{err}"
+    );
+    let p = predict.call([("question", "after a crash")]).await?;
+    assert!(
+        p.get::<String>("answer")?
+            .starts_with("Echo: after a crash")
+    );
+    assert_eq!(ctx.get::<f64>("temperature")?, 0.6);
+    Ok(())
+}
+
+/// Run by `no_worker_outlives_a_killed_parent` in a child process: starts workers, prints
+/// their pids, and waits to be killed.
+#[tokio::test]
+#[ignore = "run as a child process by no_worker_outlives_a_killed_parent"]
+async fn child_process_with_workers() -> dspex::Result<()> {
+    let ctx = Context::new();
+    ctx.configure_lm(Lm::echo()).await?;
+    let _module = Predict::new(&ctx, "question -> answer").await?;
+    let pids = dspex::worker_pids().await;
+    println!(
+        "WORKER_PIDS {}",
+        pids.iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    Ok(())
+}
+
+#[test]
+fn no_worker_outlives_a_killed_parent() {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "child_process_with_workers",
+            "--ignored",
+            "--nocapture",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the child test process");
+    let stdout = child.stdout.take().expect("stdout");
+    let pids: Vec<u32> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("WORKER_PIDS ").map(|rest| {
+                rest.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+        })
+        .expect("the child reports its workers");
+    assert!(!pids.is_empty());
+    assert!(pids.iter().all(|p| alive(*p)));
+    kill9(child.id());
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let survivors: Vec<_> = pids.iter().filter(|p| alive(**p)).collect();
+    assert!(
+        survivors.is_empty(),
+        "workers outlived their parent: {survivors:?}"
+    );
+}
