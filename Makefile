@@ -15,7 +15,7 @@ PROTO_STAMP := $(PY_PROTO_DIR)/.generated
 .PHONY: demo test setup rust-checks python-tests python-bench bench
 
 demo: setup
-	$(CARGO) run --release --example quickstart
+	$(CARGO) run --example qa
 
 test: setup rust-checks
 	@$(MAKE) --no-print-directory python-tests
