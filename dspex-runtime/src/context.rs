@@ -13,6 +13,7 @@ use crate::state::{
 };
 use crate::store::SessionStore;
 use crate::watch::WatchHub;
+use crate::watch::Watcher;
 
 /// A set of typed, constrained variables, and the handle Python modules are created on.
 ///
@@ -274,6 +275,25 @@ impl Context {
     /// Whether a variable with this name or id exists.
     pub fn exists(&self, name_or_id: &str) -> bool {
         self.with_backend(|b| b.exists(name_or_id))
+    }
+
+    /// Watches variables (by name or id; an empty list watches every variable, including
+    /// ones defined later): the [`Watcher`] yields one event per successful write, from Rust
+    /// or Python, in version order, optionally starting with the current values. It keeps
+    /// working across the Local → Bridged switch: nothing lost, nothing twice. A watcher
+    /// buffers [`WATCH_BUFFER`](crate::WATCH_BUFFER) events; one that falls further behind
+    /// gets `Lagged { missed }` and then the current values. Writers never wait for it.
+    pub fn watch(&self, names: &[&str], include_initial: bool) -> Result<Watcher> {
+        let ctx = self.clone();
+        let snapshot = Box::new(move |names: Option<&std::collections::HashSet<String>>| {
+            ctx.with_backend(|b| b.table().snapshot(names))
+        });
+        self.with_backend(|b| b.table().watch(names, include_initial, snapshot))
+    }
+
+    /// How many watchers are watching this Context (from Rust and, once bridged, Python).
+    pub fn watcher_count(&self) -> usize {
+        self.with_backend(|b| b.table().hub().watcher_count())
     }
 
     /// Adds whole variables (ids, versions, metadata kept), all or nothing. With

@@ -1,9 +1,25 @@
-//! Watching variables: the hub every table publishes its writes to.
+//! Watching variables: every table publishes its successful writes to its context's
+//! [`WatchHub`]; a [`Watcher`] receives those for the names it watches, in version order.
+//!
+//! The hub is shared by a context's Local table and, after the switch, its bridged
+//! session's table, so a watcher keeps going across the switch. Publishing never blocks a
+//! writer: each watcher has a bounded buffer ([`WATCH_BUFFER`] events); a watcher that
+//! falls behind gets [`WatchEvent::Lagged`] with the number of updates it missed, then the
+//! current value of every watched variable, and carries on from there.
 
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use dspex_core::{Value, Variable};
+use dspex_core::{Metadata, Value, Variable};
+use parking_lot::RwLock;
+use tokio::sync::mpsc;
+
+/// How many events a watcher buffers before it reports [`WatchEvent::Lagged`].
+pub const WATCH_BUFFER: usize = 1024;
 
 /// Who made a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -15,8 +31,58 @@ pub enum UpdateSource {
     Python,
 }
 
-/// Where a context's writes are published. Shared by the Local table and, after the
-/// switch, the bridged session's table, so watchers see one unbroken stream.
+/// One successful write to a watched variable (or, with `old_value: None`, its current
+/// value: the initial values, and the resynchronisation after a lag).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariableUpdate {
+    /// The variable's name.
+    pub name: String,
+    /// The value written.
+    pub value: Value,
+    /// The value before the write (`None` for initial and resynchronised values).
+    pub old_value: Option<Value>,
+    /// The version the write produced.
+    pub version: u64,
+    /// Who wrote.
+    pub source: UpdateSource,
+    /// The variable's metadata after the write.
+    pub metadata: Metadata,
+}
+
+/// What a watcher yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchEvent {
+    /// A write (or a current value).
+    Update(VariableUpdate),
+    /// The watcher fell behind: `missed` updates were dropped. The current values of the
+    /// watched variables follow.
+    Lagged {
+        /// How many updates were dropped.
+        missed: u64,
+    },
+}
+
+/// An update on its way to a watcher, with the time it was published.
+#[derive(Debug, Clone)]
+pub(crate) struct Envelope {
+    pub(crate) update: VariableUpdate,
+    pub(crate) published_us: u64,
+}
+
+struct Subscriber {
+    /// `None` watches every variable.
+    names: Option<HashSet<String>>,
+    tx: mpsc::Sender<Envelope>,
+    missed: AtomicU64,
+}
+
+impl Subscriber {
+    fn wants(&self, name: &str) -> bool {
+        self.names.as_ref().is_none_or(|n| n.contains(name))
+    }
+}
+
+/// Where a context's writes are published.
 #[derive(Clone, Default)]
 pub struct WatchHub {
     inner: Arc<HubInner>,
@@ -24,12 +90,232 @@ pub struct WatchHub {
 
 #[derive(Default)]
 struct HubInner {
-    watchers: AtomicUsize,
+    count: AtomicUsize,
+    subscribers: RwLock<Vec<Arc<Subscriber>>>,
 }
 
 impl WatchHub {
-    /// Called by the table, under its write lock, after every successful write.
-    pub(crate) fn publish(&self, _var: &Variable, _old: Value, _source: UpdateSource) {
-        if self.inner.watchers.load(Ordering::Acquire) == 0 {}
+    /// How many watchers are subscribed (dropped watchers are gone at once).
+    pub fn watcher_count(&self) -> usize {
+        self.inner.count.load(Ordering::Acquire)
     }
+
+    /// Called by the table, under its write lock, after every successful write. Never
+    /// blocks: a full watcher drops the update and counts it as missed.
+    pub(crate) fn publish(&self, var: &Variable, old: Value, source: UpdateSource) {
+        if self.inner.count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let subscribers = self.inner.subscribers.read();
+        let mut envelope: Option<Envelope> = None;
+        for sub in subscribers.iter().filter(|s| s.wants(&var.name)) {
+            let env = envelope.get_or_insert_with(|| Envelope {
+                update: VariableUpdate {
+                    name: var.name.clone(),
+                    value: var.value.clone(),
+                    old_value: Some(old.clone()),
+                    version: var.version,
+                    source,
+                    metadata: var.metadata.clone(),
+                },
+                published_us: now_us(),
+            });
+            if sub.tx.try_send(env.clone()).is_err() {
+                sub.missed.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Registers a watcher. The caller holds the table's lock, so no write falls between
+    /// the registration and the snapshot of the initial values.
+    pub(crate) fn subscribe(&self, names: Option<HashSet<String>>) -> Subscription {
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let sub = Arc::new(Subscriber {
+            names,
+            tx,
+            missed: AtomicU64::new(0),
+        });
+        self.inner.subscribers.write().push(sub.clone());
+        self.inner.count.fetch_add(1, Ordering::AcqRel);
+        Subscription {
+            hub: self.clone(),
+            sub,
+            rx,
+        }
+    }
+
+    fn unsubscribe(&self, sub: &Arc<Subscriber>) {
+        let mut subs = self.inner.subscribers.write();
+        let before = subs.len();
+        subs.retain(|s| !Arc::ptr_eq(s, sub));
+        if subs.len() < before {
+            self.inner.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A registration in a hub; unsubscribes when dropped.
+pub(crate) struct Subscription {
+    hub: WatchHub,
+    sub: Arc<Subscriber>,
+    rx: mpsc::Receiver<Envelope>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(&self.sub);
+    }
+}
+
+/// Reads the current values of the watched variables, for resynchronisation.
+pub(crate) type Snapshot = Box<dyn Fn(Option<&HashSet<String>>) -> Vec<Variable> + Send + Sync>;
+
+/// Yields one [`WatchEvent`] per successful write to the watched variables, in version
+/// order (per variable), from both languages. Also a `futures::Stream`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use dspex::{Context, UpdateSource, VarOptions, VarType, WatchEvent};
+/// let ctx = Context::new();
+/// ctx.defvariable("temperature", VarType::Float, 0.7, VarOptions::new())?;
+/// let mut watcher = ctx.watch(&["temperature"], true)?;
+/// ctx.set("temperature", 0.9)?;
+/// let Some(WatchEvent::Update(initial)) = watcher.next().await else { panic!() };
+/// assert_eq!((initial.value.as_f64(), initial.old_value), (Some(0.7), None));
+/// let Some(WatchEvent::Update(update)) = watcher.next().await else { panic!() };
+/// assert_eq!(update.value.as_f64(), Some(0.9));
+/// assert_eq!(update.old_value.and_then(|v| v.as_f64()), Some(0.7));
+/// assert_eq!((update.version, update.source), (1, UpdateSource::Rust));
+/// # Ok::<(), dspex::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Watcher {
+    subscription: Subscription,
+    snapshot: Snapshot,
+    pending: VecDeque<(WatchEvent, u64)>,
+    last_version: HashMap<String, u64>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher")
+            .field("names", &self.subscription.sub.names)
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl Watcher {
+    /// Builds a watcher from a fresh subscription and the initial values (already read
+    /// under the same lock as the subscription).
+    pub(crate) fn new(
+        subscription: Subscription,
+        snapshot: Snapshot,
+        current: Vec<Variable>,
+        include_initial: bool,
+    ) -> Watcher {
+        let mut watcher = Watcher {
+            subscription,
+            snapshot,
+            pending: VecDeque::new(),
+            last_version: HashMap::new(),
+        };
+        watcher.take_current(current, include_initial);
+        watcher
+    }
+
+    fn take_current(&mut self, current: Vec<Variable>, emit: bool) {
+        let now = now_us();
+        for var in current {
+            self.last_version.insert(var.name.clone(), var.version);
+            if emit {
+                let update = VariableUpdate {
+                    name: var.name,
+                    value: var.value,
+                    old_value: None,
+                    version: var.version,
+                    source: UpdateSource::Rust,
+                    metadata: var.metadata,
+                };
+                self.pending.push_back((WatchEvent::Update(update), now));
+            }
+        }
+    }
+
+    /// The next event; `None` when nothing can arrive any more.
+    pub async fn next(&mut self) -> Option<WatchEvent> {
+        std::future::poll_fn(|cx| self.poll_event(cx))
+            .await
+            .map(|(event, _)| event)
+    }
+
+    /// Like [`Watcher::next`], with the time (µs since the epoch) the write was published.
+    pub(crate) async fn next_timed(&mut self) -> Option<(WatchEvent, u64)> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<(WatchEvent, u64)>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            if self.resync_if_lagged() {
+                continue;
+            }
+            match self.subscription.rx.poll_recv(cx) {
+                Poll::Ready(Some(env)) => {
+                    let last = self
+                        .last_version
+                        .entry(env.update.name.clone())
+                        .or_insert(0);
+                    if env.update.version <= *last {
+                        continue; // already covered by an initial or resynchronised value
+                    }
+                    *last = env.update.version;
+                    return Poll::Ready(Some((WatchEvent::Update(env.update), env.published_us)));
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {
+                    // A drop may have happened after the check above, with nothing queued.
+                    if self.resync_if_lagged() {
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// If updates were dropped: discard the buffer, queue `Lagged` and the current values.
+    fn resync_if_lagged(&mut self) -> bool {
+        let sub = &self.subscription.sub;
+        if sub.missed.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        while self.subscription.rx.try_recv().is_ok() {}
+        let missed = sub.missed.swap(0, Ordering::AcqRel);
+        // Drained events were skipped too; count them in the resynchronisation instead.
+        self.pending
+            .push_back((WatchEvent::Lagged { missed }, now_us()));
+        let current = (self.snapshot)(sub.names.as_ref());
+        self.take_current(current, true);
+        true
+    }
+}
+
+impl futures_core::Stream for Watcher {
+    type Item = WatchEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<WatchEvent>> {
+        self.get_mut()
+            .poll_event(cx)
+            .map(|event| event.map(|(event, _)| event))
+    }
+}
+
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }

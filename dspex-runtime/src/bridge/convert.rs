@@ -114,3 +114,34 @@ pub(crate) fn variable_to_pb(v: &Variable) -> pb::Variable {
 pub(crate) fn metadata_from_pb(md: std::collections::HashMap<String, String>) -> Option<Metadata> {
     (!md.is_empty()).then(|| md.into_iter().collect())
 }
+
+/// A watch event on the wire; `at_us` is when the write was published.
+pub(crate) fn watch_event_to_pb(event: crate::watch::WatchEvent, at_us: u64) -> pb::WatchEvent {
+    use crate::watch::{UpdateSource, WatchEvent};
+    let kind = match event {
+        WatchEvent::Update(u) => pb::watch_event::Kind::Update(pb::VariableUpdateEvent {
+            name: u.name,
+            value: Some(value_to_pb(&u.value)),
+            old_value: u.old_value.as_ref().map(value_to_pb),
+            version: u.version,
+            source: match u.source {
+                UpdateSource::Rust => pb::UpdateSource::Rust,
+                UpdateSource::Python => pb::UpdateSource::Python,
+            } as i32,
+            metadata: u.metadata.into_iter().collect(),
+            timestamp_ms: at_us / 1000,
+            timestamp_us: at_us,
+        }),
+        WatchEvent::Lagged { missed } => pb::watch_event::Kind::Lagged(pb::Lagged { missed }),
+    };
+    pb::WatchEvent { kind: Some(kind) }
+}
+
+/// A heartbeat on the wire.
+pub(crate) fn heartbeat_event() -> pb::WatchEvent {
+    pb::WatchEvent {
+        kind: Some(pb::watch_event::Kind::Heartbeat(pb::Heartbeat {
+            server_time_ms: crate::store::now_ms(),
+        })),
+    }
+}

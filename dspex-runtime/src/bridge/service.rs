@@ -5,8 +5,8 @@ use dspex_core::Result;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    constraints_from_pb, metadata_from_pb, value_from_pb, value_to_pb, var_type_from_pb,
-    variable_to_pb,
+    constraints_from_pb, heartbeat_event, metadata_from_pb, value_from_pb, value_to_pb,
+    var_type_from_pb, variable_to_pb, watch_event_to_pb,
 };
 use super::pb;
 use super::pb::variable_bridge_server::VariableBridge;
@@ -34,8 +34,62 @@ impl BridgeService {
     }
 }
 
+/// The stream a `WatchVariables` call returns.
+type WatchStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = std::result::Result<pb::WatchEvent, Status>> + Send>,
+>;
+
+/// How many events may wait for a slow gRPC client before the watcher's own buffer (and
+/// its lag handling) takes over.
+const WATCH_STREAM_BUFFER: usize = 64;
+
 #[tonic::async_trait]
 impl VariableBridge for BridgeService {
+    type WatchVariablesStream = WatchStream;
+
+    async fn watch_variables(
+        &self,
+        req: Request<pb::WatchVariablesRequest>,
+    ) -> Reply<Self::WatchVariablesStream> {
+        let req = req.into_inner();
+        let session = self.session(&req.session_id).map_err(to_status)?;
+        let keys: Vec<&str> = req.names.iter().map(String::as_str).collect();
+        let source = session.clone();
+        let snapshot = Box::new(move |names: Option<&std::collections::HashSet<String>>| {
+            source.table().snapshot(names)
+        });
+        let mut watcher = session
+            .table()
+            .watch(&keys, req.include_initial, snapshot)
+            .map_err(to_status)?;
+        let heartbeat = std::time::Duration::from_millis(match req.heartbeat_ms {
+            0 => 1000,
+            ms => u64::from(ms.max(10)),
+        });
+        let (tx, rx) = tokio::sync::mpsc::channel(WATCH_STREAM_BUFFER);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(heartbeat);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let event = tokio::select! {
+                    event = watcher.next_timed() => match event {
+                        Some((event, at)) => watch_event_to_pb(event, at),
+                        None => break,
+                    },
+                    _ = tick.tick() => heartbeat_event(),
+                    () = tx.closed() => break,
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    break;
+                }
+            }
+            // Dropping the watcher here unsubscribes it: nothing stays behind a closed stream.
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
     async fn ping(&self, _: Request<pb::PingRequest>) -> Reply<pb::PingResponse> {
         Ok(Response::new(pb::PingResponse {}))
     }

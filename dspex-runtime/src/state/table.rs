@@ -11,7 +11,7 @@ use dspex_core::{
 };
 use parking_lot::RwLock;
 
-use crate::watch::{UpdateSource, WatchHub};
+use crate::watch::{Snapshot, UpdateSource, WatchHub, Watcher};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -269,6 +269,43 @@ impl VariableTable {
         Ok(())
     }
 
+    /// Watches variables by name or id (none: every variable, including later ones). The
+    /// subscription and the initial values are taken under one lock: nothing falls between.
+    pub(crate) fn watch(
+        &self,
+        keys: &[&str],
+        include_initial: bool,
+        snapshot: Snapshot,
+    ) -> Result<Watcher> {
+        let state = self.state.read();
+        let names = if keys.is_empty() {
+            None
+        } else {
+            Some(
+                keys.iter()
+                    .map(|k| state.find(k).map(|i| state.entries[i].var.name.clone()))
+                    .collect::<Result<std::collections::HashSet<String>>>()?,
+            )
+        };
+        let current = snapshot_of(&state, names.as_ref());
+        let subscription = self.hub.subscribe(names);
+        drop(state);
+        Ok(Watcher::new(
+            subscription,
+            snapshot,
+            current,
+            include_initial,
+        ))
+    }
+
+    /// The variables among `names` (all when `None`), for resynchronising a watcher.
+    pub(crate) fn snapshot(
+        &self,
+        names: Option<&std::collections::HashSet<String>>,
+    ) -> Vec<Variable> {
+        snapshot_of(&self.state.read(), names)
+    }
+
     /// Moves every variable (compiled definitions included, nothing re-validated) into
     /// `target`, which must be empty, adding `metadata` to each. Infallible once it starts:
     /// the backend switch uses it so that 10,000 variables move in milliseconds.
@@ -316,6 +353,18 @@ impl VariableTable {
         self.hub.publish(var, old, source);
         var.version
     }
+}
+
+fn snapshot_of(
+    state: &TableState,
+    names: Option<&std::collections::HashSet<String>>,
+) -> Vec<Variable> {
+    state
+        .entries
+        .iter()
+        .filter(|e| names.is_none_or(|n| n.contains(&e.var.name)))
+        .map(|e| e.var.clone())
+        .collect()
 }
 
 fn insert(state: &mut TableState, entry: Entry) {
