@@ -1,0 +1,262 @@
+//! Watching variables from Rust: both backends, across the switch, slow consumers, drops,
+//! writes from Python, and the gRPC stream.
+
+use std::time::Duration;
+
+use dspex::bridge::pb::{self, variable_bridge_client::VariableBridgeClient};
+use dspex::{
+    BackendKind, Context, UpdateSource, Value, VarOptions, VarType, VariableUpdate, WatchEvent,
+};
+use tokio_stream::StreamExt;
+
+fn update(event: Option<WatchEvent>) -> VariableUpdate {
+    match event {
+        Some(WatchEvent::Update(u)) => u,
+        other => panic!("expected an update, got {other:?}"),
+    }
+}
+
+async fn next(w: &mut dspex::Watcher) -> Option<WatchEvent> {
+    tokio::time::timeout(Duration::from_secs(5), w.next())
+        .await
+        .expect("an event within 5 s")
+}
+
+fn counter() -> dspex::Result<Context> {
+    let ctx = Context::new();
+    ctx.defvariable("n", VarType::Integer, 0, VarOptions::new())?;
+    ctx.defvariable("other", VarType::Integer, 0, VarOptions::new())?;
+    Ok(ctx)
+}
+
+#[tokio::test]
+async fn updates_in_order_with_old_values_and_initial_values() -> dspex::Result<()> {
+    let ctx = counter()?;
+    ctx.set("n", 5)?;
+    let mut w = ctx.watch(&["n"], true)?;
+    let initial = update(next(&mut w).await);
+    assert_eq!(
+        initial,
+        VariableUpdate {
+            name: "n".into(),
+            value: Value::Integer(5),
+            old_value: None,
+            version: 1,
+            source: UpdateSource::Rust,
+            metadata: Default::default(),
+        }
+    );
+    ctx.set("other", 1)?; // not watched
+    ctx.update("n", |n: i64| n + 1)?;
+    ctx.update_many([("n", 7), ("other", 2)])?;
+    assert!(ctx.set("n", "bad").is_err()); // a failed write is no event
+    let a = update(next(&mut w).await);
+    let b = update(next(&mut w).await);
+    assert_eq!(
+        (a.old_value, a.value, a.version),
+        (Some(Value::Integer(5)), Value::Integer(6), 2)
+    );
+    assert_eq!(
+        (b.old_value, b.value, b.version),
+        (Some(Value::Integer(6)), Value::Integer(7), 3)
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), w.next())
+            .await
+            .is_err(),
+        "nothing more"
+    );
+    assert!(ctx.watch(&["missing"], false).is_err());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_in_the_middle_of_writes_loses_nothing() -> dspex::Result<()> {
+    let ctx = counter()?;
+    let mut w = ctx.watch(&["n"], false)?;
+    let writer = {
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            for _ in 0..1_000 {
+                ctx.update("n", |n: i64| n + 1).expect("update");
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        })
+    };
+    while ctx.get::<i64>("n")? < 100 {
+        tokio::task::yield_now().await;
+    }
+    ctx.ensure_bridged().await?;
+    let mut versions = Vec::new();
+    let mut migrated = 0;
+    while versions.len() < 1_000 {
+        let u = update(next(&mut w).await);
+        assert_eq!(u.value, Value::Integer(u.version as i64));
+        migrated += usize::from(u.metadata.contains_key("migrated_from"));
+        versions.push(u.version);
+    }
+    assert!(
+        migrated > 0 && migrated < 1_000,
+        "the switch fell mid-stream ({migrated})"
+    );
+    writer.join().expect("writer");
+    assert_eq!(versions, (1..=1_000).collect::<Vec<u64>>());
+    assert_eq!(ctx.backend().kind, BackendKind::Bridged);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), w.next())
+            .await
+            .is_err()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stalled_consumer_is_told_it_lagged_and_recovers() -> dspex::Result<()> {
+    let ctx = counter()?;
+    let mut w = ctx.watch(&["n", "other"], false)?;
+    for i in 1..=3_000 {
+        ctx.set("n", i)?; // never blocks, whatever the watcher does
+    }
+    let missed = match next(&mut w).await {
+        Some(WatchEvent::Lagged { missed }) => missed,
+        other => panic!("expected Lagged, got {other:?}"),
+    };
+    assert_eq!(missed, 3_000 - dspex::WATCH_BUFFER as u64);
+    // Then the current values of every watched variable.
+    let mut resync = vec![update(next(&mut w).await), update(next(&mut w).await)];
+    resync.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(
+        (resync[0].name.as_str(), &resync[0].value),
+        ("n", &Value::Integer(3_000))
+    );
+    assert_eq!(resync[0].old_value, None);
+    assert_eq!(resync[1].name, "other");
+    ctx.set("n", 1)?;
+    let u = update(next(&mut w).await);
+    assert_eq!((u.version, u.value), (3_001, Value::Integer(1)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dropped_watcher_frees_its_subscription() -> dspex::Result<()> {
+    let ctx = counter()?;
+    let w1 = ctx.watch(&[], false)?;
+    let w2 = ctx.watch(&["n"], true)?;
+    assert_eq!(ctx.watcher_count(), 2);
+    drop(w1);
+    assert_eq!(ctx.watcher_count(), 1);
+    drop(w2);
+    assert_eq!(ctx.watcher_count(), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_watcher_is_a_stream_and_watches_everything_when_given_no_names() -> dspex::Result<()> {
+    let ctx = counter()?;
+    let w = ctx.watch(&[], false)?;
+    ctx.defvariable("later", VarType::Boolean, false, VarOptions::new())?;
+    ctx.set("later", true)?;
+    ctx.set("n", 1)?;
+    let events: Vec<WatchEvent> = w.take(2).collect().await;
+    let names: Vec<_> = events
+        .into_iter()
+        .map(|e| match e {
+            WatchEvent::Update(u) => u.name,
+            WatchEvent::Lagged { .. } => "lagged".into(),
+        })
+        .collect();
+    assert_eq!(names, ["later", "n"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn python_writes_reach_rust_watchers_tagged_python() -> dspex::Result<()> {
+    let ctx = counter()?;
+    ctx.ensure_bridged().await?;
+    let mut w = ctx.watch(&["n"], false)?;
+    let endpoint = ctx.bridge().expect("bridged");
+    let python = dspex::python_interpreter().expect("make setup provides the venv");
+    let status = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import os, grpc\n\
+             from dspex_bridge import SyncSessionContext\n\
+             with grpc.insecure_channel(os.environ['A']) as ch:\n\
+             \x20   SyncSessionContext(os.environ['S'], ch).set_variable('n', 42, metadata={'by': 'py'})\n",
+        ])
+        .env("A", &endpoint.address)
+        .env("S", ctx.id())
+        .env("DSPEX_BRIDGE_TOKEN", &endpoint.token)
+        .status()
+        .expect("python runs");
+    assert!(status.success());
+    let u = update(next(&mut w).await);
+    assert_eq!(
+        (u.value, u.source, u.version),
+        (Value::Integer(42), UpdateSource::Python, 1)
+    );
+    assert_eq!(u.metadata["by"], "py");
+    Ok(())
+}
+
+#[tokio::test]
+async fn grpc_watch_streams_updates_and_heartbeats_and_frees_the_watcher() -> dspex::Result<()> {
+    let ctx = counter()?;
+    ctx.ensure_bridged().await?;
+    let endpoint = ctx.bridge().expect("bridged");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", endpoint.address))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = VariableBridgeClient::new(channel);
+    let mut req = tonic::Request::new(pb::WatchVariablesRequest {
+        session_id: ctx.id().into(),
+        names: vec!["n".into()],
+        include_initial: true,
+        heartbeat_ms: 20,
+    });
+    req.metadata_mut().insert(
+        dspex::bridge::TOKEN_KEY,
+        endpoint.token.parse().expect("ascii"),
+    );
+    let mut stream = client
+        .watch_variables(req)
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut kinds = Vec::new();
+    ctx.set("n", 9)?;
+    while kinds.iter().filter(|k| **k == "heartbeat").count() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .expect("an event")
+            .expect("stream ok")
+            .expect("open stream");
+        match event.kind.expect("kind") {
+            pb::watch_event::Kind::Update(u) => {
+                kinds.push("update");
+                if u.version == 1 {
+                    assert!(u.timestamp_us > 0);
+                    assert_eq!(u.source, pb::UpdateSource::Rust as i32);
+                }
+            }
+            pb::watch_event::Kind::Heartbeat(_) => kinds.push("heartbeat"),
+            pb::watch_event::Kind::Lagged(_) => kinds.push("lagged"),
+        }
+    }
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "update").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(ctx.watcher_count(), 1);
+    drop(stream);
+    let mut waited = 0;
+    while ctx.watcher_count() > 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_eq!(ctx.watcher_count(), 0, "the server dropped its watcher");
+    Ok(())
+}
