@@ -5,11 +5,16 @@
 //! answers commands on stdin, one JSON line each:
 //! - `new_session` → `{"session_id": ...}` (a new, empty bridged Context)
 //! - `get <session_id> <name>` → `{"value": ...}` or `{"error": ...}` (read from Rust)
-//! - `set <session_id> <name> <json value>` → `{"version": n}` or `{"error": ...}`
+//! - `set <session_id> <name> <json value>` → `{"version": n, "at_us": t}` or `{"error": ...}`
+//!   (`at_us`: when the write returned, µs since the epoch)
+//! - `burst <session_id> <name> <count>` → sets the integers 1..=count, as fast as it can:
+//!   `{"version": last, "elapsed_us": d, "at_us": t}` or `{"error": ...}`
+//! - `watchers <session_id>` → `{"count": n}` (`Context::watcher_count`)
 //! - `quit` (or end of input) → exits.
 
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use dspex::{Constraints, Context, Value, VarOptions, VarType};
 
@@ -20,6 +25,22 @@ fn json_value(v: &Value) -> serde_json::Value {
         Value::String(s) => serde_json::json!(s),
         Value::Boolean(b) => serde_json::json!(b),
     }
+}
+
+fn now_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}
+
+fn burst(ctx: &Context, name: &str, count: i64) -> dspex::Result<serde_json::Value> {
+    let start = Instant::now();
+    let mut version = 0;
+    for i in 1..=count {
+        version = ctx.set(name, i)?;
+    }
+    let elapsed_us = start.elapsed().as_micros();
+    Ok(serde_json::json!({"version": version, "elapsed_us": elapsed_us, "at_us": now_us()}))
 }
 
 fn from_json(v: serde_json::Value) -> Option<Value> {
@@ -35,9 +56,20 @@ fn from_json(v: serde_json::Value) -> Option<Value> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = Context::new();
-    let range = |lo: Value, hi: Value| VarOptions::new().constraints(Constraints::new().min(lo).max(hi));
-    ctx.defvariable("temperature", VarType::Float, 0.7, range(0.0.into(), 2.0.into()))?;
-    ctx.defvariable("max_tokens", VarType::Integer, 256, range(1.into(), 4096.into()))?;
+    let range =
+        |lo: Value, hi: Value| VarOptions::new().constraints(Constraints::new().min(lo).max(hi));
+    ctx.defvariable(
+        "temperature",
+        VarType::Float,
+        0.7,
+        range(0.0.into(), 2.0.into()),
+    )?;
+    ctx.defvariable(
+        "max_tokens",
+        VarType::Integer,
+        256,
+        range(1.into(), 4096.into()),
+    )?;
     ctx.ensure_bridged().await?;
     let endpoint = ctx.bridge().ok_or("bridged context has no endpoint")?;
     println!(
@@ -69,12 +101,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let value = serde_json::from_str(raw).ok().and_then(from_json);
                 match (contexts.get(session), value) {
                     (Some(ctx), Some(v)) => match ctx.set(name, v) {
-                        Ok(version) => serde_json::json!({"version": version}),
+                        Ok(version) => serde_json::json!({"version": version, "at_us": now_us()}),
                         Err(e) => serde_json::json!({"error": e.to_string()}),
                     },
                     _ => serde_json::json!({"error": "unknown session or bad value"}),
                 }
             }
+            (Some("burst"), Some(session), Some(name), Some(count)) => {
+                match (contexts.get(session), count.parse::<i64>()) {
+                    (Some(ctx), Ok(count)) => burst(ctx, name, count)
+                        .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
+                    _ => serde_json::json!({"error": "unknown session or bad count"}),
+                }
+            }
+            (Some("watchers"), Some(session), None, None) => match contexts.get(session) {
+                Some(ctx) => serde_json::json!({"count": ctx.watcher_count()}),
+                None => serde_json::json!({"error": format!("no session {session}")}),
+            },
             (Some("quit"), ..) => break,
             _ => serde_json::json!({"error": format!("unknown command {line:?}")}),
         };
