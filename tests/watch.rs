@@ -123,7 +123,7 @@ async fn a_stalled_consumer_is_told_it_lagged_and_recovers() -> dspex::Result<()
     };
     assert_eq!(missed, 3_000 - dspex::WATCH_BUFFER as u64);
     // Then the current values of every watched variable.
-    let mut resync = vec![update(next(&mut w).await), update(next(&mut w).await)];
+    let mut resync = [update(next(&mut w).await), update(next(&mut w).await)];
     resync.sort_by(|a, b| a.name.cmp(&b.name));
     assert_eq!(
         (resync[0].name.as_str(), &resync[0].value),
