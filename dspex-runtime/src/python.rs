@@ -64,3 +64,23 @@ fn check(python: &Path) -> std::result::Result<(), String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_interpreter_says_what_to_run() {
+        let err = check(Path::new("/nonexistent/bin/python")).unwrap_err();
+        assert!(err.contains("make setup"), "{err}");
+        assert!(err.contains("DSPEX_PYTHON"), "{err}");
+    }
+
+    #[test]
+    fn an_interpreter_without_dspex_bridge_says_what_to_run() {
+        // `false` runs and fails whatever it is asked: it stands for a broken Python.
+        let err = check(Path::new("false")).unwrap_err();
+        assert!(err.contains("cannot import dspex_bridge"), "{err}");
+        assert!(err.contains("make setup"), "{err}");
+    }
+}
