@@ -53,5 +53,7 @@ python-bench: setup
 	$(CARGO) build --release --example bridge_fixture
 	DSPEX_BRIDGE_FIXTURE=target/release/examples/bridge_fixture $(VENV_PY) python/benchmarks/bench_bridge.py
 
-bench:
+bench: setup
 	$(CARGO) bench --bench variables
+	$(CARGO) bench --bench bridge
+	$(CARGO) bench --bench modules
