@@ -5,8 +5,9 @@
 //! answers commands on stdin, one JSON line each:
 //! - `new_session` → `{"session_id": ...}` (a new, empty bridged Context)
 //! - `get <session_id> <name>` → `{"value": ...}` or `{"error": ...}` (read from Rust)
-//! - `set <session_id> <name> <json value>` → `{"version": n, "at_us": t}` or `{"error": ...}`
-//!   (`at_us`: when the write returned, µs since the epoch)
+//! - `set <session_id> <name> <json value>` → `{"version": n}` or `{"error": ...}`
+//! - `set_at <session_id> <name> <json value>` → the same with `"at_us"`: when the write
+//!   returned, in µs since the epoch
 //! - `burst <session_id> <name> <count>` → sets the integers 1..=count, as fast as it can:
 //!   `{"version": last, "elapsed_us": d, "at_us": t}` or `{"error": ...}`
 //! - `watchers <session_id>` → `{"count": n}` (`Context::watcher_count`)
@@ -97,11 +98,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 },
                 None => serde_json::json!({"error": format!("no session {session}")}),
             },
-            (Some("set"), Some(session), Some(name), Some(raw)) => {
+            (Some(cmd @ ("set" | "set_at")), Some(session), Some(name), Some(raw)) => {
                 let value = serde_json::from_str(raw).ok().and_then(from_json);
                 match (contexts.get(session), value) {
                     (Some(ctx), Some(v)) => match ctx.set(name, v) {
-                        Ok(version) => serde_json::json!({"version": version, "at_us": now_us()}),
+                        Ok(version) if cmd == "set_at" => {
+                            serde_json::json!({"version": version, "at_us": now_us()})
+                        }
+                        Ok(version) => serde_json::json!({"version": version}),
                         Err(e) => serde_json::json!({"error": e.to_string()}),
                     },
                     _ => serde_json::json!({"error": "unknown session or bad value"}),

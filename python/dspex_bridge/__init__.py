@@ -11,10 +11,16 @@ from dspex_bridge import SessionContext
 channel = grpc.aio.insecure_channel(address)
 session = SessionContext(session_id, channel)   # token from $DSPEX_BRIDGE_TOKEN
 await session.set_variable("temperature", 0.95)
+
+async for update in session.watch_variables(["temperature"], include_initial=True):
+    update.name, update.value, update.old_value, update.version, update.source
+
+session = SessionContext(session_id, channel, cache=True)   # reads served from memory
 ```
 """
 
 from ._codec import PyValue, VariableInfo
+from .cache import VariableCache
 from .errors import (
     AlreadyExistsError,
     AuthenticationError,
@@ -28,6 +34,7 @@ from .errors import (
     VersionConflictError,
 )
 from .session_context import TOKEN_ENV, SessionContext, SyncSessionContext
+from .watch import SyncVariableWatch, VariableUpdate, VariableWatch, WatchItem, WatchLagged
 
 __all__ = [
     "TOKEN_ENV",
@@ -41,8 +48,14 @@ __all__ = [
     "SessionContext",
     "SessionNotFoundError",
     "SyncSessionContext",
+    "SyncVariableWatch",
     "ValidationError",
+    "VariableCache",
     "VariableInfo",
     "VariableNotFoundError",
+    "VariableUpdate",
+    "VariableWatch",
     "VersionConflictError",
+    "WatchItem",
+    "WatchLagged",
 ]

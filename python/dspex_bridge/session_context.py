@@ -9,8 +9,10 @@ the ``x-dspex-token`` metadata entry with every call.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import grpc
@@ -19,7 +21,9 @@ import grpc.aio
 from . import _codec as codec
 from ._codec import PyValue, VariableInfo
 from ._proto_loader import pb_grpc
+from .cache import MISS, VariableCache
 from .errors import from_rpc_error
+from .watch import DEFAULT_HEARTBEAT_MS, SyncVariableWatch, VariableWatch
 
 TOKEN_ENV: Final = "DSPEX_BRIDGE_TOKEN"
 TOKEN_METADATA_KEY: Final = "x-dspex-token"
@@ -51,6 +55,10 @@ class _SessionBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(session_id={self.session_id!r})"
 
+    def _watch_call(self, names: Iterable[str], include_initial: bool, heartbeat_ms: int) -> Any:
+        request = self._requests.watch_variables(names, include_initial, heartbeat_ms)
+        return self._stub.WatchVariables(request, metadata=self._metadata)
+
 
 class SessionContext(_SessionBase):
     """The variables of one session, over a ``grpc.aio`` channel.
@@ -66,12 +74,23 @@ class SessionContext(_SessionBase):
     `SessionNotFoundError` for an unknown session, `ValidationError` (a ``ValueError``) whose
     message is the bridge's for a refused value, `VersionConflictError` when
     ``expected_version`` is stale, `AuthenticationError` (a ``PermissionError``) for a bad token.
+
+    With ``cache=True`` a background task watches the session and `get_variable` /
+    `get_variables` are served from memory (about a microsecond) while that stream is live;
+    see `dspex_bridge.cache` for the coherence rules. ``await session.close()`` (or
+    ``async with session:``) stops it; the channel stays the caller's.
     """
 
-    __slots__ = ()
+    __slots__ = ("cache",)
 
-    def __init__(self, session_id: str, channel: grpc.aio.Channel, token: str | None = None) -> None:
+    def __init__(
+        self, session_id: str, channel: grpc.aio.Channel, token: str | None = None, cache: bool = False
+    ) -> None:
         super().__init__(session_id, channel, token)
+        self.cache: VariableCache | None = VariableCache(self) if cache else None
+        """The read cache (``cache=True``), else ``None``."""
+        if self.cache is not None and _in_event_loop():
+            self.cache.start()
 
     async def _call(
         self, rpc: Callable[..., Awaitable[Any]], request: Any, decode: Callable[[Any], R]
@@ -85,8 +104,15 @@ class SessionContext(_SessionBase):
     async def get_variable(self, name: str, *, bypass_cache: bool = False) -> PyValue:
         """The value of a variable (by name or id): float, int, str or bool per its type.
 
-        ``bypass_cache`` is accepted for forward compatibility; there is no cache yet.
+        With the cache on, served from it when it can; ``bypass_cache=True`` forces a round
+        trip (a miss is one too, and fills the cache).
         """
+        cache = self.cache
+        if cache is not None and not bypass_cache:
+            value = cache.lookup(name)
+            if value is not MISS:
+                return value  # type: ignore[no-any-return]
+            return await cache.read_through(name)
         return await self._call(self._stub.GetVariable, self._requests.get_variable(name), codec.value_of)
 
     async def set_variable(
@@ -99,7 +125,16 @@ class SessionContext(_SessionBase):
         """Writes a variable; returns its new version. ``metadata`` is merged into the
         variable's; with ``expected_version`` the write happens only at that version."""
         request = self._requests.set_variable(name, value, metadata, expected_version)
-        return await self._call(self._stub.SetVariable, request, codec.version_of)
+        cache = self.cache
+        if cache is None:
+            return await self._call(self._stub.SetVariable, request, codec.version_of)
+        try:
+            version = await self._call(self._stub.SetVariable, request, codec.version_of)
+        except BaseException:
+            cache.wrote_unknown([name])  # the write may or may not have happened
+            raise
+        cache.wrote(name, value, version, dict(metadata) if metadata else None)
+        return version
 
     async def register_variable(
         self,
@@ -116,7 +151,14 @@ class SessionContext(_SessionBase):
         return await self._call(self._stub.RegisterVariable, request, codec.id_of)
 
     async def get_variables(self, names: Iterable[str]) -> dict[str, PyValue]:
-        """The values of several variables, in one consistent snapshot; unknown names are omitted."""
+        """The values of several variables, in one consistent snapshot; unknown names are
+        omitted. From the cache when it holds them all (each value current; see
+        `dspex_bridge.cache`)."""
+        names = list(names)
+        if self.cache is not None:
+            values = self.cache.lookup_many(names)
+            if values is not None:
+                return values
         return await self._call(self._stub.GetVariables, self._requests.get_variables(names), codec.values_of)
 
     async def update_variables(
@@ -124,7 +166,11 @@ class SessionContext(_SessionBase):
     ) -> None:
         """Writes several variables, all or nothing: one refused value and none changes."""
         request = self._requests.update_variables(updates, metadata)
-        await self._call(self._stub.SetVariables, request, codec.nothing)
+        try:
+            await self._call(self._stub.SetVariables, request, codec.nothing)
+        finally:
+            if self.cache is not None:
+                self.cache.wrote_unknown(list(updates))
 
     async def list_variables(self) -> list[VariableInfo]:
         """Every variable of the session, as dicts (see `get_variable_info`)."""
@@ -143,10 +189,46 @@ class SessionContext(_SessionBase):
         """A bare round trip to the bridge (token checked, no session needed)."""
         await self._call(self._stub.Ping, codec.PING_REQUEST, codec.nothing)
 
+    def watch_variables(
+        self,
+        names: Iterable[str] = (),
+        include_initial: bool = False,
+        heartbeat_ms: int = DEFAULT_HEARTBEAT_MS,
+        stale_after: float | None = None,
+    ) -> VariableWatch:
+        """An async iterator of the writes to ``names`` (names or ids; empty: every variable,
+        including ones registered later): `VariableUpdate` items, and a `WatchLagged` before
+        the resynchronisation when this consumer fell behind. See `dspex_bridge.watch`.
+
+        ``include_initial`` starts with the current values; ``heartbeat_ms`` is the
+        bridge's heartbeat period (``last_heartbeat`` / ``last_message`` on the iterator);
+        ``stale_after=N`` raises `BridgeUnavailableError` after N silent periods. ``await
+        watch.ready()`` waits until the bridge has registered the watcher; ``aclose()``,
+        ``async with`` or dropping the iterator cancels it.
+        """
+        call = self._watch_call(names, include_initial, heartbeat_ms)
+        return VariableWatch(call, self.session_id, heartbeat_ms, stale_after)
+
+    async def close(self) -> None:
+        """Stops the cache's background task (if any). The channel is left open."""
+        if self.cache is not None:
+            await self.cache.close()
+
+    async def __aenter__(self) -> SessionContext:
+        if self.cache is not None:
+            self.cache.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
 
 class SyncSessionContext(_SessionBase):
     """`SessionContext`'s synchronous twin, over a ``grpc`` (sync) channel: same methods,
-    same results, same errors, without ``await``."""
+    same results, same errors, without ``await``. It has no read cache (``bypass_cache``
+    is accepted and changes nothing)."""
 
     __slots__ = ()
 
@@ -214,3 +296,23 @@ class SyncSessionContext(_SessionBase):
     def ping(self) -> None:
         """See `SessionContext.ping`."""
         self._call(self._stub.Ping, codec.PING_REQUEST, codec.nothing)
+
+    def watch_variables(
+        self,
+        names: Iterable[str] = (),
+        include_initial: bool = False,
+        heartbeat_ms: int = DEFAULT_HEARTBEAT_MS,
+        stale_after: float | None = None,
+    ) -> SyncVariableWatch:
+        """See `SessionContext.watch_variables`: the same items, from a blocking iterator
+        (``close()`` or ``with`` cancels it)."""
+        call = self._watch_call(names, include_initial, heartbeat_ms)
+        return SyncVariableWatch(call, self.session_id, heartbeat_ms, stale_after)
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

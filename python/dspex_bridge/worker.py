@@ -5,9 +5,12 @@ python -m dspex_bridge.worker --worker-id N [--parent-pid PID] [--host 127.0.0.1
 ```
 
 Environment: ``DSPEX_BRIDGE_TOKEN`` (required: every call must carry it in the
-``x-dspex-token`` metadata entry, and the worker sends it to the bridge), and
+``x-dspex-token`` metadata entry, and the worker sends it to the bridge),
 ``DSPEX_BRIDGE_ADDRESS`` (``host:port`` of the variable bridge; needed to check bindings and
-to read bound variables when a call does not carry their values).
+to read bound variables when a call does not carry their values), and ``DSPEX_WORKER_CACHE``
+(``0`` turns off the read cache: by default each session's variables are read through a
+`SessionContext` with ``cache=True``, kept coherent by a watch stream, so the reads before a
+call cost microseconds; a write elsewhere is seen by them within milliseconds, not at once).
 
 Start-up: dies with its parent (``PR_SET_PDEATHSIG`` = SIGKILL, plus a watchdog on
 ``getppid()``; exits at once if already orphaned), turns DSPy's disk cache, memory cache and
@@ -60,6 +63,7 @@ import grpc.aio
 READY_PREFIX: Final = "DSPEX_WORKER_READY"
 TOKEN_ENV: Final = "DSPEX_BRIDGE_TOKEN"
 ADDRESS_ENV: Final = "DSPEX_BRIDGE_ADDRESS"
+CACHE_ENV: Final = "DSPEX_WORKER_CACHE"
 TOKEN_METADATA_KEY: Final = "x-dspex-token"
 PR_SET_PDEATHSIG: Final = 1
 MAX_ECHO_REQUESTS: Final = 1000
@@ -278,6 +282,7 @@ class WorkerService:
         self.modules: dict[str, ModuleEntry] = {}
         self.executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="dspex-call")
         self._channel: grpc.aio.Channel | None = None
+        self.cache = os.environ.get(CACHE_ENV, "1").strip() != "0"
 
     # -- helpers --
 
@@ -297,7 +302,7 @@ class WorkerService:
 
             if self._channel is None:
                 self._channel = grpc.aio.insecure_channel(self.bridge_address)
-            session.context = SessionContext(session_id, self._channel, token=self.token)
+            session.context = SessionContext(session_id, self._channel, token=self.token, cache=self.cache)
         return session.context
 
     def _module(self, module_id: str) -> ModuleEntry:
@@ -563,6 +568,9 @@ class WorkerService:
         return self.pb.DropModuleResponse()
 
     async def close(self) -> None:
+        for session in self.sessions.values():
+            if session.context is not None:
+                await session.context.close()
         if self._channel is not None:
             await self._channel.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
