@@ -54,7 +54,9 @@ fn bridge(c: &mut Criterion) {
     for n in [100usize, 10_000] {
         let mut group = c.benchmark_group("ensure_bridged");
         if n > 1000 {
-            group.sample_size(10).measurement_time(Duration::from_secs(5));
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(5));
         }
         group.bench_function(format!("{n}_variables"), |b| {
             b.iter_batched(

@@ -70,7 +70,10 @@ async fn switch_keeps_everything_and_is_idempotent() -> dspex::Result<()> {
         assert_eq!(&a, b);
     }
     assert_eq!(ctx.variable("max_tokens")?.version, 1);
-    assert!(matches!(ctx.set("temperature", 3.0), Err(Error::ConstraintViolation { .. })));
+    assert!(matches!(
+        ctx.set("temperature", 3.0),
+        Err(Error::ConstraintViolation { .. })
+    ));
     let session = SessionStore::global().session(ctx.id())?;
     assert_eq!(session.table().len(), 3);
     let endpoint = ctx.bridge().expect("an endpoint once bridged");
@@ -217,7 +220,10 @@ async fn grpc_status_codes() -> dspex::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    assert_eq!(err.metadata().get("x-dspex-error").unwrap(), "session_not_found");
+    assert_eq!(
+        err.metadata().get("x-dspex-error").unwrap(),
+        "session_not_found"
+    );
     let err = client
         .get_variable(authed(get(&id, "nope"), &token))
         .await
@@ -236,8 +242,14 @@ async fn grpc_status_codes() -> dspex::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(err.message(), "variable `temperature`: 2.5 is above the maximum 2.0");
-    assert_eq!(err.metadata().get("x-dspex-error").unwrap(), "constraint_violation");
+    assert_eq!(
+        err.message(),
+        "variable `temperature`: 2.5 is above the maximum 2.0"
+    );
+    assert_eq!(
+        err.metadata().get("x-dspex-error").unwrap(),
+        "constraint_violation"
+    );
     let err = client
         .set_variable(authed(set(None, None), &token))
         .await
@@ -293,7 +305,10 @@ async fn grpc_status_codes() -> dspex::Result<()> {
         ],
         metadata: Default::default(),
     };
-    let err = client.set_variables(authed(batch, &token)).await.unwrap_err();
+    let err = client
+        .set_variables(authed(batch, &token))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().contains("max_tokens"));
     assert_eq!(ctx.get::<f64>("temperature")?, 1.5);
@@ -308,7 +323,10 @@ async fn grpc_status_codes() -> dspex::Result<()> {
         description: None,
         metadata: Default::default(),
     };
-    let err = client.register_variable(authed(reg, &token)).await.unwrap_err();
+    let err = client
+        .register_variable(authed(reg, &token))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(ctx.get::<Value>("temperature")?, Value::Float(1.5));
     Ok(())
