@@ -1,31 +1,16 @@
 //! DSPy modules driven from Rust: real worker processes, real DSPy, the offline test LM
 //! (`Lm::echo()`, whose string outputs read `Echo: <input> [temperature=<t> max_tokens=<m>]`).
 
+mod common;
+
+use common::temperature_seen;
 use dspex::{
     BackendKind, ChainOfThought, Constraints, Context, Error, Lm, Module, Predict,
     ProgramOfThought, ReAct, VarOptions, VarType,
 };
 
-/// The temperature the test LM reports having received.
-fn temperature_seen(output: &str) -> String {
-    output
-        .split("temperature=")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ']']).next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 async fn context() -> dspex::Result<Context> {
-    let ctx = Context::new();
-    ctx.defvariable(
-        "temperature",
-        VarType::Float,
-        0.7,
-        VarOptions::new().constraints(Constraints::new().min(0.0).max(2.0)),
-    )?;
-    ctx.defvariable("max_tokens", VarType::Integer, 256, VarOptions::new())?;
-    Ok(ctx)
+    common::llm_context()
 }
 
 #[tokio::test]

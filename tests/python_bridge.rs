@@ -1,47 +1,13 @@
 //! The bridge with real Python processes (`dspex_bridge.SessionContext`): the original
 //! design's integration scenario and the cross-language guarantees.
 
-use std::process::Command;
+mod common;
 
-use dspex::{BackendKind, Constraints, Context, VarOptions, VarType};
-
-/// Runs a Python snippet against `ctx`'s session; returns its stdout (trimmed).
-fn python(ctx: &Context, script: &str) -> String {
-    let endpoint = ctx.bridge().expect("bridged");
-    let python = dspex::python_interpreter().expect("make setup provides the venv");
-    let prelude = "import asyncio, json, os, grpc\n\
-                   from dspex_bridge import SessionContext, SyncSessionContext, ValidationError, VersionConflictError\n\
-                   ADDRESS = os.environ['DSPEX_BRIDGE_ADDRESS']\n\
-                   SESSION = os.environ['DSPEX_SESSION']\n";
-    let out = Command::new(python)
-        .args(["-c", &format!("{prelude}{script}")])
-        .env("DSPEX_BRIDGE_ADDRESS", &endpoint.address)
-        .env("DSPEX_BRIDGE_TOKEN", &endpoint.token)
-        .env("DSPEX_SESSION", ctx.id())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use common::run_python as python;
+use dspex::{BackendKind, Context, VarOptions, VarType};
 
 async fn bridged_context() -> dspex::Result<Context> {
-    let ctx = Context::new();
-    ctx.defvariable(
-        "temperature",
-        VarType::Float,
-        0.7,
-        VarOptions::new().constraints(Constraints::new().min(0.0).max(2.0)),
-    )?;
-    ctx.defvariable(
-        "max_tokens",
-        VarType::Integer,
-        256,
-        VarOptions::new().constraints(Constraints::new().min(1).max(4096)),
-    )?;
+    let ctx = common::llm_context()?;
     assert_eq!(ctx.backend().kind, BackendKind::Local);
     ctx.ensure_bridged().await?;
     Ok(ctx)

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+mod common;
+
 use dspex::bridge::pb::{self, variable_bridge_client::VariableBridgeClient};
 use dspex::{
     BackendKind, Context, UpdateSource, Value, VarOptions, VarType, VariableUpdate, WatchEvent,
@@ -174,22 +176,11 @@ async fn python_writes_reach_rust_watchers_tagged_python() -> dspex::Result<()> 
     let ctx = counter()?;
     ctx.ensure_bridged().await?;
     let mut w = ctx.watch(&["n"], false)?;
-    let endpoint = ctx.bridge().expect("bridged");
-    let python = dspex::python_interpreter().expect("make setup provides the venv");
-    let status = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import os, grpc\n\
-             from dspex_bridge import SyncSessionContext\n\
-             with grpc.insecure_channel(os.environ['A']) as ch:\n\
-             \x20   SyncSessionContext(os.environ['S'], ch).set_variable('n', 42, metadata={'by': 'py'})\n",
-        ])
-        .env("A", &endpoint.address)
-        .env("S", ctx.id())
-        .env("DSPEX_BRIDGE_TOKEN", &endpoint.token)
-        .status()
-        .expect("python runs");
-    assert!(status.success());
+    common::run_python(
+        &ctx,
+        "with grpc.insecure_channel(ADDRESS) as ch:\n\
+         \x20   SyncSessionContext(SESSION, ch).set_variable('n', 42, metadata={'by': 'py'})\n",
+    );
     let u = update(next(&mut w).await);
     assert_eq!(
         (u.value, u.source, u.version),

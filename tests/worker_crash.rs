@@ -6,6 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::temperature_seen;
 use dspex::{Context, Error, Lm, PoolConfig, Predict, VarOptions, VarType};
 
 fn kill9(pid: u32) {
@@ -26,14 +29,6 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-fn seen_temperature(answer: &str) -> &str {
-    answer
-        .split("temperature=")
-        .nth(1)
-        .and_then(|r| r.split([' ', ']']).next())
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_costs_only_the_calls_in_flight() -> dspex::Result<()> {
     dspex::configure_workers(PoolConfig {
@@ -48,7 +43,7 @@ async fn a_crash_costs_only_the_calls_in_flight() -> dspex::Result<()> {
     let predict = Predict::new(&ctx, "question -> answer").await?;
     predict.bind("temperature", "temperature").await?;
     let p = predict.call([("question", "first")]).await?;
-    assert_eq!(seen_temperature(&p.get::<String>("answer")?), "0.4");
+    assert_eq!(temperature_seen(&p.get::<String>("answer")?), "0.4");
 
     // Killed between calls: the next call succeeds, same module, same bindings.
     let before = dspex::worker_pids().await;
@@ -56,7 +51,7 @@ async fn a_crash_costs_only_the_calls_in_flight() -> dspex::Result<()> {
     kill9(before[0]);
     ctx.set("temperature", 0.6)?;
     let p = predict.call([("question", "after a kill")]).await?;
-    assert_eq!(seen_temperature(&p.get::<String>("answer")?), "0.6");
+    assert_eq!(temperature_seen(&p.get::<String>("answer")?), "0.6");
     let after = dspex::worker_pids().await;
     assert_eq!(after.len(), 1);
     assert_ne!(after, before, "a new worker process serves");

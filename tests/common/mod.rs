@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests (each test binary uses its own subset).
+#![allow(dead_code)]
+
+use std::process::Command;
+
+use dspex::{Constraints, Context, VarOptions, VarType};
+
+/// A Local Context with `temperature` (float 0.7 in [0, 2]) and `max_tokens` (integer 256
+/// in [1, 4096]): the variables of the original design's scenario.
+pub fn llm_context() -> dspex::Result<Context> {
+    let ctx = Context::new();
+    ctx.defvariable(
+        "temperature",
+        VarType::Float,
+        0.7,
+        VarOptions::new().constraints(Constraints::new().min(0.0).max(2.0)),
+    )?;
+    ctx.defvariable(
+        "max_tokens",
+        VarType::Integer,
+        256,
+        VarOptions::new().constraints(Constraints::new().min(1).max(4096)),
+    )?;
+    Ok(ctx)
+}
+
+/// The temperature the test LM reports having received: its string outputs read
+/// `Echo: <input> [temperature=<t> max_tokens=<m>]`.
+pub fn temperature_seen(answer: &str) -> &str {
+    answer
+        .split("temperature=")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', ']']).next())
+        .unwrap_or_default()
+}
+
+/// Runs a Python snippet against a bridged `ctx`'s session and returns its stdout
+/// (trimmed). The snippet sees `ADDRESS`, `SESSION`, `asyncio`, `json`, `os`, `grpc`, and
+/// `SessionContext`, `SyncSessionContext`, `ValidationError`, `VersionConflictError`; the
+/// token is in the environment, where `SessionContext` looks for it.
+pub fn run_python(ctx: &Context, script: &str) -> String {
+    let endpoint = ctx.bridge().expect("bridged");
+    let python = dspex::python_interpreter().expect("make setup provides the venv");
+    let prelude = "import asyncio, json, os, grpc\n\
+                   from dspex_bridge import SessionContext, SyncSessionContext, ValidationError, VersionConflictError\n\
+                   ADDRESS = os.environ['DSPEX_BRIDGE_ADDRESS']\n\
+                   SESSION = os.environ['DSPEX_SESSION']\n";
+    let out = Command::new(python)
+        .args(["-c", &format!("{prelude}{script}")])
+        .env("DSPEX_BRIDGE_ADDRESS", &endpoint.address)
+        .env("DSPEX_BRIDGE_TOKEN", &endpoint.token)
+        .env("DSPEX_SESSION", ctx.id())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
