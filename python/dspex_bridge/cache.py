@@ -15,8 +15,8 @@ Coherence:
   entry until an update or a read at least as new as the write arrives;
   ``update_variables`` (whose reply carries no versions) invalidates the entries it wrote
   until a round trip made after it refills them.
-- The cache serves only while its stream is live: established, and a message (update or
-  heartbeat, every `HEARTBEAT_MS`) arrived less than `STALE_AFTER` heartbeats ago. Otherwise
+- The cache serves only while its stream is live: established, not ended, and a message
+  (update or heartbeat, every `HEARTBEAT_MS`) arrived less than `STALE_AFTER` heartbeats ago. Otherwise
   reads are round trips, the entries are dropped, and the task re-establishes the stream
   (with back-off); its initial values refill the cache.
 - On `WatchLagged` the entries are dropped; the resynchronisation that follows refills them.
@@ -94,7 +94,7 @@ class VariableCache:
     def lookup(self, key: str) -> Any:
         """The cached value of a variable (name or id), or `MISS`."""
         watch = self._watch
-        if watch is not None and time.monotonic() - watch.last_message < self._stale_s:
+        if watch is not None and time.monotonic() - watch.last_message < self._stale_s and not watch.done():
             entry = self._entries.get(key)
             if entry is not None:
                 return entry[0]
@@ -103,7 +103,7 @@ class VariableCache:
     def lookup_many(self, keys: list[str]) -> dict[str, PyValue] | None:
         """The cached values of all ``keys``, or ``None`` when one of them is not served."""
         watch = self._watch
-        if watch is None or time.monotonic() - watch.last_message >= self._stale_s:
+        if watch is None or time.monotonic() - watch.last_message >= self._stale_s or watch.done():
             return None
         entries = self._entries
         try:
@@ -115,7 +115,7 @@ class VariableCache:
     def live(self) -> bool:
         """Whether the cache serves reads now."""
         watch = self._watch
-        return watch is not None and time.monotonic() - watch.last_message < self._stale_s
+        return watch is not None and time.monotonic() - watch.last_message < self._stale_s and not watch.done()
 
     # ---- misses ---------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final, Literal, TypeAlias, cast
 
@@ -102,6 +103,8 @@ class _WatchState:
 
     def __init__(self, call: Any, session_id: str, heartbeat_ms: int, stale_after: float | None) -> None:
         self._call = call
+        self.done: Callable[[], bool] = call.done
+        """Whether the call has ended (cancelled, failed, or finished by the bridge)."""
         self.session_id = session_id
         self.heartbeat_ms = heartbeat_ms
         self.stale_after = stale_after
@@ -145,14 +148,19 @@ class _WatchState:
             "unavailable",
         )
 
-    def _failure(self, error: grpc.RpcError) -> Exception | None:
-        """The exception to raise for a failed call; ``None`` when we cancelled it."""
+    def _failure(self, error: grpc.RpcError | None) -> Exception | None:
+        """The exception to raise for a failed call (``None``: cancelled without a status);
+        ``None`` when we closed it."""
         cancelled_by_us = self.closed
         self.closed = True
         if self._stale:
             return self._stale_error()
         if cancelled_by_us:
             return None
+        if error is None:
+            return BridgeUnavailableError(
+                f"the watch stream of session `{self.session_id}` was cancelled", "unavailable", grpc.StatusCode.CANCELLED
+            )
         return from_rpc_error(error)
 
     def __repr__(self) -> str:
@@ -178,6 +186,15 @@ class VariableWatch(_WatchState):
                 raise self._stale_error() from None
             except grpc.RpcError as error:
                 failure = self._failure(error)
+                if failure is None:
+                    break
+                raise failure from None
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this task is cancelled, not (only) the call
+                # The call was cancelled under a pending read: by `aclose`, or by gRPC.
+                failure = self._failure(None)
                 if failure is None:
                     break
                 raise failure from None

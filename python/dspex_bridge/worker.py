@@ -410,7 +410,9 @@ class WorkerService:
             if bridge is None:
                 raise precondition(f"cannot read `{request.from_variable}`: the worker has no bridge ({ADDRESS_ENV})")
             try:
-                module_class = await resolver_cls(bridge).resolve_module(request.from_variable)
+                # Uncached: the class is what the variable holds now (a write made just
+                # before, in Rust, may not have reached the cache yet).
+                module_class = await resolver_cls(_Uncached(bridge)).resolve_module(request.from_variable)
             except ValueError as error:
                 if isinstance(error.__cause__, KeyError):
                     raise not_found(str(error)) from None
@@ -574,6 +576,16 @@ class WorkerService:
         if self._channel is not None:
             await self._channel.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Uncached:
+    """A session whose reads always go to the bridge (round trips, never the cache)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def get_variable(self, name: str) -> Any:
+        return await self._session.get_variable(name, bypass_cache=True)
 
 
 def _lm_kind(spec: Any) -> str:

@@ -152,6 +152,17 @@ def call(worker: Worker, module_id: str, bound: dict[str, Any] | None = None, **
     )
 
 
+def eventually_answer(worker: Worker, module_id: str, expected: str, timeout: float = 5.0) -> bool:
+    """Calls until the answer is ``expected`` (a write elsewhere reaches the worker's cache
+    within milliseconds); False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while output(call(worker, module_id, question="q"), "answer") != expected:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def bind(setting: str, variable: str) -> Any:
     return wpb.Binding(setting=setting, variable=variable)
 
@@ -209,12 +220,13 @@ def test_without_bound_values_the_worker_reads_the_bridge(worker: Worker, bridge
     worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True)))
     module = create(worker, session_id, "Predict", bindings=[bind("temperature", "gen_temp"), bind("max_tokens", "tokens")])
     assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=0.7 max_tokens=256]"
-    # A Rust write is what the next call's LM request carries.
+    # A Rust write reaches the calls' LM requests (through the worker's read cache: within
+    # milliseconds of the write, not necessarily the very next call).
     assert "version" in bridge.command("set", session_id, "gen_temp", "0.3")
-    assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=0.3 max_tokens=256]"
-    # So is a Python write; and a call's own values win over the bridge's.
+    assert eventually_answer(worker, module, "Echo: q [temperature=0.3 max_tokens=256]")
+    # So does a Python write; and a call's own values win over the bridge's.
     session.set_variable("tokens", 512)
-    assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=0.3 max_tokens=512]"
+    assert eventually_answer(worker, module, "Echo: q [temperature=0.3 max_tokens=512]")
     answer = output(call(worker, module, {"temperature": real(1.5)}, question="q"), "answer")
     assert answer == "Echo: q [temperature=1.5 max_tokens=512]"
     channel.close()
