@@ -8,7 +8,8 @@
 //! - `set <session_id> <name> <json value>` → `{"version": n}` or `{"error": ...}`
 //! - `set_at <session_id> <name> <json value>` → the same with `"at_us"`: when the write
 //!   returned, in µs since the epoch
-//! - `burst <session_id> <name> <count>` → sets the integers 1..=count, as fast as it can:
+//! - `burst <session_id> <name> <count> [<pause_us>]` → sets the integers 1..=count, as fast
+//!   as it can (or sleeping `pause_us` between writes):
 //!   `{"version": last, "elapsed_us": d, "at_us": t}` or `{"error": ...}`
 //! - `watchers <session_id>` → `{"count": n}` (`Context::watcher_count`)
 //! - `quit` (or end of input) → exits.
@@ -34,11 +35,14 @@ fn now_us() -> u128 {
         .map_or(0, |d| d.as_micros())
 }
 
-fn burst(ctx: &Context, name: &str, count: i64) -> dspex::Result<serde_json::Value> {
+fn burst(ctx: &Context, name: &str, count: i64, pause_us: u64) -> dspex::Result<serde_json::Value> {
     let start = Instant::now();
     let mut version = 0;
     for i in 1..=count {
         version = ctx.set(name, i)?;
+        if pause_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(pause_us));
+        }
     }
     let elapsed_us = start.elapsed().as_micros();
     Ok(serde_json::json!({"version": version, "elapsed_us": elapsed_us, "at_us": now_us()}))
@@ -111,10 +115,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     _ => serde_json::json!({"error": "unknown session or bad value"}),
                 }
             }
-            (Some("burst"), Some(session), Some(name), Some(count)) => {
-                match (contexts.get(session), count.parse::<i64>()) {
-                    (Some(ctx), Ok(count)) => burst(ctx, name, count)
-                        .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
+            (Some("burst"), Some(session), Some(name), Some(args)) => {
+                let mut args = args.split_whitespace().map(str::parse::<u64>);
+                let (count, pause) = (args.next(), args.next().unwrap_or(Ok(0)));
+                match (contexts.get(session), count, pause) {
+                    (Some(ctx), Some(Ok(count)), Ok(pause)) => {
+                        burst(ctx, name, count as i64, pause)
+                            .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}))
+                    }
                     _ => serde_json::json!({"error": "unknown session or bad count"}),
                 }
             }

@@ -90,7 +90,7 @@ def decode_event(event: Any) -> WatchItem | None:
             old_value=decode_value(u.old_value) if u.HasField("old_value") else None,
             version=u.version,
             source=_SOURCES.get(u.source, "rust"),
-            metadata=dict(u.metadata),
+            metadata=dict(u.metadata) if len(u.metadata) else {},
             timestamp_us=u.timestamp_us,
         )
     if kind == "lagged":
