@@ -19,7 +19,9 @@ Coherence:
   (update or heartbeat, every `HEARTBEAT_MS`) arrived less than `STALE_AFTER` heartbeats ago. Otherwise
   reads are round trips, the entries are dropped, and the task re-establishes the stream
   (with back-off); its initial values refill the cache.
-- On `WatchLagged` the entries are dropped; the resynchronisation that follows refills them.
+- On `WatchLagged` the resynchronisation that follows brings every entry up to date (by
+  the same version rule). A round trip's result is cached when the stream is live, else it
+  sets a floor: no cached read afterwards returns an older version than a read returned.
 
 A write from elsewhere (Rust, another process) is seen by a cached read once its update
 has arrived: typically well under a millisecond on loopback (see
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from . import _codec as codec
 from ._codec import PyValue, VariableInfo
 from .errors import BridgeError
-from .watch import VariableUpdate, VariableWatch, WatchLagged
+from .watch import VariableUpdate, VariableWatch
 
 if TYPE_CHECKING:
     from .session_context import SessionContext
@@ -123,15 +125,29 @@ class VariableCache:
         """A round trip for ``key``; fills the cache when the stream is live."""
         self.start()
         self.round_trips += 1
-        seq, generation, live = self._seq, self._generation, self._watch is not None
+        seq = self._seq
         session = self._session
         info: VariableInfo = await session._call(
             session._stub.GetVariable, session._requests.get_variable(key), codec.info_of
         )
-        if live and generation == self._generation and self._watch is not None:
+        if self._watch is not None:
             self._fill(info, seq)
+        else:
+            # No stream to keep it current: not cached, but never serve older than this.
+            self._seq += 1
+            self._invalidate(info["name"], info["version"])
         value: PyValue = info["value"]
         return value
+
+    def read_many(self, values: dict[str, PyValue]) -> None:
+        """After a ``GetVariables`` round trip (values without versions): an entry that
+        differs from what the caller was given waits for a newer round trip, so that no
+        later cached read goes back behind it."""
+        self._seq += 1
+        for key, value in values.items():
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] != value:
+                self._invalidate(self._names.get(key, key), _NEVER)
 
     def _fill(self, info: VariableInfo, seq: int) -> None:
         name, var_id = info["name"], info["id"]
@@ -239,8 +255,8 @@ class VariableCache:
                 async for item in watch:
                     if type(item) is VariableUpdate:
                         self._apply(item)
-                    elif isinstance(item, WatchLagged):
-                        self._drop_entries()
+                    # On WatchLagged the entries stay: the resynchronisation that follows
+                    # brings each up to date (and never behind what a reader has seen).
                 logger.warning("session %s: the cache's watch stream ended", session.session_id)
             except BridgeError as error:
                 logger.warning("session %s: the cache's watch stream failed: %s", session.session_id, error)

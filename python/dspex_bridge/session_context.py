@@ -155,11 +155,14 @@ class SessionContext(_SessionBase):
         omitted. From the cache when it holds them all (each value current; see
         `dspex_bridge.cache`)."""
         names = list(names)
-        if self.cache is not None:
-            values = self.cache.lookup_many(names)
-            if values is not None:
-                return values
-        return await self._call(self._stub.GetVariables, self._requests.get_variables(names), codec.values_of)
+        cache = self.cache
+        if cache is None:
+            return await self._call(self._stub.GetVariables, self._requests.get_variables(names), codec.values_of)
+        values = cache.lookup_many(names)
+        if values is None:
+            values = await self._call(self._stub.GetVariables, self._requests.get_variables(names), codec.values_of)
+            cache.read_many(values)
+        return values
 
     async def update_variables(
         self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None = None

@@ -15,7 +15,9 @@ import grpc.aio
 import pytest
 
 from dspex_bridge import BridgeUnavailableError, SessionContext, VariableNotFoundError
+from dspex_bridge.dspy_integration import VariableAwarePredict
 from dspex_bridge.testing import BridgeFixture
+from dspex_bridge.worker import CACHE_ENV, WorkerService
 
 
 class CountingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
@@ -218,11 +220,11 @@ async def _settles(bridge: BridgeFixture, session_id: str) -> bool:
     return False
 
 
+# dspy is imported at collection: an import inside a test blocks the event loop for longer
+# than the cache trusts a silent stream (it then reads through until the next heartbeat).
 async def test_the_module_sync_before_a_call_reads_the_cache(
     cached: SessionContext, bridge: BridgeFixture, rpcs: CountingInterceptor
 ) -> None:
-    from dspex_bridge.dspy_integration import VariableAwarePredict
-
     module = VariableAwarePredict("question -> answer", session_context=cached)
     await module.bind_to_variable("temperature", "t")
     await module.bind_to_variable("max_tokens", "x")
@@ -239,8 +241,6 @@ async def test_the_module_sync_before_a_call_reads_the_cache(
 
 
 async def test_workers_cache_by_default(monkeypatch: pytest.MonkeyPatch, bridge: BridgeFixture) -> None:
-    from dspex_bridge.worker import CACHE_ENV, WorkerService
-
     for env, expected in ((None, True), ("1", True), ("0", False)):
         if env is None:
             monkeypatch.delenv(CACHE_ENV, raising=False)
