@@ -124,6 +124,11 @@ impl SessionStore {
         Ok(session)
     }
 
+    /// Whether a session exists (without marking it used).
+    pub fn contains(&self, id: &str) -> bool {
+        self.sessions.read().contains_key(id)
+    }
+
     /// Removes a session; true if it existed.
     pub fn remove_session(&self, id: &str) -> bool {
         self.sessions.write().remove(id).is_some()

@@ -65,7 +65,8 @@ pub enum WatchEvent {
 /// An update on its way to a watcher, with the time it was published.
 #[derive(Debug, Clone)]
 pub(crate) struct Envelope {
-    pub(crate) update: VariableUpdate,
+    /// Shared by every watcher of the write: one clone of the value, not one per watcher.
+    pub(crate) update: Arc<VariableUpdate>,
     pub(crate) published_us: u64,
 }
 
@@ -110,14 +111,14 @@ impl WatchHub {
         let mut envelope: Option<Envelope> = None;
         for sub in subscribers.iter().filter(|s| s.wants(&var.name)) {
             let env = envelope.get_or_insert_with(|| Envelope {
-                update: VariableUpdate {
+                update: Arc::new(VariableUpdate {
                     name: var.name.clone(),
                     value: var.value.clone(),
                     old_value: Some(old.clone()),
                     version: var.version,
                     source,
                     metadata: var.metadata.clone(),
-                },
+                }),
                 published_us: now_us(),
             });
             if sub.tx.try_send(env.clone()).is_err() {
@@ -224,11 +225,15 @@ impl Watcher {
         watcher
     }
 
+    /// Records the current versions; with `emit`, queues the values the watcher has not
+    /// seen yet (all of them at the start, only newer ones on a resynchronisation).
     fn take_current(&mut self, current: Vec<Variable>, emit: bool) {
         let now = now_us();
+        let start = self.last_version.is_empty();
         for var in current {
-            self.last_version.insert(var.name.clone(), var.version);
-            if emit {
+            let seen = self.last_version.insert(var.name.clone(), var.version);
+            let newer = start || seen.is_none_or(|v| v < var.version);
+            if emit && newer {
                 let update = VariableUpdate {
                     name: var.name,
                     value: var.value,
@@ -272,7 +277,8 @@ impl Watcher {
                         continue; // already covered by an initial or resynchronised value
                     }
                     *last = env.update.version;
-                    return Poll::Ready(Some((WatchEvent::Update(env.update), env.published_us)));
+                    let update = Arc::unwrap_or_clone(env.update);
+                    return Poll::Ready(Some((WatchEvent::Update(update), env.published_us)));
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => {
@@ -292,9 +298,12 @@ impl Watcher {
         if sub.missed.load(Ordering::Acquire) == 0 {
             return false;
         }
-        while self.subscription.rx.try_recv().is_ok() {}
-        let missed = sub.missed.swap(0, Ordering::AcqRel);
-        // Drained events were skipped too; count them in the resynchronisation instead.
+        let mut drained = 0u64;
+        while self.subscription.rx.try_recv().is_ok() {
+            drained += 1;
+        }
+        // Buffered updates that are thrown away are missed too.
+        let missed = sub.missed.swap(0, Ordering::AcqRel) + drained;
         self.pending
             .push_back((WatchEvent::Lagged { missed }, now_us()));
         let current = (self.snapshot)(sub.names.as_ref());

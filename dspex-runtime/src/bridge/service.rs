@@ -67,6 +67,8 @@ impl VariableBridge for BridgeService {
             ms => u64::from(ms.max(10)),
         });
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_STREAM_BUFFER);
+        let store = self.store;
+        let session_id = req.session_id;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(heartbeat);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -76,7 +78,15 @@ impl VariableBridge for BridgeService {
                         Some((event, at)) => watch_event_to_pb(event, at),
                         None => break,
                     },
-                    _ = tick.tick() => heartbeat_event(),
+                    _ = tick.tick() => {
+                        if !store.contains(&session_id) {
+                            // The Context is gone: end the stream instead of beating forever.
+                            let gone = dspex_core::Error::NotFound { what: "session", name: session_id.clone() };
+                            let _ = tx.send(Err(to_status(gone))).await;
+                            break;
+                        }
+                        heartbeat_event()
+                    }
                     () = tx.closed() => break,
                 };
                 if tx.send(Ok(event)).await.is_err() {
