@@ -44,7 +44,7 @@ fn variables(c: &mut Criterion) {
     let names: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
     let keys: Vec<&str> = names.iter().map(String::as_str).collect();
     c.bench_function("local_get_many_10", |b| {
-        b.iter(|| black_box(ctx.get_many(black_box(&keys))))
+        b.iter(|| black_box(ctx.get_many(black_box(&keys)).expect("get_many")))
     });
     c.bench_function("local_update_many_10", |b| {
         b.iter(|| {

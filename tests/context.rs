@@ -198,7 +198,7 @@ fn get_many_update_many_and_list() -> dspex::Result<()> {
     ctx.defvariable("a", VarType::Float, 0.5, bounded(0.0, 1.0))?;
     ctx.defvariable("b", VarType::Integer, 1, VarOptions::new())?;
     ctx.defvariable("c", VarType::Boolean, false, VarOptions::new())?;
-    let got = ctx.get_many(&["a", "c", "unknown"]);
+    let got = ctx.get_many(&["a", "c", "unknown"])?;
     assert_eq!(got.len(), 2);
     assert_eq!(got["c"], Value::Boolean(false));
     let err = ctx

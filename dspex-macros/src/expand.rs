@@ -542,7 +542,7 @@ pub fn variables(input: &StructInput, fallback: bool) -> TokenStream {
             }
 
             fn load(ctx: &#p::Context) -> #p::Result<Self> {
-                let mut snapshot = ctx.get_many(&[#(#names),*]);
+                let mut snapshot = ctx.get_many(&[#(#names),*])?;
                 #p::Ok(Self {
                     #(#fields: #p::take_value(&mut snapshot, #names)?,)*
                 })

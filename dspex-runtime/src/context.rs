@@ -220,8 +220,17 @@ impl Context {
 
     /// The values of several variables, keyed by the names (or ids) asked for; unknown
     /// names are omitted. One consistent snapshot.
-    pub fn get_many(&self, names: &[&str]) -> HashMap<String, Value> {
-        self.with_backend(|b| b.get_many(names))
+    ///
+    /// ```
+    /// use dspex::{Context, VarOptions, VarType};
+    /// let ctx = Context::new();
+    /// ctx.defvariable("a", VarType::Integer, 1, VarOptions::new())?;
+    /// let values = ctx.get_many(&["a", "unknown"])?;
+    /// assert_eq!(values.len(), 1);
+    /// # Ok::<(), dspex::Error>(())
+    /// ```
+    pub fn get_many(&self, names: &[&str]) -> Result<HashMap<String, Value>> {
+        Ok(self.with_backend(|b| b.get_many(names)))
     }
 
     /// Writes several variables, all or nothing: one bad value or unknown name and no

@@ -180,7 +180,7 @@ impl Module {
         let bound_values = {
             let bindings = self.inner.bindings.lock().clone();
             let names: Vec<&str> = bindings.iter().map(|(_, v)| v.as_str()).collect();
-            let values = self.inner.ctx.get_many(&names);
+            let values = self.inner.ctx.get_many(&names)?;
             bindings
                 .iter()
                 .filter_map(|(setting, var)| {

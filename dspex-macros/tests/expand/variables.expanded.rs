@@ -35,7 +35,7 @@ impl ::dspex::__private::VariableSet for Tuning {
     }
     fn load(ctx: &::dspex::__private::Context) -> ::dspex::__private::Result<Self> {
         let mut snapshot = ctx
-            .get_many(&["temperature", "max_tokens", "model", "stream"]);
+            .get_many(&["temperature", "max_tokens", "model", "stream"])?;
         ::dspex::__private::Ok(Self {
             temperature: ::dspex::__private::take_value(&mut snapshot, "temperature")?,
             max_tokens: ::dspex::__private::take_value(&mut snapshot, "max_tokens")?,
