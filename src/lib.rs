@@ -20,6 +20,6 @@ pub mod __private {
     };
     pub use dspex_runtime::{
         Constraints, Context, Error, Module, ModuleInfo, ModuleSlot, ModuleSpec, ProgramInfo,
-        Result, Value, VarId, VarOptions, VarType, VariableInfo, VariableSet,
+        Result, Value, VarId, VarOptions, VarType, VariableDef, VariableInfo, VariableSet,
     };
 }

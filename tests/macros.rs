@@ -121,6 +121,12 @@ fn program_new_fails_on_a_taken_name() {
     let ctx = Context::new();
     Qa::new(&ctx).unwrap();
     assert!(matches!(Qa::new(&ctx), Err(Error::AlreadyExists { .. })));
+
+    // All or nothing: one taken name, and none of the program's variables is added.
+    let other = Context::new();
+    dspex::defvariable!(other, model: string = "taken").unwrap();
+    assert!(matches!(Qa::new(&other), Err(Error::AlreadyExists { .. })));
+    assert_eq!(other.list().len(), 1);
 }
 
 #[test]

@@ -17,4 +17,4 @@ pub use error::{Error, Result};
 pub use schema::{DefinitionError, MAX_NAME_LEN, Schema, Violation, check_name, coerce};
 pub use signature::{Signature, SignatureError, SignatureField};
 pub use value::{FromValue, UnknownVarType, Value, VarType};
-pub use variable::{Metadata, VarId, VarOptions, Variable};
+pub use variable::{Metadata, VarId, VarOptions, Variable, VariableDef};

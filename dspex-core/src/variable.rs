@@ -44,6 +44,38 @@ pub struct Variable {
     pub updated_at_ms: u64,
 }
 
+/// A whole definition, for defining several variables at once
+/// (`Context::defvariables`, all or nothing).
+///
+/// ```
+/// use dspex_core::{VarOptions, VarType, VariableDef};
+/// let def = VariableDef::new("temperature", VarType::Float, 0.7, VarOptions::new());
+/// assert_eq!(def.name, "temperature");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariableDef {
+    /// The name.
+    pub name: String,
+    /// The type.
+    pub var_type: VarType,
+    /// The initial value (coerced and checked like any write).
+    pub initial: Value,
+    /// Constraints, description, metadata.
+    pub opts: VarOptions,
+}
+
+impl VariableDef {
+    /// A definition.
+    pub fn new(name: &str, var_type: VarType, initial: impl Into<Value>, opts: VarOptions) -> Self {
+        Self {
+            name: name.to_owned(),
+            var_type,
+            initial: initial.into(),
+            opts,
+        }
+    }
+}
+
 /// The optional parts of a definition: constraints, description, metadata.
 ///
 /// ```

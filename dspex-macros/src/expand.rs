@@ -143,6 +143,19 @@ fn define_call(ctx: &TokenStream, var: &VarDecl, krate: &syn::Path) -> TokenStre
     quote!(#ctx.defvariable(#name, #ty, #default, #opts))
 }
 
+/// `VariableDef::new("name", VarType::Float, 0.7f64, VarOptions::new()...)`, for
+/// `ctx.defvariables([...])`: a program's variables are defined all or nothing.
+fn definition(var: &VarDecl, krate: &syn::Path) -> TokenStream {
+    let Some(checked) = &var.checked else {
+        return quote!(#krate::__private::unreachable_fallback());
+    };
+    let name = &var.name;
+    let ty = var_type_tokens(checked.var_type, krate);
+    let default = default_arg(var);
+    let opts = options_tokens(var, &checked.constraints, krate);
+    quote!(#krate::__private::VariableDef::new(#name, #ty, #default, #opts))
+}
+
 /// `const _: () = assert!(...)` for a `const` default against numeric bounds.
 fn const_checks(var: &VarDecl) -> TokenStream {
     let Some(DefaultExpr::Path(path)) = var.default.as_ref().map(|d| &d.value) else {
@@ -334,15 +347,13 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
         quote!(#name: #p::ModuleSlot::new())
     });
 
-    let defines = vars.iter().map(|var| {
-        let call = define_call(&quote!(ctx), var, krate);
-        quote!(#call?;)
-    });
+    let definitions = vars.iter().map(|var| definition(var, krate));
+    let defines = quote!(ctx.defvariables([#(#definitions),*])?;);
     let new_body = if fallback {
         never.clone()
     } else {
         quote! {
-            #(#defines)*
+            #defines
             #p::Ok(Self {
                 ctx: ::core::clone::Clone::clone(ctx),
                 #(#slot_inits,)*
@@ -458,7 +469,7 @@ pub fn program(input: &StructInput, fallback: bool) -> TokenStream {
     };
 
     let new_doc = format!(
-        " Registers the variables of `{}` in `ctx` (each with its default; nothing else) and returns the program. The Context stays Local until a module is first used.",
+        " Registers the variables of `{}` in `ctx` (each with its default; nothing else; all or none) and returns the program. The Context stays Local until a module is first used.",
         unraw(ident)
     );
     quote! {
@@ -517,10 +528,8 @@ pub fn variables(input: &StructInput, fallback: bool) -> TokenStream {
         .collect();
     let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
     let count = vars.len();
-    let defines = vars.iter().map(|var| {
-        let call = define_call(&quote!(ctx), var, krate);
-        quote!(#call?;)
-    });
+    let definitions = vars.iter().map(|var| definition(var, krate));
+    let defines = quote!(ctx.defvariables([#(#definitions),*])?;);
     let values = vars.iter().map(|var| {
         let field = var.field.as_ref().map(|f| &f.ident);
         let string = var.checked.as_ref().and_then(|c| c.rust_ty) == Some(RustTy::String);
@@ -537,7 +546,7 @@ pub fn variables(input: &StructInput, fallback: bool) -> TokenStream {
 
         #header {
             fn register(ctx: &#p::Context) -> #p::Result<()> {
-                #(#defines)*
+                #defines
                 #p::Ok(())
             }
 

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use dspex_core::{Error, FromValue, Metadata, Result, Value, VarId, VarOptions, VarType, Variable};
+use dspex_core::{
+    Error, FromValue, Metadata, Result, Value, VarId, VarOptions, VarType, Variable, VariableDef,
+};
 use parking_lot::RwLock;
 
 use crate::bridge::BridgeEndpoint;
@@ -128,6 +130,25 @@ impl Context {
     ) -> Result<VarId> {
         let initial = initial.into();
         self.with_backend(|b| b.register(name, var_type, initial, opts))
+    }
+
+    /// Defines several variables, all or nothing: if one definition (or name) is refused,
+    /// none is added. Returns the ids, in order.
+    ///
+    /// ```
+    /// use dspex::{Context, Error, VarOptions, VarType, VariableDef};
+    /// let ctx = Context::new();
+    /// let err = ctx.defvariables([
+    ///     VariableDef::new("a", VarType::Integer, 1, VarOptions::new()),
+    ///     VariableDef::new("b", VarType::Integer, "not a number", VarOptions::new()),
+    /// ]).unwrap_err();
+    /// assert!(matches!(err, Error::TypeMismatch { .. }));
+    /// assert!(!ctx.exists("a")); // nothing was added
+    /// # Ok::<(), dspex::Error>(())
+    /// ```
+    pub fn defvariables(&self, defs: impl IntoIterator<Item = VariableDef>) -> Result<Vec<VarId>> {
+        let defs: Vec<VariableDef> = defs.into_iter().collect();
+        self.with_backend(|b| b.register_many(defs))
     }
 
     /// Reads a variable as `T` (`f64`, `i64`, `String`, `bool` or [`Value`]). Strict: `f64`

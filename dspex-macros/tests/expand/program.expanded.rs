@@ -4,63 +4,66 @@ pub struct Qa {
     reason: ::dspex::__private::ModuleSlot,
 }
 impl Qa {
-    /// Registers the variables of `Qa` in `ctx` (each with its default; nothing else) and returns the program. The Context stays Local until a module is first used.
+    /// Registers the variables of `Qa` in `ctx` (each with its default; nothing else; all or none) and returns the program. The Context stays Local until a module is first used.
     pub fn new(ctx: &::dspex::__private::Context) -> ::dspex::__private::Result<Self> {
-        ctx.defvariable(
-            "temperature",
-            ::dspex::__private::VarType::Float,
-            0.7f64,
-            ::dspex::__private::VarOptions::new()
-                .constraints(
-                    ::dspex::__private::Constraints::new().min(0.0f64).max(2.0f64),
-                )
-                .description("Sampling temperature."),
-        )?;
-        ctx.defvariable(
-            "max_tokens",
-            ::dspex::__private::VarType::Integer,
-            256i64,
-            ::dspex::__private::VarOptions::new()
-                .constraints(
-                    ::dspex::__private::Constraints::new().min(1i64).max(4096i64),
-                ),
-        )?;
-        ctx.defvariable(
-            "model",
-            ::dspex::__private::VarType::Choice,
-            "gpt-4",
-            ::dspex::__private::VarOptions::new()
-                .constraints(
-                    ::dspex::__private::Constraints::new().choices(["gpt-4", "claude-3"]),
-                ),
-        )?;
-        ctx.defvariable(
-            "instructions",
-            ::dspex::__private::VarType::String,
-            "Be brief.",
-            ::dspex::__private::VarOptions::new()
-                .constraints(
-                    ::dspex::__private::Constraints::new()
-                        .max_length(200)
-                        .pattern("^[A-Z]"),
-                ),
-        )?;
-        ctx.defvariable(
-            "strategy",
-            ::dspex::__private::VarType::Module,
-            "ChainOfThought",
-            ::dspex::__private::VarOptions::new()
-                .constraints(
-                    ::dspex::__private::Constraints::new()
-                        .choices(["Predict", "ChainOfThought"]),
-                ),
-        )?;
-        ctx.defvariable(
-            "verbose",
-            ::dspex::__private::VarType::Boolean,
-            false,
-            ::dspex::__private::VarOptions::new(),
-        )?;
+        ctx.defvariables([
+            ::dspex::__private::VariableDef::new(
+                "temperature",
+                ::dspex::__private::VarType::Float,
+                0.7f64,
+                ::dspex::__private::VarOptions::new()
+                    .constraints(
+                        ::dspex::__private::Constraints::new().min(0.0f64).max(2.0f64),
+                    )
+                    .description("Sampling temperature."),
+            ),
+            ::dspex::__private::VariableDef::new(
+                "max_tokens",
+                ::dspex::__private::VarType::Integer,
+                256i64,
+                ::dspex::__private::VarOptions::new()
+                    .constraints(
+                        ::dspex::__private::Constraints::new().min(1i64).max(4096i64),
+                    ),
+            ),
+            ::dspex::__private::VariableDef::new(
+                "model",
+                ::dspex::__private::VarType::Choice,
+                "gpt-4",
+                ::dspex::__private::VarOptions::new()
+                    .constraints(
+                        ::dspex::__private::Constraints::new()
+                            .choices(["gpt-4", "claude-3"]),
+                    ),
+            ),
+            ::dspex::__private::VariableDef::new(
+                "instructions",
+                ::dspex::__private::VarType::String,
+                "Be brief.",
+                ::dspex::__private::VarOptions::new()
+                    .constraints(
+                        ::dspex::__private::Constraints::new()
+                            .max_length(200)
+                            .pattern("^[A-Z]"),
+                    ),
+            ),
+            ::dspex::__private::VariableDef::new(
+                "strategy",
+                ::dspex::__private::VarType::Module,
+                "ChainOfThought",
+                ::dspex::__private::VarOptions::new()
+                    .constraints(
+                        ::dspex::__private::Constraints::new()
+                            .choices(["Predict", "ChainOfThought"]),
+                    ),
+            ),
+            ::dspex::__private::VariableDef::new(
+                "verbose",
+                ::dspex::__private::VarType::Boolean,
+                false,
+                ::dspex::__private::VarOptions::new(),
+            ),
+        ])?;
         ::dspex::__private::Ok(Self {
             ctx: ::core::clone::Clone::clone(ctx),
             reason: ::dspex::__private::ModuleSlot::new(),

@@ -3,36 +3,40 @@ struct Bounds {
     ctx: my_dspex::__private::Context,
 }
 impl Bounds {
-    /// Registers the variables of `Bounds` in `ctx` (each with its default; nothing else) and returns the program. The Context stays Local until a module is first used.
+    /// Registers the variables of `Bounds` in `ctx` (each with its default; nothing else; all or none) and returns the program. The Context stays Local until a module is first used.
     pub fn new(ctx: &my_dspex::__private::Context) -> my_dspex::__private::Result<Self> {
-        ctx.defvariable(
-            "offset",
-            my_dspex::__private::VarType::Float,
-            -1.0f64,
-            my_dspex::__private::VarOptions::new()
-                .constraints(
-                    my_dspex::__private::Constraints::new().min(-10.0f64).max(10.0f64),
-                ),
-        )?;
-        ctx.defvariable(
-            "tokens",
-            my_dspex::__private::VarType::Integer,
-            DEFAULT_TOKENS,
-            my_dspex::__private::VarOptions::new()
-                .constraints(
-                    my_dspex::__private::Constraints::new().min(1i64).max(4096i64),
-                ),
-        )?;
-        ctx.defvariable(
-            "model",
-            my_dspex::__private::VarType::Choice,
-            defaults::MODEL,
-            my_dspex::__private::VarOptions::new()
-                .constraints(
-                    my_dspex::__private::Constraints::new()
-                        .choices(["gpt-4", "claude-3"]),
-                ),
-        )?;
+        ctx.defvariables([
+            my_dspex::__private::VariableDef::new(
+                "offset",
+                my_dspex::__private::VarType::Float,
+                -1.0f64,
+                my_dspex::__private::VarOptions::new()
+                    .constraints(
+                        my_dspex::__private::Constraints::new()
+                            .min(-10.0f64)
+                            .max(10.0f64),
+                    ),
+            ),
+            my_dspex::__private::VariableDef::new(
+                "tokens",
+                my_dspex::__private::VarType::Integer,
+                DEFAULT_TOKENS,
+                my_dspex::__private::VarOptions::new()
+                    .constraints(
+                        my_dspex::__private::Constraints::new().min(1i64).max(4096i64),
+                    ),
+            ),
+            my_dspex::__private::VariableDef::new(
+                "model",
+                my_dspex::__private::VarType::Choice,
+                defaults::MODEL,
+                my_dspex::__private::VarOptions::new()
+                    .constraints(
+                        my_dspex::__private::Constraints::new()
+                            .choices(["gpt-4", "claude-3"]),
+                    ),
+            ),
+        ])?;
         my_dspex::__private::Ok(Self {
             ctx: ::core::clone::Clone::clone(ctx),
         })

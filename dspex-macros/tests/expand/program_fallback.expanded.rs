@@ -2,7 +2,7 @@ pub struct Qa {
     ctx: ::dspex::__private::Context,
 }
 impl Qa {
-    /// Registers the variables of `Qa` in `ctx` (each with its default; nothing else) and returns the program. The Context stays Local until a module is first used.
+    /// Registers the variables of `Qa` in `ctx` (each with its default; nothing else; all or none) and returns the program. The Context stays Local until a module is first used.
     pub fn new(ctx: &::dspex::__private::Context) -> ::dspex::__private::Result<Self> {
         ::dspex::__private::unreachable_fallback()
     }

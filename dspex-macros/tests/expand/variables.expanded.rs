@@ -1,36 +1,39 @@
 impl ::dspex::__private::VariableSet for Tuning {
     fn register(ctx: &::dspex::__private::Context) -> ::dspex::__private::Result<()> {
-        ctx.defvariable(
-            "temperature",
-            ::dspex::__private::VarType::Float,
-            0.7f64,
-            ::dspex::__private::VarOptions::new()
-                .constraints(
-                    ::dspex::__private::Constraints::new().min(0.0f64).max(2.0f64),
-                ),
-        )?;
-        ctx.defvariable(
-            "max_tokens",
-            ::dspex::__private::VarType::Integer,
-            256i64,
-            ::dspex::__private::VarOptions::new()
-                .constraints(::dspex::__private::Constraints::new().min(1i64)),
-        )?;
-        ctx.defvariable(
-            "model",
-            ::dspex::__private::VarType::Choice,
-            "gpt-4",
-            ::dspex::__private::VarOptions::new()
-                .constraints(
-                    ::dspex::__private::Constraints::new().choices(["gpt-4", "claude-3"]),
-                ),
-        )?;
-        ctx.defvariable(
-            "stream",
-            ::dspex::__private::VarType::Boolean,
-            true,
-            ::dspex::__private::VarOptions::new(),
-        )?;
+        ctx.defvariables([
+            ::dspex::__private::VariableDef::new(
+                "temperature",
+                ::dspex::__private::VarType::Float,
+                0.7f64,
+                ::dspex::__private::VarOptions::new()
+                    .constraints(
+                        ::dspex::__private::Constraints::new().min(0.0f64).max(2.0f64),
+                    ),
+            ),
+            ::dspex::__private::VariableDef::new(
+                "max_tokens",
+                ::dspex::__private::VarType::Integer,
+                256i64,
+                ::dspex::__private::VarOptions::new()
+                    .constraints(::dspex::__private::Constraints::new().min(1i64)),
+            ),
+            ::dspex::__private::VariableDef::new(
+                "model",
+                ::dspex::__private::VarType::Choice,
+                "gpt-4",
+                ::dspex::__private::VarOptions::new()
+                    .constraints(
+                        ::dspex::__private::Constraints::new()
+                            .choices(["gpt-4", "claude-3"]),
+                    ),
+            ),
+            ::dspex::__private::VariableDef::new(
+                "stream",
+                ::dspex::__private::VarType::Boolean,
+                true,
+                ::dspex::__private::VarOptions::new(),
+            ),
+        ])?;
         ::dspex::__private::Ok(())
     }
     fn load(ctx: &::dspex::__private::Context) -> ::dspex::__private::Result<Self> {

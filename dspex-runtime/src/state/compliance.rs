@@ -214,6 +214,27 @@ pub fn names_and_ids(p: Backend) {
     assert!(p.exists("n") && p.exists(&id) && !p.exists("nope"));
 }
 
+/// Several definitions at once: all or nothing (a bad one, a taken name, a name twice).
+pub fn register_many_is_all_or_nothing(p: Backend) {
+    use dspex_core::VariableDef;
+    let def = |name: &str, v: Value| VariableDef::new(name, VarType::Integer, v, VarOptions::new());
+    p.register("taken", VarType::Integer, 0.into(), VarOptions::new())
+        .unwrap();
+    for batch in [
+        vec![def("a", 1.into()), def("b", "x".into())],
+        vec![def("a", 1.into()), def("taken", 1.into())],
+        vec![def("a", 1.into()), def("a", 2.into())],
+    ] {
+        assert!(p.register_many(batch).is_err());
+        assert_eq!(p.list().len(), 1, "nothing was added");
+    }
+    let ids = p
+        .register_many(vec![def("a", 1.into()), def("b", 2.into())])
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(p.get(&ids[1]).unwrap(), Value::Integer(2));
+}
+
 /// set with metadata merges keys; set at an expected version refuses a moved version.
 pub fn metadata_and_versions(p: Backend) {
     let opts = VarOptions::new().metadata("owner", "me").description("d");
@@ -348,6 +369,10 @@ macro_rules! compliance_suite {
             #[test]
             fn names_and_ids() {
                 $crate::state::compliance::names_and_ids(make())
+            }
+            #[test]
+            fn register_many_is_all_or_nothing() {
+                $crate::state::compliance::register_many_is_all_or_nothing(make())
             }
             #[test]
             fn metadata_and_versions() {

@@ -12,7 +12,7 @@ mod table;
 
 use std::collections::HashMap;
 
-use dspex_core::{Metadata, Result, Value, VarId, VarOptions, VarType, Variable};
+use dspex_core::{Metadata, Result, Value, VarId, VarOptions, VarType, Variable, VariableDef};
 
 pub use bridged::BridgedState;
 pub use local::LocalState;
@@ -57,6 +57,9 @@ pub trait StateProvider: Send + Sync + 'static {
         initial: Value,
         opts: VarOptions,
     ) -> Result<VarId>;
+
+    /// Defines several variables, all or nothing.
+    fn register_many(&self, defs: Vec<VariableDef>) -> Result<Vec<VarId>>;
 
     /// The current value of a variable, by name or id.
     fn get(&self, key: &str) -> Result<Value>;
@@ -111,6 +114,12 @@ macro_rules! forward_to_table {
             opts: dspex_core::VarOptions,
         ) -> dspex_core::Result<dspex_core::VarId> {
             self.table().register(name, var_type, initial, opts)
+        }
+        fn register_many(
+            &self,
+            defs: Vec<dspex_core::VariableDef>,
+        ) -> dspex_core::Result<Vec<dspex_core::VarId>> {
+            self.table().register_many(defs)
         }
         fn get(&self, key: &str) -> dspex_core::Result<dspex_core::Value> {
             self.table().get(key)

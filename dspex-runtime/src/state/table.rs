@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dspex_core::{
-    Error, Metadata, Result, Schema, Value, VarId, VarOptions, VarType, Variable, check_name,
+    Error, Metadata, Result, Schema, Value, VarId, VarOptions, VarType, Variable, VariableDef,
+    check_name,
 };
 use parking_lot::RwLock;
 
@@ -82,34 +83,27 @@ impl VariableTable {
         initial: Value,
         opts: VarOptions,
     ) -> Result<VarId> {
-        check_name(name).map_err(|e| Error::from_definition(name, e))?;
-        let schema =
-            Schema::new(var_type, opts.constraints).map_err(|e| Error::from_definition(name, e))?;
-        let value = schema
-            .check(initial)
-            .map_err(|v| Error::from_violation(name, v))?;
-        let now = now_ms();
-        let var = Variable {
-            id: new_var_id(),
+        let entry = new_entry(VariableDef {
             name: name.to_owned(),
             var_type,
-            value,
-            constraints: schema.constraints().clone(),
-            description: opts.description,
-            metadata: opts.metadata,
-            version: 0,
-            created_at_ms: now,
-            updated_at_ms: now,
-        };
-        let id = var.id.clone();
-        let mut state = self.state.write();
-        if state.index.contains_key(name) {
-            return Err(Error::AlreadyExists {
-                name: name.to_owned(),
-            });
-        }
-        insert(&mut state, Entry { var, schema });
+            initial,
+            opts,
+        })?;
+        let id = entry.var.id.clone();
+        self.insert_all(vec![entry])?;
         Ok(id)
+    }
+
+    /// Defines several variables, all or nothing: every definition is checked (and every
+    /// name, against the table and the batch) before any is added.
+    pub fn register_many(&self, defs: Vec<VariableDef>) -> Result<Vec<VarId>> {
+        let entries = defs
+            .into_iter()
+            .map(new_entry)
+            .collect::<Result<Vec<_>>>()?;
+        let ids = entries.iter().map(|e| e.var.id.clone()).collect();
+        self.insert_all(entries)?;
+        Ok(ids)
     }
 
     /// The current value.
@@ -252,6 +246,12 @@ impl VariableTable {
             var.constraints = schema.constraints().clone();
             entries.push(Entry { var, schema });
         }
+        self.insert_all(entries)
+    }
+
+    /// Adds entries under one lock, all or nothing: no name or id may be taken, in the
+    /// table or twice in the batch.
+    fn insert_all(&self, entries: Vec<Entry>) -> Result<()> {
         let mut state = self.state.write();
         let mut seen = FastMap::default();
         for e in &entries {
@@ -352,6 +352,36 @@ impl VariableTable {
         self.hub.publish(var, old, source);
         var.version
     }
+}
+
+/// A checked, new variable (name, definition, initial value), not yet in any table.
+fn new_entry(def: VariableDef) -> Result<Entry> {
+    let VariableDef {
+        name,
+        var_type,
+        initial,
+        opts,
+    } = def;
+    check_name(&name).map_err(|e| Error::from_definition(&name, e))?;
+    let schema =
+        Schema::new(var_type, opts.constraints).map_err(|e| Error::from_definition(&name, e))?;
+    let value = schema
+        .check(initial)
+        .map_err(|v| Error::from_violation(&name, v))?;
+    let now = now_ms();
+    let var = Variable {
+        id: new_var_id(),
+        name,
+        var_type,
+        value,
+        constraints: schema.constraints().clone(),
+        description: opts.description,
+        metadata: opts.metadata,
+        version: 0,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    Ok(Entry { var, schema })
 }
 
 fn snapshot_of(
