@@ -327,9 +327,9 @@ pub(crate) fn worker_error(status: tonic::Status) -> Error {
     let message = status.message().to_owned();
     match status.code() {
         Code::InvalidArgument => Error::InvalidArgument { message },
-        Code::NotFound => Error::NotFound {
-            what: "module or session",
-            name: message,
+        // The worker names what it did not find (a module, a variable, a session).
+        Code::NotFound => Error::Python {
+            message: format!("not found in the worker: {message}"),
         },
         Code::FailedPrecondition => Error::Python {
             message: format!("{message} (configure one with ctx.configure_lm(Lm::...))"),
