@@ -196,8 +196,9 @@ impl Module {
         let response = self
             .inner
             .pool
-            .rpc(self.inner.slot, &self.inner.id, |mut c| async move {
-                c.call_module(req).await
+            .rpc(self.inner.slot, &self.inner.id, |mut c| {
+                let req = req.clone();
+                async move { c.call_module(req).await }
             })
             .await?;
         Prediction::from_pb(response)

@@ -129,39 +129,72 @@ impl Pool {
 
     /// Runs one RPC on `slot`'s worker. A failure that comes with the worker's death is
     /// `WorkerCrashed` (and the supervisor restarts it); others are the worker's answer.
+    /// A worker found dead before the request is sent, or that fails it at once (its
+    /// connection was already gone: the request never reached a live worker), is restarted
+    /// and the request sent again, once.
     pub(crate) async fn rpc<T, F, Fut>(&self, slot: usize, module: &str, f: F) -> Result<T>
     where
-        F: FnOnce(Client) -> Fut,
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut resent = false;
+        loop {
+            match self.rpc_once(slot, module, &f).await {
+                Err(Attempt::NeverReached) if !resent => resent = true,
+                Err(Attempt::NeverReached) => {
+                    return Err(Error::WorkerCrashed {
+                        worker: slot,
+                        module: module.to_owned(),
+                    });
+                }
+                Err(Attempt::Failed(e)) => return Err(e),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    async fn rpc_once<T, F, Fut>(
+        &self,
+        slot: usize,
+        module: &str,
+        f: &F,
+    ) -> std::result::Result<T, Attempt>
+    where
+        F: Fn(Client) -> Fut,
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut live = self.ready(slot).await?;
         if !process_alive(live.pid) {
-            // Killed since it was last seen: restart it before sending, so a call that never
-            // reached it does not count as in flight.
+            // Killed since it was last seen: restart it before sending.
             self.slot(slot)?.report_failure(live.generation);
             live = self.ready(slot).await?;
         }
+        let sent = std::time::Instant::now();
         let result = tokio::time::timeout(self.config.call_timeout, f(live.client.clone())).await;
         let status = match result {
             Ok(Ok(response)) => return Ok(response.into_inner()),
             Ok(Err(status)) => status,
             Err(_) => {
-                return Err(Error::Python {
+                return Err(Attempt::Failed(Error::Python {
                     message: format!(
                         "call to module `{module}` timed out after {:?}",
                         self.config.call_timeout
                     ),
-                });
+                }));
             }
         };
+        let failed_at_once = sent.elapsed() < NEVER_REACHED_WITHIN;
         if self.died(&live, &status).await {
             self.slot(slot)?.report_failure(live.generation);
-            return Err(Error::WorkerCrashed {
+            if failed_at_once {
+                return Err(Attempt::NeverReached);
+            }
+            return Err(Attempt::Failed(Error::WorkerCrashed {
                 worker: slot,
                 module: module.to_owned(),
-            });
+            }));
         }
-        Err(worker_error(status))
+        Err(Attempt::Failed(worker_error(status)))
     }
 
     /// Whether a failed call failed because the worker died.
@@ -191,8 +224,9 @@ impl Pool {
                 session_id: session.to_owned(),
                 lm: Some(lm.clone()),
             };
-            self.rpc(slot, "(configure_lm)", |mut c| async move {
-                c.configure_lm(req).await
+            self.rpc(slot, "(configure_lm)", |mut c| {
+                let req = req.clone();
+                async move { c.configure_lm(req).await }
             })
             .await?;
         }
@@ -211,7 +245,10 @@ impl Pool {
             .modules
             .insert(id.clone(), (slot, req.clone()));
         let created = self
-            .rpc(slot, &id, |mut c| async move { c.create_module(req).await })
+            .rpc(slot, &id, |mut c| {
+                let req = req.clone();
+                async move { c.create_module(req).await }
+            })
             .await;
         if created.is_err() {
             self.registry.lock().modules.remove(&id);
@@ -230,8 +267,11 @@ impl Pool {
             module_id: module_id.to_owned(),
             binding: Some(binding.clone()),
         };
-        self.rpc(slot, module_id, |mut c| async move { c.bind(req).await })
-            .await?;
+        self.rpc(slot, module_id, |mut c| {
+            let req = req.clone();
+            async move { c.bind(req).await }
+        })
+        .await?;
         if let Some((_, spec)) = self.registry.lock().modules.get_mut(module_id) {
             spec.bindings.retain(|b| b.setting != binding.setting);
             spec.bindings.push(binding);
@@ -249,11 +289,10 @@ impl Pool {
                     module_id: module_id.clone(),
                 };
                 if let Err(e) = pool
-                    .rpc(
-                        slot,
-                        &module_id,
-                        |mut c| async move { c.drop_module(req).await },
-                    )
+                    .rpc(slot, &module_id, |mut c| {
+                        let req = req.clone();
+                        async move { c.drop_module(req).await }
+                    })
                     .await
                 {
                     tracing::debug!(module = %module_id, error = %e, "could not drop module");
@@ -309,16 +348,45 @@ impl Pool {
     }
 }
 
-/// Whether a process runs (and is not a zombie), from `/proc`; where there is no `/proc`,
-/// the health checks and call failures are the only signals.
-fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or_default().trim_start();
-            !(state.starts_with('Z') || state.starts_with('X'))
-        }
-        Err(_) => !std::path::Path::new("/proc/self/stat").exists(),
+/// A request that fails this fast on a dead worker's connection never reached a live
+/// worker (a killed process drops its connection before any answer).
+const NEVER_REACHED_WITHIN: Duration = Duration::from_millis(50);
+
+/// How one attempt at an RPC ended, when it did not succeed.
+enum Attempt {
+    /// The worker was dead before the request got to it: safe to send again.
+    NeverReached,
+    /// The final error.
+    Failed(Error),
+}
+
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Self {
+        Attempt::Failed(e)
     }
+}
+
+/// Whether a process runs: not a zombie, and no SIGKILL pending (a killed process may
+/// take a few ms to die). Read from `/proc`; where there is none, the health checks and
+/// call failures are the only signals.
+fn process_alive(pid: u32) -> bool {
+    const SIGKILL_BIT: u64 = 1 << (9 - 1);
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return !std::path::Path::new("/proc/self/status").exists();
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let dead = field("State:").is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
+    let killed = ["SigPnd:", "ShdPnd:"].iter().any(|name| {
+        field(name)
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .is_some_and(|mask| mask & SIGKILL_BIT != 0)
+    });
+    !(dead || killed)
 }
 
 /// A worker's refusal as an `Error`.
