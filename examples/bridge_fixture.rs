@@ -20,15 +20,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use dspex::{Constraints, Context, Value, VarOptions, VarType};
 
-fn json_value(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Float(f) => serde_json::json!(f),
-        Value::Integer(i) => serde_json::json!(i),
-        Value::String(s) => serde_json::json!(s),
-        Value::Boolean(b) => serde_json::json!(b),
-    }
-}
-
 fn now_us() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -97,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             (Some("get"), Some(session), Some(name), None) => match contexts.get(session) {
                 Some(ctx) => match ctx.value(name) {
-                    Ok(v) => serde_json::json!({"value": json_value(&v)}),
+                    Ok(v) => serde_json::json!({"value": v}),
                     Err(e) => serde_json::json!({"error": e.to_string()}),
                 },
                 None => serde_json::json!({"error": format!("no session {session}")}),

@@ -296,7 +296,8 @@ impl Prediction {
             match output.kind {
                 Some(pb::output::Kind::Value(v)) => {
                     let value = value_from_pb(Some(v), &name)?;
-                    json.insert(name.clone(), value_to_json(&value));
+                    // Value serializes as the plain JSON scalar it holds.
+                    json.insert(name.clone(), serde_json::json!(value));
                     fields.insert(name, value);
                 }
                 Some(pb::output::Kind::Json(text)) => {
@@ -338,15 +339,6 @@ impl Prediction {
                 what: "output field",
                 name: field.to_owned(),
             })
-    }
-}
-
-fn value_to_json(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Float(f) => serde_json::json!(f),
-        Value::Integer(i) => serde_json::json!(i),
-        Value::String(s) => serde_json::json!(s),
-        Value::Boolean(b) => serde_json::json!(b),
     }
 }
 
