@@ -199,18 +199,15 @@ impl Pool {
 
     /// Whether a failed call failed because the worker died.
     async fn died(&self, live: &Live, status: &tonic::Status) -> bool {
-        use tonic::Code::{Cancelled, Internal, Unavailable, Unknown};
-        let transport = matches!(status.code(), Unavailable | Cancelled | Internal | Unknown)
-            && status
-                .metadata()
-                .get(crate::bridge::ERROR_KIND_KEY)
-                .is_none();
-        if !transport {
+        // A status the worker sent (a Python exception, a refusal) has no source; one made
+        // by the client from a broken connection carries the transport error. Only the
+        // latter can mean a dead worker, so only it waits to see the process exit.
+        if std::error::Error::source(status).is_none() {
             return false;
         }
         let mut exited = live.exited.clone();
         let gone = tokio::time::timeout(Duration::from_millis(500), exited.wait_for(|e| *e)).await;
-        matches!(gone, Ok(Ok(_))) || status.code() == Unavailable
+        matches!(gone, Ok(Ok(_))) || status.code() == tonic::Code::Unavailable
     }
 
     /// Records the LM of a session and sends it to every worker that serves.
