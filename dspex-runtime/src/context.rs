@@ -377,9 +377,8 @@ impl Context {
             return Err(e);
         }
         *backend = Arc::new(BridgedState::new(session));
+        // The local table was emptied by the move: nothing is left to release.
         self.inner.switches.fetch_add(1, Ordering::AcqRel);
-        drop(backend);
-        local.cleanup();
         tracing::debug!(context = %self.inner.id, "context bridged");
         Ok(())
     }
