@@ -1,12 +1,7 @@
-//! The Context API on its default (Local) backend: the scenarios of the original design.
+//! The Context API on its default (Local) backend: defining, reading, writing, batches,
+//! versions, watching nothing leave the process, saving and restoring.
 
-use std::sync::Arc;
-
-use dspex::{
-    BackendKind, Constraints, Context, Error, LocalState, Metadata, Value, VarOptions, VarType,
-};
-
-dspex::compliance_suite!(local_backend, || Arc::new(LocalState::new()));
+use dspex::{BackendKind, Constraints, Context, Error, Metadata, Value, VarOptions, VarType};
 
 fn bounded(min: f64, max: f64) -> VarOptions {
     VarOptions::new().constraints(Constraints::new().min(min).max(max))

@@ -83,15 +83,60 @@ pub enum Error {
         /// What went wrong, and what to do about it.
         message: String,
     },
-    /// A worker process died while serving a call.
+    /// A worker process died while serving a call. The call may or may not have run.
+    ///
+    /// ```
+    /// use dspex_core::Error;
+    /// let err = Error::WorkerCrashed { worker: 0, module: "qa".into(), restarting: true };
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "worker 0 crashed during the call to module `qa`; it is being restarted, and the \
+    ///      next call to its modules waits for the new worker"
+    /// );
+    /// ```
     #[error(
-        "worker {worker} crashed during the call to module `{module}`; it is being restarted and the next call will be served"
+        "worker {worker} crashed during the call to module `{module}`; {}",
+        if *restarting {
+            "it is being restarted, and the next call to its modules waits for the new worker"
+        } else {
+            "the pool has given up restarting it, so later calls to its modules fail with \
+             WorkerUnavailable"
+        }
     )]
     WorkerCrashed {
         /// The worker's id.
         worker: usize,
         /// The module being called.
         module: String,
+        /// Whether the pool is restarting the worker (false once it has given up on it).
+        restarting: bool,
+    },
+    /// The pool gave up on a worker after it failed to start too many times in a row
+    /// (`PoolConfig::restart_budget`): calls to the modules it held fail until the program
+    /// is restarted.
+    ///
+    /// ```
+    /// use dspex_core::Error;
+    /// let err = Error::WorkerUnavailable {
+    ///     worker: 1,
+    ///     attempts: 5,
+    ///     reason: "python: worker 1 exited before it was ready".into(),
+    /// };
+    /// assert!(err.to_string().starts_with("worker 1 is unavailable: it failed to start 5 times"));
+    /// ```
+    #[error(
+        "worker {worker} is unavailable: it failed to start {attempts} times in a row and the pool \
+         gave up on it (last failure: {reason}); its modules cannot be called until the program \
+         restarts — check that DSPEX_PYTHON (or the .venv) runs `python -m dspex_bridge.worker`, \
+         and read the worker's stderr in the logs (tracing target `dspex_runtime::worker`)"
+    )]
+    WorkerUnavailable {
+        /// The worker's id.
+        worker: usize,
+        /// How many starts failed in a row.
+        attempts: u32,
+        /// Why the last start failed.
+        reason: String,
     },
     /// A request the caller got wrong (an argument, a size limit, ...).
     #[error("invalid argument: {message}")]

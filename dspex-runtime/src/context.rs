@@ -51,6 +51,13 @@ pub(crate) struct ContextInner {
     pub(crate) switches: AtomicU32,
 }
 
+impl Drop for ContextInner {
+    fn drop(&mut self) {
+        // No clone is left to write these variables: end the watchers waiting on them.
+        self.backend.get_mut().table().hub().close();
+    }
+}
+
 impl Default for Context {
     fn default() -> Self {
         Self::new()
@@ -313,10 +320,16 @@ impl Context {
     /// working across the Local → Bridged switch: nothing lost, nothing twice. A watcher
     /// buffers [`WATCH_BUFFER`](crate::WATCH_BUFFER) events; one that falls further behind
     /// gets `Lagged { missed }` and then the current values. Writers never wait for it.
+    ///
+    /// The watcher does not keep the Context alive: once every clone is dropped, it yields
+    /// what it had received and ends.
     pub fn watch(&self, names: &[&str], include_initial: bool) -> Result<Watcher> {
-        let ctx = self.clone();
+        let ctx = Arc::downgrade(&self.inner);
         let snapshot = Box::new(move |names: Option<&std::collections::HashSet<String>>| {
-            ctx.with_backend(|b| b.table().snapshot(names))
+            let Some(inner) = ctx.upgrade() else {
+                return Vec::new();
+            };
+            inner.backend.read_recursive().table().snapshot(names)
         });
         self.with_backend(|b| b.table().watch(names, include_initial, snapshot))
     }
@@ -370,7 +383,7 @@ impl Context {
             return Ok(());
         }
         let local = backend.clone();
-        let session = store.create_session(&self.inner.id, local.table().hub().clone())?;
+        let session = store.create_session_with_hub(&self.inner.id, local.table().hub().clone())?;
         let migrated: Metadata = [("migrated_from".to_owned(), "local".to_owned())].into();
         if let Err(e) = local.table().move_into(session.table(), &migrated) {
             store.remove_exact(&session);

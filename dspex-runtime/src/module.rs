@@ -16,8 +16,10 @@ use crate::worker::{Pool, pb, pool};
 ///
 /// Creating one bridges a Local Context first (once). Cheap to clone; the Python module is
 /// dropped when the last clone goes. If its worker crashes, the module is re-created from
-/// its spec on the restarted worker: calls in flight fail with
-/// [`Error::WorkerCrashed`], the next call succeeds.
+/// its spec on the restarted worker: calls in flight fail with [`Error::WorkerCrashed`],
+/// the next call waits for the new worker. If the worker cannot be started again
+/// ([`PoolConfig::restart_budget`](crate::PoolConfig::restart_budget) starts fail in a
+/// row), calls fail with [`Error::WorkerUnavailable`].
 ///
 /// ```no_run
 /// # async fn demo() -> dspex::Result<()> {
@@ -232,8 +234,8 @@ macro_rules! module_kind {
 
         impl $name {
             #[doc = concat!("Creates a `", $type_name, "` module with a DSPy signature.")]
-            // The contract: `Predict::new(ctx, signature) -> Module` (the kinds are constructors
-            // of the one handle type).
+            // The kinds are constructors of the one handle type, so `Predict::new` returns a
+            // `Module`, not a `Predict`.
             #[allow(clippy::new_ret_no_self)]
             pub async fn new(ctx: &Context, signature: &str) -> Result<Module> {
                 Module::new(ctx, $type_name, signature).await

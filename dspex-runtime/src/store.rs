@@ -15,7 +15,8 @@ use crate::watch::WatchHub;
 /// How long a session that no live Context owns may stay idle before the sweep removes it.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
 
-/// One session: the variables of one bridged Context.
+/// One session: the variables of one bridged Context, as the bridge serves them to
+/// Python under the Context's id.
 pub struct Session {
     id: String,
     table: VariableTable,
@@ -30,9 +31,13 @@ impl Session {
         &self.id
     }
 
-    /// The variables.
-    pub fn table(&self) -> &VariableTable {
+    pub(crate) fn table(&self) -> &VariableTable {
         &self.table
+    }
+
+    /// How many variables it holds now.
+    pub fn variable_count(&self) -> usize {
+        self.table.len()
     }
 
     /// When the session was created (ms since the Unix epoch).
@@ -59,15 +64,24 @@ impl Session {
     }
 }
 
-/// The sessions of this process.
+/// The sessions of this process, one per bridged Context, keyed by the Context's id. Read
+/// it to see what the bridge serves; sessions come and go with their Contexts (a session
+/// no Context owns expires after the bridge's idle TTL).
 ///
 /// ```
-/// use dspex::SessionStore;
-/// let store = SessionStore::global();
-/// let session = store.create_session("docs-example", Default::default())?;
-/// assert_eq!(store.session("docs-example")?.id(), session.id());
-/// assert!(store.remove_session("docs-example"));
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use dspex::{Context, SessionStore, VarOptions, VarType};
+/// let ctx = Context::new();
+/// ctx.defvariable("temperature", VarType::Float, 0.7, VarOptions::new())?;
+/// ctx.ensure_bridged().await?;
+/// let session = SessionStore::global().session(ctx.id())?;
+/// assert!(session.is_owned());
+/// assert_eq!(session.variable_count(), 1);
+/// let id = ctx.id().to_owned();
+/// drop(ctx); // the last clone: its session goes with it
+/// assert!(!SessionStore::global().contains(&id));
 /// # Ok::<(), dspex::Error>(())
+/// # }).unwrap();
 /// ```
 pub struct SessionStore {
     sessions: RwLock<HashMap<String, Arc<Session>, foldhash::fast::RandomState>>,
@@ -88,9 +102,17 @@ impl SessionStore {
         STORE.get_or_init(SessionStore::new)
     }
 
+    /// Creates an empty session that no Context owns. `AlreadyExists` when the id is taken.
+    // Hidden, not private: integration tests create unowned sessions (to occupy a Context's
+    // id, to watch one expire). Sessions are otherwise made only by the switch.
+    #[doc(hidden)]
+    pub fn create_session(&self, id: &str) -> Result<Arc<Session>> {
+        self.create_session_with_hub(id, WatchHub::default())
+    }
+
     /// Creates an empty session whose writes are published to `hub`.
     /// `AlreadyExists` when the id is taken.
-    pub fn create_session(&self, id: &str, hub: WatchHub) -> Result<Arc<Session>> {
+    pub(crate) fn create_session_with_hub(&self, id: &str, hub: WatchHub) -> Result<Arc<Session>> {
         let now = now_ms();
         let session = Arc::new(Session {
             id: id.to_owned(),
@@ -129,12 +151,18 @@ impl SessionStore {
         self.sessions.read().contains_key(id)
     }
 
-    /// Removes a session; true if it existed.
+    /// Removes a session and ends its watchers; true if it existed.
+    // Hidden, not private: it can pull a live Context's session away, which only tests
+    // should do (to check that watchers end).
+    #[doc(hidden)]
     pub fn remove_session(&self, id: &str) -> bool {
-        self.sessions.write().remove(id).is_some()
+        let removed = self.sessions.write().remove(id);
+        removed.inspect(|s| s.table().hub().close()).is_some()
     }
 
-    /// Removes `session` only if it is still the one stored under its id.
+    /// Removes `session` only if it is still the one stored under its id. Its watchers
+    /// stay: a failed switch rolls a session back this way, and the hub it shares with the
+    /// still-Local Context must keep serving.
     pub(crate) fn remove_exact(&self, session: &Arc<Session>) {
         let mut sessions = self.sessions.write();
         if sessions
@@ -161,6 +189,9 @@ impl SessionStore {
     }
 
     /// Sets how long an unowned session may stay idle (default 1 h).
+    // Hidden, not private: tests shorten the TTL to see a session expire; users set it
+    // with `BridgeConfig::session_ttl`.
+    #[doc(hidden)]
     pub fn set_session_ttl(&self, ttl: Duration) {
         self.ttl_ms.store(ttl.as_millis() as u64, Ordering::Relaxed);
     }
@@ -171,14 +202,25 @@ impl SessionStore {
     }
 
     /// Removes every session that no live Context owns and that has been idle longer than
-    /// the TTL. Returns how many were removed. The bridge runs it periodically.
+    /// the TTL, ending its watchers. Returns how many were removed. The bridge runs it
+    /// periodically.
+    // Hidden, not private: tests sweep on demand instead of waiting for the bridge's timer.
+    #[doc(hidden)]
     pub fn sweep(&self) -> usize {
         let ttl = self.ttl_ms.load(Ordering::Relaxed);
         let now = now_ms();
-        let mut sessions = self.sessions.write();
-        let before = sessions.len();
-        sessions.retain(|_, s| s.is_owned() || now.saturating_sub(s.last_access_ms()) < ttl);
-        before - sessions.len()
+        let mut expired = Vec::new();
+        self.sessions.write().retain(|_, s| {
+            let keep = s.is_owned() || now.saturating_sub(s.last_access_ms()) < ttl;
+            if !keep {
+                expired.push(s.clone());
+            }
+            keep
+        });
+        for session in &expired {
+            session.table().hub().close();
+        }
+        expired.len()
     }
 }
 

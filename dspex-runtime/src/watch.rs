@@ -6,6 +6,10 @@
 //! writer: each watcher has a bounded buffer ([`WATCH_BUFFER`] events); a watcher that
 //! falls behind gets [`WatchEvent::Lagged`] with the number of updates it missed, then the
 //! current value of every watched variable, and carries on from there.
+//!
+//! The hub owns the sending half of every watcher's channel and the watcher only the
+//! receiving half, so closing the hub (when the Context is dropped or its session removed)
+//! ends every watcher once it has drained what was already sent.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
@@ -70,10 +74,10 @@ pub(crate) struct Envelope {
     pub(crate) published_us: u64,
 }
 
+/// What a watcher and the hub both see of one subscription.
 struct Subscriber {
     /// `None` watches every variable.
     names: Option<HashSet<String>>,
-    tx: mpsc::Sender<Envelope>,
     missed: AtomicU64,
 }
 
@@ -83,22 +87,46 @@ impl Subscriber {
     }
 }
 
-/// Where a context's writes are published.
+/// A subscription as the hub holds it: with the sending half of its channel, which only
+/// the hub owns.
+struct Registered {
+    sub: Arc<Subscriber>,
+    tx: mpsc::Sender<Envelope>,
+}
+
+/// Where a context's writes are published: one per Context, shared by its Local table
+/// and, after the switch, its session's table.
 #[derive(Clone, Default)]
-pub struct WatchHub {
+pub(crate) struct WatchHub {
     inner: Arc<HubInner>,
 }
 
 #[derive(Default)]
 struct HubInner {
     count: AtomicUsize,
-    subscribers: RwLock<Vec<Arc<Subscriber>>>,
+    state: RwLock<HubState>,
+}
+
+#[derive(Default)]
+struct HubState {
+    /// Set when the Context is dropped or its session removed: nothing can be written to
+    /// this hub's variables any more, so no watcher may wait on it.
+    closed: bool,
+    subscribers: Vec<Registered>,
 }
 
 impl WatchHub {
     /// How many watchers are subscribed (dropped watchers are gone at once).
-    pub fn watcher_count(&self) -> usize {
+    pub(crate) fn watcher_count(&self) -> usize {
         self.inner.count.load(Ordering::Acquire)
+    }
+
+    /// Ends every watcher (each still yields what it had received) and refuses new ones.
+    pub(crate) fn close(&self) {
+        let mut state = self.inner.state.write();
+        state.closed = true;
+        state.subscribers.clear();
+        self.inner.count.store(0, Ordering::Release);
     }
 
     /// Called by the table, under its write lock, after every successful write. Never
@@ -107,9 +135,9 @@ impl WatchHub {
         if self.inner.count.load(Ordering::Acquire) == 0 {
             return;
         }
-        let subscribers = self.inner.subscribers.read();
+        let state = self.inner.state.read();
         let mut envelope: Option<Envelope> = None;
-        for sub in subscribers.iter().filter(|s| s.wants(&var.name)) {
+        for registered in state.subscribers.iter().filter(|r| r.sub.wants(&var.name)) {
             let env = envelope.get_or_insert_with(|| Envelope {
                 update: Arc::new(VariableUpdate {
                     name: var.name.clone(),
@@ -121,23 +149,30 @@ impl WatchHub {
                 }),
                 published_us: now_us(),
             });
-            if sub.tx.try_send(env.clone()).is_err() {
-                sub.missed.fetch_add(1, Ordering::AcqRel);
+            if registered.tx.try_send(env.clone()).is_err() {
+                registered.sub.missed.fetch_add(1, Ordering::AcqRel);
             }
         }
     }
 
     /// Registers a watcher. The caller holds the table's lock, so no write falls between
-    /// the registration and the snapshot of the initial values.
+    /// the registration and the snapshot of the initial values. On a closed hub the
+    /// subscription is ended from the start.
     pub(crate) fn subscribe(&self, names: Option<HashSet<String>>) -> Subscription {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let sub = Arc::new(Subscriber {
             names,
-            tx,
             missed: AtomicU64::new(0),
         });
-        self.inner.subscribers.write().push(sub.clone());
-        self.inner.count.fetch_add(1, Ordering::AcqRel);
+        let mut state = self.inner.state.write();
+        if !state.closed {
+            state.subscribers.push(Registered {
+                sub: sub.clone(),
+                tx,
+            });
+            self.inner.count.fetch_add(1, Ordering::AcqRel);
+        }
+        drop(state);
         Subscription {
             hub: self.clone(),
             sub,
@@ -146,10 +181,10 @@ impl WatchHub {
     }
 
     fn unsubscribe(&self, sub: &Arc<Subscriber>) {
-        let mut subs = self.inner.subscribers.write();
-        let before = subs.len();
-        subs.retain(|s| !Arc::ptr_eq(s, sub));
-        if subs.len() < before {
+        let mut state = self.inner.state.write();
+        let before = state.subscribers.len();
+        state.subscribers.retain(|r| !Arc::ptr_eq(&r.sub, sub));
+        if state.subscribers.len() < before {
             self.inner.count.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -168,11 +203,23 @@ impl Drop for Subscription {
     }
 }
 
-/// Reads the current values of the watched variables, for resynchronisation.
-pub(crate) type Snapshot = Box<dyn Fn(Option<&HashSet<String>>) -> Vec<Variable> + Send + Sync>;
+/// A variable as it stands, with who made its last write (or defined it, when it was
+/// never written): what initial and resynchronised updates report.
+pub(crate) struct Current {
+    pub(crate) var: Variable,
+    pub(crate) source: UpdateSource,
+}
+
+/// Reads the current values of the watched variables, for resynchronisation. It must not
+/// keep the Context alive: a watcher ends when its Context goes.
+pub(crate) type Snapshot = Box<dyn Fn(Option<&HashSet<String>>) -> Vec<Current> + Send + Sync>;
 
 /// Yields one [`WatchEvent`] per successful write to the watched variables, in version
 /// order (per variable), from both languages. Also a `futures::Stream`.
+///
+/// It does not keep its Context alive: when the last clone of the Context is dropped, or
+/// its bridge session is removed, the watcher yields what it had already received and
+/// then ends (`next()` returns `None`, the stream ends).
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -212,7 +259,7 @@ impl Watcher {
     pub(crate) fn new(
         subscription: Subscription,
         snapshot: Snapshot,
-        current: Vec<Variable>,
+        current: Vec<Current>,
         include_initial: bool,
     ) -> Watcher {
         let mut watcher = Watcher {
@@ -227,10 +274,10 @@ impl Watcher {
 
     /// Records the current versions; with `emit`, queues the values the watcher has not
     /// seen yet (all of them at the start, only newer ones on a resynchronisation).
-    fn take_current(&mut self, current: Vec<Variable>, emit: bool) {
+    fn take_current(&mut self, current: Vec<Current>, emit: bool) {
         let now = now_us();
         let start = self.last_version.is_empty();
-        for var in current {
+        for Current { var, source } in current {
             let seen = self.last_version.insert(var.name.clone(), var.version);
             let newer = start || seen.is_none_or(|v| v < var.version);
             if emit && newer {
@@ -239,7 +286,7 @@ impl Watcher {
                     value: var.value,
                     old_value: None,
                     version: var.version,
-                    source: UpdateSource::Rust,
+                    source,
                     metadata: var.metadata,
                 };
                 self.pending.push_back((WatchEvent::Update(update), now));

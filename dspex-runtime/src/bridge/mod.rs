@@ -21,6 +21,9 @@ pub use status::ERROR_KIND_KEY;
 use crate::store::SessionStore;
 
 /// The generated protocol types (package `dspex.bridge.v1`).
+// Hidden, not private: the integration tests drive the bridge with the generated client.
+// Programs talk to the bridge through `Context`, and Python through `dspex_bridge`.
+#[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
 pub mod pb {
     tonic::include_proto!("dspex.bridge.v1");

@@ -43,6 +43,20 @@ type WatchStream = std::pin::Pin<
 /// its lag handling) takes over.
 const WATCH_STREAM_BUFFER: usize = 64;
 
+/// Tells a watching client that its session no longer exists (NOT_FOUND). A client that
+/// has already hung up misses nothing.
+async fn send_session_gone(
+    tx: &tokio::sync::mpsc::Sender<std::result::Result<pb::WatchEvent, Status>>,
+    session_id: &str,
+) {
+    let gone = dspex_core::Error::NotFound {
+        what: "session",
+        name: session_id.to_owned(),
+    };
+    // An error here means the client is gone too: there is no one left to tell.
+    let _ = tx.send(Err(to_status(gone))).await;
+}
+
 #[tonic::async_trait]
 impl VariableBridge for BridgeService {
     type WatchVariablesStream = WatchStream;
@@ -76,13 +90,18 @@ impl VariableBridge for BridgeService {
                 let event = tokio::select! {
                     event = watcher.next_timed() => match event {
                         Some((event, at)) => watch_event_to_pb(event, at),
-                        None => break,
+                        // The watcher ends only when its Context is dropped or its session
+                        // removed: either way the session is gone.
+                        None => {
+                            send_session_gone(&tx, &session_id).await;
+                            break;
+                        }
                     },
                     _ = tick.tick() => {
                         if !store.contains(&session_id) {
-                            // The Context is gone: end the stream instead of beating forever.
-                            let gone = dspex_core::Error::NotFound { what: "session", name: session_id.clone() };
-                            let _ = tx.send(Err(to_status(gone))).await;
+                            // Gone without closing its watchers (a failed switch rolled it
+                            // back): end the stream instead of beating forever.
+                            send_session_gone(&tx, &session_id).await;
                             break;
                         }
                         heartbeat_event()
@@ -134,7 +153,10 @@ impl VariableBridge for BridgeService {
                 description: req.description,
                 metadata: req.metadata.into_iter().collect(),
             };
-            let id = session.table().register(&req.name, var_type, value, opts)?;
+            let id =
+                session
+                    .table()
+                    .register(&req.name, var_type, value, opts, UpdateSource::Python)?;
             Ok(pb::RegisterVariableResponse { id })
         })())
     }

@@ -9,20 +9,15 @@ use crate::store::{Session, SessionStore};
 
 /// A Context's variables in its bridge session. Dropping it (when the last clone of its
 /// Context goes) removes the session.
-pub struct BridgedState {
+pub(crate) struct BridgedState {
     session: Arc<Session>,
 }
 
 impl BridgedState {
     /// Takes ownership of a session: while this lives, the session never expires.
-    pub fn new(session: Arc<Session>) -> Self {
+    pub(crate) fn new(session: Arc<Session>) -> Self {
         session.set_owned(true);
         Self { session }
-    }
-
-    /// The session.
-    pub fn session(&self) -> &Arc<Session> {
-        &self.session
     }
 }
 
@@ -42,10 +37,6 @@ impl StateProvider for BridgedState {
         self.session.table()
     }
 
-    fn cleanup(&self) {
-        self.session.table().clear();
-        SessionStore::global().remove_exact(&self.session);
-    }
 
     forward_to_table!();
 }

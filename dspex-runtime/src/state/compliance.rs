@@ -1,11 +1,8 @@
-//! The compliance suite: behavioural tests every [`StateProvider`] must pass.
+//! The compliance suite: behavioural tests every [`StateProvider`] must pass, run
+//! against each backend at the end of this file.
 //!
 //! Each check takes a fresh, empty backend and panics (as a test does) when the backend
-//! misbehaves. [`crate::compliance_suite!`] turns the whole list into `#[test]` functions:
-//!
-//! ```ignore
-//! dspex::compliance_suite!(local, || std::sync::Arc::new(dspex::LocalState::new()));
-//! ```
+//! misbehaves. `compliance_suite!` turns the whole list into `#[test]` functions.
 
 use std::sync::Arc;
 
@@ -14,7 +11,7 @@ use dspex_core::{Constraints, Error, Metadata, Value, VarOptions, VarType};
 use super::{StateProvider, WriteOptions};
 
 /// A backend under test.
-pub type Backend = Arc<dyn StateProvider>;
+type Backend = Arc<dyn StateProvider>;
 
 fn float_0_2(p: &dyn StateProvider, name: &str, v: f64) {
     let opts = VarOptions::new().constraints(Constraints::new().min(0.0).max(2.0));
@@ -27,7 +24,7 @@ fn set(p: &dyn StateProvider, key: &str, v: impl Into<Value>) -> dspex_core::Res
 }
 
 /// register, get, set; versions start at 0 and go up by one per write.
-pub fn define_get_set(p: Backend) {
+fn define_get_set(p: Backend) {
     float_0_2(&*p, "temperature", 0.7);
     assert_eq!(p.get("temperature").unwrap(), Value::Float(0.7));
     assert_eq!(p.variable("temperature").unwrap().version, 0);
@@ -37,7 +34,7 @@ pub fn define_get_set(p: Backend) {
 }
 
 /// A refused value changes neither the value, nor the version, nor the metadata.
-pub fn refused_writes_change_nothing(p: Backend) {
+fn refused_writes_change_nothing(p: Backend) {
     float_0_2(&*p, "t", 0.7);
     let before = p.variable("t").unwrap();
     let err = set(&*p, "t", "hot").unwrap_err();
@@ -62,7 +59,7 @@ pub fn refused_writes_change_nothing(p: Backend) {
 }
 
 /// Coercions: 42 → 42.0 for a float, 3.0 → 3 for an integer, 3.5 and NaN refused.
-pub fn coercions(p: Backend) {
+fn coercions(p: Backend) {
     p.register("f", VarType::Float, Value::Integer(1), VarOptions::new())
         .unwrap();
     set(&*p, "f", 42).unwrap();
@@ -103,7 +100,7 @@ pub fn coercions(p: Backend) {
 }
 
 /// choices, pattern, min_length and max_length.
-pub fn string_constraints(p: Backend) {
+fn string_constraints(p: Backend) {
     let choices = VarOptions::new().constraints(Constraints::new().choices(["a", "b"]));
     p.register("c", VarType::Choice, "a".into(), choices)
         .unwrap();
@@ -140,7 +137,7 @@ pub fn string_constraints(p: Backend) {
 }
 
 /// Bad definitions are refused and register nothing.
-pub fn invalid_definitions(p: Backend) {
+fn invalid_definitions(p: Backend) {
     let cases = [
         (
             VarType::Float,
@@ -194,7 +191,7 @@ pub fn invalid_definitions(p: Backend) {
 }
 
 /// Names are unique; unknown names are `NotFound`; ids work wherever names do.
-pub fn names_and_ids(p: Backend) {
+fn names_and_ids(p: Backend) {
     let id = p
         .register("n", VarType::Integer, 1.into(), VarOptions::new())
         .unwrap();
@@ -215,7 +212,7 @@ pub fn names_and_ids(p: Backend) {
 }
 
 /// Several definitions at once: all or nothing (a bad one, a taken name, a name twice).
-pub fn register_many_is_all_or_nothing(p: Backend) {
+fn register_many_is_all_or_nothing(p: Backend) {
     use dspex_core::VariableDef;
     let def = |name: &str, v: Value| VariableDef::new(name, VarType::Integer, v, VarOptions::new());
     p.register("taken", VarType::Integer, 0.into(), VarOptions::new())
@@ -236,7 +233,7 @@ pub fn register_many_is_all_or_nothing(p: Backend) {
 }
 
 /// set with metadata merges keys; set at an expected version refuses a moved version.
-pub fn metadata_and_versions(p: Backend) {
+fn metadata_and_versions(p: Backend) {
     let opts = VarOptions::new().metadata("owner", "me").description("d");
     p.register("v", VarType::Integer, 0.into(), opts).unwrap();
     let md: Metadata = [("reason".to_owned(), "tuning".to_owned())].into();
@@ -267,7 +264,7 @@ pub fn metadata_and_versions(p: Backend) {
 }
 
 /// get_many omits unknown names; update_many is all or nothing and names the culprit.
-pub fn batches(p: Backend) {
+fn batches(p: Backend) {
     float_0_2(&*p, "a", 0.1);
     float_0_2(&*p, "b", 0.2);
     let got = p.get_many(&["a", "b", "zzz"]);
@@ -295,8 +292,9 @@ pub fn batches(p: Backend) {
     assert_eq!(p.variable("b").unwrap().version, 1);
 }
 
-/// list is in registration order; export/import moves whole variables.
-pub fn list_export_import(p: Backend, empty: Backend) {
+/// list is in registration order; import into another backend moves whole variables
+/// (ids, versions, metadata), and importing them twice is refused.
+fn list_and_import(p: Backend, empty: Backend) {
     for name in ["z", "a", "m"] {
         p.register(name, VarType::Boolean, true.into(), VarOptions::new())
             .unwrap();
@@ -304,19 +302,19 @@ pub fn list_export_import(p: Backend, empty: Backend) {
     set(&*p, "a", false).unwrap();
     let names: Vec<String> = p.list().into_iter().map(|v| v.name).collect();
     assert_eq!(names, ["z", "a", "m"]);
-    let exported = p.export();
+    let exported = p.list();
     empty.import(exported.clone()).unwrap();
     assert_eq!(empty.list(), exported);
+    assert_eq!(empty.variable("a").unwrap().version, 1);
     assert!(matches!(
         empty.import(exported),
         Err(Error::AlreadyExists { .. })
     ));
-    p.cleanup();
-    assert!(p.list().is_empty());
+    assert_eq!(empty.list().len(), 3, "the refused import added nothing");
 }
 
 /// Concurrent read-modify-writes lose nothing: 2 threads × 10,000 increments = 20,000.
-pub fn update_is_atomic(p: Backend) {
+fn update_is_atomic(p: Backend) {
     p.register("count", VarType::Integer, 0.into(), VarOptions::new())
         .unwrap();
     std::thread::scope(|s| {
@@ -337,59 +335,71 @@ pub fn update_is_atomic(p: Backend) {
 
 /// Generates one `#[test]` per compliance check for a backend constructor
 /// (`Fn() -> Arc<dyn StateProvider>`).
-#[macro_export]
 macro_rules! compliance_suite {
     ($name:ident, $make:expr) => {
         mod $name {
-            use super::*;
-            fn make() -> $crate::state::compliance::Backend {
+            fn make() -> super::Backend {
                 let f = $make;
                 f()
             }
             #[test]
             fn define_get_set() {
-                $crate::state::compliance::define_get_set(make())
+                super::define_get_set(make())
             }
             #[test]
             fn refused_writes_change_nothing() {
-                $crate::state::compliance::refused_writes_change_nothing(make())
+                super::refused_writes_change_nothing(make())
             }
             #[test]
             fn coercions() {
-                $crate::state::compliance::coercions(make())
+                super::coercions(make())
             }
             #[test]
             fn string_constraints() {
-                $crate::state::compliance::string_constraints(make())
+                super::string_constraints(make())
             }
             #[test]
             fn invalid_definitions() {
-                $crate::state::compliance::invalid_definitions(make())
+                super::invalid_definitions(make())
             }
             #[test]
             fn names_and_ids() {
-                $crate::state::compliance::names_and_ids(make())
+                super::names_and_ids(make())
             }
             #[test]
             fn register_many_is_all_or_nothing() {
-                $crate::state::compliance::register_many_is_all_or_nothing(make())
+                super::register_many_is_all_or_nothing(make())
             }
             #[test]
             fn metadata_and_versions() {
-                $crate::state::compliance::metadata_and_versions(make())
+                super::metadata_and_versions(make())
             }
             #[test]
             fn batches() {
-                $crate::state::compliance::batches(make())
+                super::batches(make())
             }
             #[test]
-            fn list_export_import() {
-                $crate::state::compliance::list_export_import(make(), make())
+            fn list_and_import() {
+                super::list_and_import(make(), make())
             }
             #[test]
             fn update_is_atomic() {
-                $crate::state::compliance::update_is_atomic(make())
+                super::update_is_atomic(make())
             }
         }
     };
 }
+
+compliance_suite!(local_backend, || {
+    std::sync::Arc::new(crate::state::LocalState::default())
+});
+
+compliance_suite!(bridged_backend, || {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let id = format!("compliance-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let session = crate::store::SessionStore::global()
+        .create_session(&id)
+        .expect("a fresh session id");
+    std::sync::Arc::new(crate::state::BridgedState::new(session))
+});

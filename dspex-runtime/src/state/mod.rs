@@ -1,12 +1,14 @@
-//! Where a Context keeps its variables: the [`StateProvider`] trait and its backends.
+//! Where a Context keeps its variables: the `StateProvider` trait and its backends.
 //!
-//! [`LocalState`] keeps them in-process; `BridgedState` keeps them in the process-wide
+//! `LocalState` keeps them in-process; `BridgedState` keeps them in the process-wide
 //! session store that the gRPC bridge serves to Python. Both store their variables in a
-//! [`VariableTable`], so validation and atomicity are the same code for both.
+//! `VariableTable`, so validation and atomicity are the same code for both. Only what
+//! `Context::backend` reports ([`BackendInfo`], [`BackendKind`]) is public: a Context
+//! chooses and switches its backend itself.
 
 mod bridged;
-/// Behavioural tests every backend must pass.
-pub mod compliance;
+#[cfg(test)]
+mod compliance;
 mod local;
 mod table;
 
@@ -14,9 +16,9 @@ use std::collections::HashMap;
 
 use dspex_core::{Metadata, Result, Value, VarId, VarOptions, VarType, Variable, VariableDef};
 
-pub use bridged::BridgedState;
-pub use local::LocalState;
-pub use table::{VariableTable, WriteOptions};
+pub(crate) use bridged::BridgedState;
+pub(crate) use local::LocalState;
+pub(crate) use table::{VariableTable, WriteOptions};
 
 /// Which backend a Context uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,7 +29,8 @@ pub enum BackendKind {
     Bridged,
 }
 
-/// What `Context::backend` reports.
+/// What [`Context::backend`](crate::Context::backend) reports: where the Context's
+/// variables live now, and whether the one-way Local → Bridged switch has happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackendInfo {
     /// The backend in use.
@@ -40,7 +43,7 @@ pub struct BackendInfo {
 
 /// A store of typed, constrained variables. Every method is atomic with respect to every
 /// other; a failed write changes nothing (value, version, metadata).
-pub trait StateProvider: Send + Sync + 'static {
+pub(crate) trait StateProvider: Send + Sync + 'static {
     /// Which backend this is.
     fn kind(&self) -> BackendKind;
 
@@ -87,19 +90,11 @@ pub trait StateProvider: Send + Sync + 'static {
     /// Every variable, in registration order.
     fn list(&self) -> Vec<Variable>;
 
-    /// Every variable, whole (for saving, or moving to another backend).
-    fn export(&self) -> Vec<Variable> {
-        self.list()
-    }
-
     /// Adds whole variables (ids and versions kept), all or nothing.
     fn import(&self, vars: Vec<Variable>) -> Result<()>;
 
     /// The table behind this backend (used by the switch to freeze writes while copying).
     fn table(&self) -> &VariableTable;
-
-    /// Releases everything this backend holds.
-    fn cleanup(&self);
 }
 
 /// Implements [`StateProvider`]'s variable operations by forwarding to `self.table()`:
@@ -113,7 +108,8 @@ macro_rules! forward_to_table {
             initial: dspex_core::Value,
             opts: dspex_core::VarOptions,
         ) -> dspex_core::Result<dspex_core::VarId> {
-            self.table().register(name, var_type, initial, opts)
+            self.table()
+                .register(name, var_type, initial, opts, $crate::watch::UpdateSource::Rust)
         }
         fn register_many(
             &self,

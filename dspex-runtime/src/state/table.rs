@@ -11,14 +11,16 @@ use dspex_core::{
 };
 use parking_lot::RwLock;
 
-use crate::watch::{Snapshot, UpdateSource, WatchHub, Watcher};
+use crate::watch::{Current, Snapshot, UpdateSource, WatchHub, Watcher};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// One variable and its compiled definition.
+/// One variable, its compiled definition, and who last wrote it (or defined it): a
+/// watcher that resynchronises reports that writer.
 struct Entry {
     var: Variable,
     schema: Schema,
+    source: UpdateSource,
 }
 
 #[derive(Default)]
@@ -40,7 +42,7 @@ impl TableState {
 
 /// How a single write is made.
 #[derive(Debug, Clone, Default)]
-pub struct WriteOptions {
+pub(crate) struct WriteOptions {
     /// Keys to merge into the variable's metadata.
     pub metadata: Option<Metadata>,
     /// Refuse the write with `VersionConflict` unless the variable is at this version.
@@ -50,7 +52,7 @@ pub struct WriteOptions {
 }
 
 /// The variables of one context.
-pub struct VariableTable {
+pub(crate) struct VariableTable {
     state: RwLock<TableState>,
     hub: WatchHub,
 }
@@ -76,30 +78,35 @@ impl VariableTable {
     }
 
     /// Defines a variable; the initial value is coerced and checked against the constraints.
+    /// `source` is who defines it.
     pub fn register(
         &self,
         name: &str,
         var_type: VarType,
         initial: Value,
         opts: VarOptions,
+        source: UpdateSource,
     ) -> Result<VarId> {
-        let entry = new_entry(VariableDef {
-            name: name.to_owned(),
-            var_type,
-            initial,
-            opts,
-        })?;
+        let entry = new_entry(
+            VariableDef {
+                name: name.to_owned(),
+                var_type,
+                initial,
+                opts,
+            },
+            source,
+        )?;
         let id = entry.var.id.clone();
         self.insert_all(vec![entry])?;
         Ok(id)
     }
 
-    /// Defines several variables, all or nothing: every definition is checked (and every
-    /// name, against the table and the batch) before any is added.
+    /// Defines several variables from Rust, all or nothing: every definition is checked (and
+    /// every name, against the table and the batch) before any is added.
     pub fn register_many(&self, defs: Vec<VariableDef>) -> Result<Vec<VarId>> {
         let entries = defs
             .into_iter()
-            .map(new_entry)
+            .map(|def| new_entry(def, UpdateSource::Rust))
             .collect::<Result<Vec<_>>>()?;
         let ids = entries.iter().map(|e| e.var.id.clone()).collect();
         self.insert_all(entries)?;
@@ -221,13 +228,9 @@ impl VariableTable {
         self.state.read().entries.len()
     }
 
-    /// True when no variable is defined.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Adds whole variables (ids, versions, metadata and timestamps kept), all or nothing:
-    /// every definition and value is validated, and a name or id already taken is refused.
+    /// Adds whole variables from Rust (ids, versions, metadata and timestamps kept), all or
+    /// nothing: every definition and value is validated, and a name or id already taken is
+    /// refused.
     pub fn import(&self, vars: Vec<Variable>) -> Result<()> {
         let mut entries = Vec::with_capacity(vars.len());
         for mut var in vars {
@@ -244,7 +247,11 @@ impl VariableTable {
                 .check(var.value)
                 .map_err(|v| Error::from_violation(&var.name, v))?;
             var.constraints = schema.constraints().clone();
-            entries.push(Entry { var, schema });
+            entries.push(Entry {
+                var,
+                schema,
+                source: UpdateSource::Rust,
+            });
         }
         self.insert_all(entries)
     }
@@ -298,10 +305,7 @@ impl VariableTable {
     }
 
     /// The variables among `names` (all when `None`), for resynchronising a watcher.
-    pub(crate) fn snapshot(
-        &self,
-        names: Option<&std::collections::HashSet<String>>,
-    ) -> Vec<Variable> {
+    pub(crate) fn snapshot(&self, names: Option<&std::collections::HashSet<String>>) -> Vec<Current> {
         snapshot_of(&self.state.read(), names)
     }
 
@@ -327,13 +331,6 @@ impl VariableTable {
         Ok(())
     }
 
-    /// Removes every variable.
-    pub fn clear(&self) {
-        let mut state = self.state.write();
-        state.entries.clear();
-        state.index.clear();
-    }
-
     fn apply(
         &self,
         entry: &mut Entry,
@@ -341,6 +338,7 @@ impl VariableTable {
         metadata: Option<&Metadata>,
         source: UpdateSource,
     ) -> u64 {
+        entry.source = source;
         let var = &mut entry.var;
         let old = std::mem::replace(&mut var.value, value);
         var.version += 1;
@@ -355,7 +353,7 @@ impl VariableTable {
 }
 
 /// A checked, new variable (name, definition, initial value), not yet in any table.
-fn new_entry(def: VariableDef) -> Result<Entry> {
+fn new_entry(def: VariableDef, source: UpdateSource) -> Result<Entry> {
     let VariableDef {
         name,
         var_type,
@@ -381,18 +379,25 @@ fn new_entry(def: VariableDef) -> Result<Entry> {
         created_at_ms: now,
         updated_at_ms: now,
     };
-    Ok(Entry { var, schema })
+    Ok(Entry {
+        var,
+        schema,
+        source,
+    })
 }
 
 fn snapshot_of(
     state: &TableState,
     names: Option<&std::collections::HashSet<String>>,
-) -> Vec<Variable> {
+) -> Vec<Current> {
     state
         .entries
         .iter()
         .filter(|e| names.is_none_or(|n| n.contains(&e.var.name)))
-        .map(|e| e.var.clone())
+        .map(|e| Current {
+            var: e.var.clone(),
+            source: e.source,
+        })
         .collect()
 }
 

@@ -5,9 +5,19 @@
 //! crash restarts it with backoff and re-creates the LMs and modules it held from their
 //! specs: a crash costs only the calls in flight. Workers die with the Rust process, even
 //! on SIGKILL (the worker arms a parent-death signal and watches its parent pid).
+//!
+//! A supervisor that sees [`PoolConfig::restart_budget`] starts fail in a row gives its
+//! slot up: calls to that slot's modules then fail with `Error::WorkerUnavailable`.
+//!
+//! Dependencies go one way: `pool` (calls) and `supervisor` (lifecycle) both use `slot`
+//! (shared state), `process` (starting a worker), `restore` (what a new worker must hold)
+//! and `client` (the connection); the supervisor never sees the pool.
 
+mod client;
 mod pool;
 mod process;
+mod restore;
+mod slot;
 mod supervisor;
 
 use std::time::Duration;
@@ -26,6 +36,7 @@ pub(crate) use crate::bridge::pb;
 /// let config = dspex::PoolConfig::default();
 /// assert_eq!(config.size, 2);
 /// assert!(config.health_interval <= std::time::Duration::from_secs(5));
+/// assert_eq!(config.restart_budget, 5);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {
@@ -37,6 +48,10 @@ pub struct PoolConfig {
     pub start_timeout: Duration,
     /// How long a call may take before it fails (default 10 min).
     pub call_timeout: Duration,
+    /// How many times in a row a worker may fail to start — its first start or a restart
+    /// after a crash — before the pool gives its slot up for the rest of the process
+    /// (default 5; at least 1). A worker that starts resets the count.
+    pub restart_budget: u32,
 }
 
 impl Default for PoolConfig {
@@ -51,6 +66,7 @@ impl Default for PoolConfig {
             health_interval: Duration::from_secs(2),
             start_timeout: Duration::from_secs(60),
             call_timeout: Duration::from_secs(600),
+            restart_budget: 5,
         }
     }
 }
@@ -62,6 +78,11 @@ pub fn configure_workers(config: PoolConfig) -> Result<()> {
     if config.size == 0 {
         return Err(Error::InvalidArgument {
             message: "the worker pool needs at least one worker".into(),
+        });
+    }
+    if config.restart_budget == 0 {
+        return Err(Error::InvalidArgument {
+            message: "restart_budget must be at least 1 (the first start is one attempt)".into(),
         });
     }
     if pool::started() {

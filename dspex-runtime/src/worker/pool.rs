@@ -1,20 +1,22 @@
-//! The pool: its slots, and the registry of LMs and modules it re-creates after a restart.
+//! The pool: its slots, round-robin placement, and calls to workers — which wait for a
+//! starting worker, resend a request that never reached a live one, and tell a crash from
+//! a worker's own answer.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dspex_core::{Error, Result};
-use parking_lot::Mutex;
 use tokio::sync::OnceCell;
 use tonic::metadata::MetadataValue;
 
+use super::client::{Client, Token, worker_error};
 use super::pb;
-use super::supervisor::{Client, Live, Slot, SlotState, Token, supervise};
+use super::process::{Spawner, process_alive};
+use super::restore::RestoreRegistry;
+use super::slot::{Live, Slot, SlotState};
+use super::supervisor::{Policy, supervise};
 use super::{PoolConfig, config};
-use crate::bridge::BridgeEndpoint;
 
 static POOL: OnceCell<Arc<Pool>> = OnceCell::const_new();
 
@@ -44,41 +46,41 @@ async fn start() -> Result<Arc<Pool>> {
         message: format!("bridge token is not ASCII: {e}"),
     })?;
     let config = config();
+    let spawner = Arc::new(Spawner {
+        python,
+        bridge,
+        token: Token(token),
+        start_timeout: config.start_timeout,
+    });
+    let policy = Policy {
+        health_interval: config.health_interval,
+        restart_budget: config.restart_budget,
+    };
     let pool = Arc::new(Pool {
         slots: (0..config.size).map(|id| Arc::new(Slot::new(id))).collect(),
         next: AtomicUsize::new(0),
-        registry: Mutex::new(Registry::default()),
-        token: Token(token),
-        bridge,
-        python,
+        registry: Arc::new(RestoreRegistry::default()),
         config,
     });
     let handle = crate::runtime::handle()?;
     for slot in &pool.slots {
-        handle.spawn(supervise(pool.clone(), slot.clone()));
+        handle.spawn(supervise(
+            slot.clone(),
+            spawner.clone(),
+            pool.registry.clone(),
+            policy,
+        ));
     }
     tracing::info!(size = pool.slots.len(), "worker pool starting");
     Ok(pool)
-}
-
-/// What the pool re-creates on a restarted worker.
-#[derive(Default)]
-struct Registry {
-    /// The LM of each session.
-    lms: HashMap<String, pb::LmSpec>,
-    /// Every live module: the slot it is pinned to and how to create it again.
-    modules: BTreeMap<String, (usize, pb::CreateModuleRequest)>,
 }
 
 /// The worker pool.
 pub(crate) struct Pool {
     slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
-    registry: Mutex<Registry>,
-    pub(crate) token: Token,
-    pub(crate) bridge: BridgeEndpoint,
-    pub(crate) python: PathBuf,
-    pub(crate) config: PoolConfig,
+    registry: Arc<RestoreRegistry>,
+    config: PoolConfig,
 }
 
 impl Pool {
@@ -89,16 +91,10 @@ impl Pool {
 
     /// The pids of the workers that serve now.
     pub(crate) fn pids(&self) -> Vec<u32> {
-        self.slots
-            .iter()
-            .filter_map(|s| match &*s.state.borrow() {
-                SlotState::Ready(live) => Some(live.pid),
-                _ => None,
-            })
-            .collect()
+        self.slots.iter().filter_map(|s| s.pid()).collect()
     }
 
-    /// Waits until `slot`'s worker serves.
+    /// Waits until `slot`'s worker serves; `WorkerUnavailable` once the pool gave up on it.
     pub(crate) async fn ready(&self, slot: usize) -> Result<Arc<Live>> {
         let slot = self.slot(slot)?;
         let mut rx = slot.state.subscribe();
@@ -114,7 +110,7 @@ impl Pool {
             .clone();
         match state {
             SlotState::Ready(live) => Ok(live),
-            SlotState::Failed(message) => Err(Error::Python { message }),
+            SlotState::GaveUp(error) => Err(error),
             SlotState::Starting => Err(Error::Python {
                 message: format!("worker {} is still starting", slot.id),
             }),
@@ -125,6 +121,16 @@ impl Pool {
         self.slots.get(slot).ok_or_else(|| Error::InvalidArgument {
             message: format!("no worker slot {slot}"),
         })
+    }
+
+    /// The error for a call to `module` that `slot`'s worker died serving: whether a next
+    /// call can be served depends on whether the supervisor is still restarting it.
+    fn crashed(&self, slot: usize, module: &str) -> Error {
+        Error::WorkerCrashed {
+            worker: slot,
+            module: module.to_owned(),
+            restarting: self.slot(slot).is_ok_and(|s| !s.gave_up()),
+        }
     }
 
     /// Runs one RPC on `slot`'s worker. A failure that comes with the worker's death is
@@ -141,12 +147,7 @@ impl Pool {
         loop {
             match self.rpc_once(slot, module, &f).await {
                 Err(Attempt::NeverReached) if !resent => resent = true,
-                Err(Attempt::NeverReached) => {
-                    return Err(Error::WorkerCrashed {
-                        worker: slot,
-                        module: module.to_owned(),
-                    });
-                }
+                Err(Attempt::NeverReached) => return Err(self.crashed(slot, module)),
                 Err(Attempt::Failed(e)) => return Err(e),
                 Ok(v) => return Ok(v),
             }
@@ -184,38 +185,19 @@ impl Pool {
             }
         };
         let failed_at_once = sent.elapsed() < NEVER_REACHED_WITHIN;
-        if self.died(&live, &status).await {
+        if died(&live, &status).await {
             self.slot(slot)?.report_failure(live.generation);
             if failed_at_once {
                 return Err(Attempt::NeverReached);
             }
-            return Err(Attempt::Failed(Error::WorkerCrashed {
-                worker: slot,
-                module: module.to_owned(),
-            }));
+            return Err(Attempt::Failed(self.crashed(slot, module)));
         }
         Err(Attempt::Failed(worker_error(status)))
     }
 
-    /// Whether a failed call failed because the worker died.
-    async fn died(&self, live: &Live, status: &tonic::Status) -> bool {
-        // A status the worker sent (a Python exception, a refusal) has no source; one made
-        // by the client from a broken connection carries the transport error. Only the
-        // latter can mean a dead worker, so only it waits to see the process exit.
-        if std::error::Error::source(status).is_none() {
-            return false;
-        }
-        let mut exited = live.exited.clone();
-        let gone = tokio::time::timeout(Duration::from_millis(500), exited.wait_for(|e| *e)).await;
-        matches!(gone, Ok(Ok(_))) || status.code() == tonic::Code::Unavailable
-    }
-
     /// Records the LM of a session and sends it to every worker that serves.
     pub(crate) async fn configure_lm(&self, session: &str, lm: pb::LmSpec) -> Result<()> {
-        self.registry
-            .lock()
-            .lms
-            .insert(session.to_owned(), lm.clone());
+        self.registry.record_lm(session, lm.clone());
         for slot in 0..self.slots.len() {
             let req = pb::ConfigureLmRequest {
                 session_id: session.to_owned(),
@@ -237,10 +219,7 @@ impl Pool {
         req: pb::CreateModuleRequest,
     ) -> Result<pb::CreateModuleResponse> {
         let id = req.module_id.clone();
-        self.registry
-            .lock()
-            .modules
-            .insert(id.clone(), (slot, req.clone()));
+        self.registry.record_module(slot, req.clone());
         let created = self
             .rpc(slot, &id, |mut c| {
                 let req = req.clone();
@@ -248,7 +227,7 @@ impl Pool {
             })
             .await;
         if created.is_err() {
-            self.registry.lock().modules.remove(&id);
+            self.registry.forget_module(&id);
         }
         created
     }
@@ -269,16 +248,13 @@ impl Pool {
             async move { c.bind(req).await }
         })
         .await?;
-        if let Some((_, spec)) = self.registry.lock().modules.get_mut(module_id) {
-            spec.bindings.retain(|b| b.setting != binding.setting);
-            spec.bindings.push(binding);
-        }
+        self.registry.record_binding(module_id, binding);
         Ok(())
     }
 
     /// Forgets a module and drops it from its worker (best effort).
     pub(crate) fn drop_module(self: &Arc<Self>, slot: usize, module_id: String) {
-        self.registry.lock().modules.remove(&module_id);
+        self.registry.forget_module(&module_id);
         let pool = self.clone();
         if let Ok(handle) = crate::runtime::handle() {
             handle.spawn(async move {
@@ -297,52 +273,19 @@ impl Pool {
             });
         }
     }
+}
 
-    /// Re-creates the LMs and the modules pinned to `slot` on a (re)started worker.
-    pub(crate) async fn restore(&self, slot: usize, client: &Client) -> Result<()> {
-        let (lms, modules) = {
-            let reg = self.registry.lock();
-            let lms: Vec<_> = reg
-                .lms
-                .iter()
-                .map(|(s, l)| (s.clone(), l.clone()))
-                .collect();
-            let modules: Vec<_> = reg
-                .modules
-                .values()
-                .filter(|(s, _)| *s == slot)
-                .map(|(_, req)| req.clone())
-                .collect();
-            (lms, modules)
-        };
-        for (session_id, lm) in lms {
-            let req = pb::ConfigureLmRequest {
-                session_id,
-                lm: Some(lm),
-            };
-            client
-                .clone()
-                .configure_lm(req)
-                .await
-                .map_err(worker_error)?;
-        }
-        let count = modules.len();
-        for req in modules {
-            client
-                .clone()
-                .create_module(req)
-                .await
-                .map_err(worker_error)?;
-        }
-        if count > 0 {
-            tracing::info!(
-                worker = slot,
-                modules = count,
-                "modules re-created after restart"
-            );
-        }
-        Ok(())
+/// Whether a failed call failed because the worker died.
+async fn died(live: &Live, status: &tonic::Status) -> bool {
+    // A status the worker sent (a Python exception, a refusal) has no source; one made
+    // by the client from a broken connection carries the transport error. Only the
+    // latter can mean a dead worker, so only it waits to see the process exit.
+    if std::error::Error::source(status).is_none() {
+        return false;
     }
+    let mut exited = live.exited.clone();
+    let gone = tokio::time::timeout(Duration::from_millis(500), exited.wait_for(|e| *e)).await;
+    matches!(gone, Ok(Ok(_))) || status.code() == tonic::Code::Unavailable
 }
 
 /// A request that fails this fast on a dead worker's connection never reached a live
@@ -360,45 +303,5 @@ enum Attempt {
 impl From<Error> for Attempt {
     fn from(e: Error) -> Self {
         Attempt::Failed(e)
-    }
-}
-
-/// Whether a process runs: not a zombie, and no SIGKILL pending (a killed process may
-/// take a few ms to die). Read from `/proc`; where there is none, the health checks and
-/// call failures are the only signals.
-fn process_alive(pid: u32) -> bool {
-    const SIGKILL_BIT: u64 = 1 << (9 - 1);
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return !std::path::Path::new("/proc/self/status").exists();
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-    };
-    let dead = field("State:").is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
-    let killed = ["SigPnd:", "ShdPnd:"].iter().any(|name| {
-        field(name)
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-            .is_some_and(|mask| mask & SIGKILL_BIT != 0)
-    });
-    !(dead || killed)
-}
-
-/// A worker's refusal as an `Error`.
-pub(crate) fn worker_error(status: tonic::Status) -> Error {
-    use tonic::Code;
-    let message = status.message().to_owned();
-    match status.code() {
-        Code::InvalidArgument => Error::InvalidArgument { message },
-        // The worker names what it did not find (a module, a variable, a session).
-        Code::NotFound => Error::Python {
-            message: format!("not found in the worker: {message}"),
-        },
-        Code::FailedPrecondition => Error::Python {
-            message: format!("{message} (configure one with ctx.configure_lm(Lm::...))"),
-        },
-        _ => Error::Python { message },
     }
 }

@@ -1,27 +1,68 @@
 //! Starting one worker process: `python -m dspex_bridge.worker`, on an OS-assigned port,
-//! with a readiness handshake on stdout. Its output goes to `tracing`, tagged with its id.
+//! with a readiness handshake on stdout, and connecting to it. Its output goes to
+//! `tracing`, tagged with its id.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use dspex_core::{Error, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tonic::transport::Channel;
 
+use super::client::Token;
+use super::pb::worker_client::WorkerClient;
+use super::slot::Live;
 use crate::bridge::BridgeEndpoint;
 
 /// The line a worker prints once it serves.
 const READY: &str = "DSPEX_WORKER_READY ";
 
+/// Everything needed to start a worker: the interpreter, the bridge it serves, and the
+/// token its clients send.
+pub(crate) struct Spawner {
+    pub(crate) python: PathBuf,
+    pub(crate) bridge: BridgeEndpoint,
+    pub(crate) token: Token,
+    pub(crate) start_timeout: Duration,
+}
+
+impl Spawner {
+    /// Starts the worker of `slot` and connects to it. The returned [`Live`]'s `exited`
+    /// never fires: the supervisor, which owns the child, replaces it.
+    pub(crate) async fn start(&self, slot: usize, generation: u64) -> Result<(Child, Live)> {
+        let spawned = spawn(&self.python, slot, &self.bridge, self.start_timeout).await?;
+        let python_error = |message: String| Error::Python { message };
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{}", spawned.port))
+            .map_err(|e| python_error(format!("bad worker address: {e}")))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| python_error(format!("could not connect to worker {slot}: {e}")))?;
+        let client = WorkerClient::with_interceptor(channel, self.token.clone())
+            .max_decoding_message_size(64 * 1024 * 1024);
+        let (_, never) = watch::channel(false);
+        let live = Live {
+            generation,
+            client,
+            pid: spawned.pid,
+            exited: never,
+        };
+        Ok((spawned.child, live))
+    }
+}
+
 /// A started worker process.
-pub(crate) struct Spawned {
-    pub(crate) child: Child,
-    pub(crate) port: u16,
-    pub(crate) pid: u32,
+struct Spawned {
+    child: Child,
+    port: u16,
+    pid: u32,
 }
 
 /// Starts a worker and waits for its readiness line (at most `timeout`).
-pub(crate) async fn spawn(
+async fn spawn(
     python: &std::path::Path,
     worker_id: usize,
     bridge: &BridgeEndpoint,
@@ -100,4 +141,27 @@ fn forward_lines(stream: tokio::process::ChildStderr, worker_id: usize, name: &'
             tracing::info!(worker = worker_id, stream = name, "{line}");
         }
     });
+}
+
+/// Whether a process runs: not a zombie, and no SIGKILL pending (a killed process may
+/// take a few ms to die). Read from `/proc`; where there is none, the health checks and
+/// call failures are the only signals.
+pub(crate) fn process_alive(pid: u32) -> bool {
+    const SIGKILL_BIT: u64 = 1 << (9 - 1);
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return !std::path::Path::new("/proc/self/status").exists();
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let dead = field("State:").is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
+    let killed = ["SigPnd:", "ShdPnd:"].iter().any(|name| {
+        field(name)
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .is_some_and(|mask| mask & SIGKILL_BIT != 0)
+    });
+    !(dead || killed)
 }

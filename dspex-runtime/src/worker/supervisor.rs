@@ -1,95 +1,40 @@
-//! One supervisor per worker slot: start, restore, health-check, restart with backoff.
+//! One supervisor per worker slot: start, restore, health-check, restart with backoff, and
+//! give up after too many failed starts in a row.
+//!
+//! It is handed what it needs — the slot, a [`Spawner`], the [`RestoreRegistry`] — and
+//! knows nothing of the pool that calls the workers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use dspex_core::Error;
+use tokio::sync::watch;
 
 use super::pb;
-use super::pb::worker_client::WorkerClient;
-use super::pool::Pool;
-use super::process;
+use super::process::Spawner;
+use super::restore::RestoreRegistry;
+use super::slot::{Live, Slot, SlotState};
 
-/// Adds the bridge token to every call to a worker.
-#[derive(Clone)]
-pub(crate) struct Token(pub(crate) MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Token {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut()
-            .insert(crate::bridge::TOKEN_KEY, self.0.clone());
-        Ok(req)
-    }
+/// How a supervisor runs its slot.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub(crate) health_interval: Duration,
+    /// How many starts in a row may fail before the slot is given up (at least 1).
+    pub(crate) restart_budget: u32,
 }
 
-/// A gRPC client to one worker.
-pub(crate) type Client = WorkerClient<InterceptedService<Channel, Token>>;
-
-/// A worker that serves, as callers see it.
-pub(crate) struct Live {
-    pub(crate) generation: u64,
-    pub(crate) client: Client,
-    pub(crate) pid: u32,
-    /// Becomes true when the process has exited.
-    pub(crate) exited: watch::Receiver<bool>,
-}
-
-/// Where a slot stands.
-#[derive(Clone)]
-pub(crate) enum SlotState {
-    Starting,
-    Ready(Arc<Live>),
-    Failed(String),
-}
-
-/// One place in the pool.
-pub(crate) struct Slot {
-    pub(crate) id: usize,
-    pub(crate) state: watch::Sender<SlotState>,
-    /// Wakes the supervisor to restart the worker of a given generation.
-    pub(crate) restart: Notify,
-    pub(crate) failed_generation: parking_lot::Mutex<u64>,
-}
-
-impl Slot {
-    pub(crate) fn new(id: usize) -> Self {
-        Self {
-            id,
-            state: watch::Sender::new(SlotState::Starting),
-            restart: Notify::new(),
-            failed_generation: parking_lot::Mutex::new(0),
-        }
-    }
-
-    /// Asks for a restart of `generation` (a call saw it die); ignored if already replaced.
-    pub(crate) fn report_failure(&self, generation: u64) {
-        let mut failed = self.failed_generation.lock();
-        if *failed < generation {
-            *failed = generation;
-            self.state.send_if_modified(|s| match s {
-                SlotState::Ready(live) if live.generation == generation => {
-                    *s = SlotState::Starting;
-                    true
-                }
-                _ => false,
-            });
-            self.restart.notify_one();
-        }
-    }
-}
-
-const MAX_START_ATTEMPTS: u32 = 5;
-
-/// Runs forever on the library runtime: keeps `slot`'s worker alive.
-pub(crate) async fn supervise(pool: Arc<Pool>, slot: Arc<Slot>) {
+/// Runs on the library runtime until it gives up: keeps `slot`'s worker alive.
+pub(crate) async fn supervise(
+    slot: Arc<Slot>,
+    spawner: Arc<Spawner>,
+    registry: Arc<RestoreRegistry>,
+    policy: Policy,
+) {
     let mut generation = 0u64;
     let mut failures = 0u32;
     loop {
         generation += 1;
-        let started = start(&pool, &slot, generation).await;
+        let started = start(&spawner, &registry, &slot, generation).await;
         let (mut child, live) = match started {
             Ok(ok) => {
                 failures = 0;
@@ -98,8 +43,13 @@ pub(crate) async fn supervise(pool: Arc<Pool>, slot: Arc<Slot>) {
             Err(e) => {
                 failures += 1;
                 tracing::warn!(worker = slot.id, attempt = failures, error = %e, "worker failed to start");
-                if failures >= MAX_START_ATTEMPTS {
-                    slot.state.send_replace(SlotState::Failed(e.to_string()));
+                if failures >= policy.restart_budget.max(1) {
+                    tracing::error!(worker = slot.id, attempts = failures, "giving up on the worker");
+                    slot.state.send_replace(SlotState::GaveUp(Error::WorkerUnavailable {
+                        worker: slot.id,
+                        attempts: failures,
+                        reason: e.to_string(),
+                    }));
                     return;
                 }
                 tokio::time::sleep(backoff(failures)).await;
@@ -114,17 +64,14 @@ pub(crate) async fn supervise(pool: Arc<Pool>, slot: Arc<Slot>) {
         slot.state.send_replace(SlotState::Ready(live.clone()));
         tracing::info!(worker = slot.id, pid = live.pid, generation, "worker ready");
 
-        let reason = watch_worker(&pool, &slot, &live, &mut child).await;
+        let reason = watch_worker(policy, &slot, &live, &mut child).await;
+        // The worker is being replaced: whether the kill or the wait fails (it may be gone
+        // already), the next generation starts either way.
         let _ = child.start_kill();
         let _ = child.wait().await;
+        // Callers waiting for this worker's exit may all be gone; nothing to tell then.
         let _ = exited_tx.send(true);
-        slot.state.send_if_modified(|s| match s {
-            SlotState::Ready(l) if l.generation == generation => {
-                *s = SlotState::Starting;
-                true
-            }
-            _ => false,
-        });
+        slot.mark_starting(generation);
         tracing::warn!(worker = slot.id, pid = live.pid, %reason, "worker lost; restarting");
         tokio::time::sleep(backoff(1)).await;
     }
@@ -136,12 +83,12 @@ fn backoff(failures: u32) -> Duration {
 
 /// Waits until the worker exits, fails a health check, or a call reports it dead.
 async fn watch_worker(
-    pool: &Pool,
+    policy: Policy,
     slot: &Slot,
     live: &Live,
     child: &mut tokio::process::Child,
 ) -> String {
-    let mut tick = tokio::time::interval(pool.config.health_interval);
+    let mut tick = tokio::time::interval(policy.health_interval);
     tick.tick().await;
     loop {
         tokio::select! {
@@ -154,7 +101,7 @@ async fn watch_worker(
             _ = tick.tick() => {
                 let mut client = live.client.clone();
                 let health = tokio::time::timeout(
-                    pool.config.health_interval.max(Duration::from_secs(1)) * 2,
+                    policy.health_interval.max(Duration::from_secs(1)) * 2,
                     client.health(pb::HealthRequest {}),
                 ).await;
                 match health {
@@ -169,36 +116,13 @@ async fn watch_worker(
 
 /// Starts the process, connects, and restores the LMs and modules it must hold.
 async fn start(
-    pool: &Arc<Pool>,
+    spawner: &Spawner,
+    registry: &RestoreRegistry,
     slot: &Slot,
     generation: u64,
 ) -> dspex_core::Result<(tokio::process::Child, Live)> {
-    let spawned = process::spawn(
-        &pool.python,
-        slot.id,
-        &pool.bridge,
-        pool.config.start_timeout,
-    )
-    .await?;
-    let channel = Channel::from_shared(format!("http://127.0.0.1:{}", spawned.port))
-        .map_err(|e| python_error(format!("bad worker address: {e}")))?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| python_error(format!("could not connect to worker {}: {e}", slot.id)))?;
-    let client = WorkerClient::with_interceptor(channel, pool.token.clone())
-        .max_decoding_message_size(64 * 1024 * 1024);
-    let (_, never) = watch::channel(false);
-    let live = Live {
-        generation,
-        client,
-        pid: spawned.pid,
-        exited: never,
-    };
-    pool.restore(slot.id, &live.client).await?;
-    Ok((spawned.child, live))
-}
-
-fn python_error(message: String) -> dspex_core::Error {
-    dspex_core::Error::Python { message }
+    let (child, live) = spawner.start(slot.id, generation).await?;
+    // A worker that cannot hold its modules does not serve; dropping `child` kills it.
+    registry.restore(slot.id, &live.client).await?;
+    Ok((child, live))
 }
