@@ -293,3 +293,124 @@ async fn a_grpc_watch_ends_when_its_context_is_gone() -> dspex::Result<()> {
     assert_eq!(ended, Some(tonic::Code::NotFound));
     Ok(())
 }
+
+/// Waits (at most 5 s) for a watcher to end, returning every event it still yielded.
+async fn drain_to_end(w: &mut dspex::Watcher) -> Vec<WatchEvent> {
+    let mut events = Vec::new();
+    while let Some(event) = next(w).await {
+        events.push(event);
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_watcher_ends_when_the_last_clone_of_its_context_is_dropped() -> dspex::Result<()> {
+    let ctx = counter()?;
+    let clone = ctx.clone();
+    let mut w = ctx.watch(&["n"], false)?;
+    ctx.set("n", 1)?;
+    drop(ctx);
+    clone.set("n", 2)?; // a clone still writes: the watcher is still served
+    drop(clone);
+    let versions: Vec<u64> = drain_to_end(&mut w)
+        .await
+        .into_iter()
+        .map(|e| update(Some(e)).version)
+        .collect();
+    assert_eq!(versions, [1, 2], "what was sent arrives, then the end");
+    assert!(next(&mut w).await.is_none(), "and it stays ended");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_watcher_stream_ends_when_its_bridged_context_is_dropped() -> dspex::Result<()> {
+    let ctx = counter()?;
+    ctx.ensure_bridged().await?;
+    let w = ctx.watch(&[], true)?;
+    drop(ctx);
+    let events: Vec<WatchEvent> = tokio::time::timeout(Duration::from_secs(5), w.collect())
+        .await
+        .expect("the stream ends");
+    let names: Vec<String> = events.into_iter().map(|e| update(Some(e)).name).collect();
+    assert_eq!(names, ["n", "other"], "the initial values, then the end");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_watcher_ends_when_its_session_is_removed() -> dspex::Result<()> {
+    let ctx = counter()?;
+    ctx.ensure_bridged().await?;
+    let mut w = ctx.watch(&["n"], false)?;
+    assert_eq!(ctx.watcher_count(), 1);
+    assert!(dspex::SessionStore::global().remove_session(ctx.id()));
+    assert!(drain_to_end(&mut w).await.is_empty());
+    assert_eq!(ctx.watcher_count(), 0);
+    // A watcher asked for afterwards has nothing to wait for either.
+    let mut late = ctx.watch(&["n"], true)?;
+    assert_eq!(update(next(&mut late).await).version, 0, "its initial value");
+    assert!(next(&mut late).await.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resynchronised_update_reports_who_wrote_the_value() -> dspex::Result<()> {
+    let ctx = counter()?;
+    ctx.ensure_bridged().await?;
+    let mut w = ctx.watch(&["n", "other"], false)?;
+    for i in 1..=2_000 {
+        ctx.set("n", i)?; // more than the watcher buffers: it will lag
+    }
+    ctx.set("other", 5)?;
+    common::run_python(
+        &ctx,
+        "with grpc.insecure_channel(ADDRESS) as ch:\n\
+         \x20   SyncSessionContext(SESSION, ch).set_variable('n', 42)\n",
+    );
+    assert!(matches!(
+        next(&mut w).await,
+        Some(WatchEvent::Lagged { missed: 2_002 })
+    ));
+    let mut resync: Vec<_> = [update(next(&mut w).await), update(next(&mut w).await)]
+        .into_iter()
+        .map(|u| (u.name, u.value, u.old_value, u.source))
+        .collect();
+    resync.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        resync,
+        [
+            ("n".into(), Value::Integer(42), None, UpdateSource::Python),
+            ("other".into(), Value::Integer(5), None, UpdateSource::Rust),
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn initial_values_report_who_wrote_them() -> dspex::Result<()> {
+    let ctx = counter()?;
+    ctx.ensure_bridged().await?;
+    common::run_python(
+        &ctx,
+        "with grpc.insecure_channel(ADDRESS) as ch:\n\
+         \x20   s = SyncSessionContext(SESSION, ch)\n\
+         \x20   s.set_variable('n', 3)\n\
+         \x20   s.register_variable('from_python', 'integer', 1)\n",
+    );
+    ctx.set("other", 4)?;
+    let mut w = ctx.watch(&[], true)?;
+    let mut sources = Vec::new();
+    for _ in 0..3 {
+        let u = update(next(&mut w).await);
+        sources.push((u.name, u.source));
+    }
+    sources.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        sources,
+        [
+            ("from_python".into(), UpdateSource::Python),
+            ("n".into(), UpdateSource::Python),
+            ("other".into(), UpdateSource::Rust),
+        ]
+    );
+    Ok(())
+}
