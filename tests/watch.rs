@@ -347,7 +347,11 @@ async fn a_watcher_ends_when_its_session_is_removed() -> dspex::Result<()> {
     assert_eq!(ctx.watcher_count(), 0);
     // A watcher asked for afterwards has nothing to wait for either.
     let mut late = ctx.watch(&["n"], true)?;
-    assert_eq!(update(next(&mut late).await).version, 0, "its initial value");
+    assert_eq!(
+        update(next(&mut late).await).version,
+        0,
+        "its initial value"
+    );
     assert!(next(&mut late).await.is_none());
     Ok(())
 }

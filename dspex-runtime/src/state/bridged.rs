@@ -37,6 +37,5 @@ impl StateProvider for BridgedState {
         self.session.table()
     }
 
-
     forward_to_table!();
 }

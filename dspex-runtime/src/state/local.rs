@@ -28,6 +28,5 @@ impl StateProvider for LocalState {
         &self.table
     }
 
-
     forward_to_table!();
 }

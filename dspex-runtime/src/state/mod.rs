@@ -108,8 +108,13 @@ macro_rules! forward_to_table {
             initial: dspex_core::Value,
             opts: dspex_core::VarOptions,
         ) -> dspex_core::Result<dspex_core::VarId> {
-            self.table()
-                .register(name, var_type, initial, opts, $crate::watch::UpdateSource::Rust)
+            self.table().register(
+                name,
+                var_type,
+                initial,
+                opts,
+                $crate::watch::UpdateSource::Rust,
+            )
         }
         fn register_many(
             &self,

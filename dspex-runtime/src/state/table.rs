@@ -305,7 +305,10 @@ impl VariableTable {
     }
 
     /// The variables among `names` (all when `None`), for resynchronising a watcher.
-    pub(crate) fn snapshot(&self, names: Option<&std::collections::HashSet<String>>) -> Vec<Current> {
+    pub(crate) fn snapshot(
+        &self,
+        names: Option<&std::collections::HashSet<String>>,
+    ) -> Vec<Current> {
         snapshot_of(&self.state.read(), names)
     }
 

@@ -44,12 +44,17 @@ pub(crate) async fn supervise(
                 failures += 1;
                 tracing::warn!(worker = slot.id, attempt = failures, error = %e, "worker failed to start");
                 if failures >= policy.restart_budget.max(1) {
-                    tracing::error!(worker = slot.id, attempts = failures, "giving up on the worker");
-                    slot.state.send_replace(SlotState::GaveUp(Error::WorkerUnavailable {
-                        worker: slot.id,
-                        attempts: failures,
-                        reason: e.to_string(),
-                    }));
+                    tracing::error!(
+                        worker = slot.id,
+                        attempts = failures,
+                        "giving up on the worker"
+                    );
+                    slot.state
+                        .send_replace(SlotState::GaveUp(Error::WorkerUnavailable {
+                            worker: slot.id,
+                            attempts: failures,
+                            reason: e.to_string(),
+                        }));
                     return;
                 }
                 tokio::time::sleep(backoff(failures)).await;
