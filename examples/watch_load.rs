@@ -1,4 +1,4 @@
-//! Load test for watching (issue 6): 100 watchers — 50 Rust, 50 Python (one process,
+//! Load test for watching: 100 watchers — 50 Rust, 50 Python (one process,
 //! asyncio tasks over the gRPC stream) — while one writer does 10,000 updates. Every
 //! watcher must end on the final value. Prints delivery latency p50/p99 per language and
 //! writer throughput with and without watchers, as JSON. Loopback only, bounded in count

@@ -64,6 +64,7 @@ fn coercion_rules() -> dspex::Result<()> {
         Err(Error::TypeMismatch { .. })
     ));
     ctx.set("f", f64::INFINITY)?; // a value like any other without bounds
+    assert_eq!(ctx.get::<f64>("f")?, f64::INFINITY);
     ctx.defvariable("i", VarType::Integer, 0, VarOptions::new())?;
     ctx.set("i", 3.0)?;
     assert_eq!(ctx.get::<i64>("i")?, 3);
@@ -153,10 +154,10 @@ fn invalid_definitions_are_rejected() {
         err.to_string()
             .contains("`max_length` does not apply to a boolean")
     );
-    assert!(
-        ctx.defvariable("9x", VarType::Boolean, true, VarOptions::new())
-            .is_err()
-    );
+    let err = ctx
+        .defvariable("9x", VarType::Boolean, true, VarOptions::new())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidDefinition { .. }), "{err:?}");
     assert!(ctx.list().is_empty());
 }
 
@@ -231,6 +232,10 @@ fn set_with_metadata_and_set_if_version() -> dspex::Result<()> {
     assert_eq!(ctx.set_with_metadata("t", 0.2, md)?, 1);
     let var = ctx.variable("t")?;
     assert_eq!(var.metadata.len(), 2);
+    assert_eq!(
+        (var.metadata["owner"].as_str(), var.metadata["why"].as_str()),
+        ("me", "tuning")
+    );
     assert_eq!(ctx.set_if_version("t", 0.3, 1)?, 2);
     let err = ctx.set_if_version("t", 0.4, 1).unwrap_err();
     assert_eq!(
@@ -298,7 +303,11 @@ fn save_and_restore_as_json() -> dspex::Result<()> {
     let restored = Context::from_json(&json)?;
     assert_eq!(restored.list(), ctx.list());
     assert_ne!(restored.id(), ctx.id());
-    assert!(restored.set("t", 3.0).is_err()); // constraints came along
+    assert!(matches!(
+        restored.set("t", 3.0),
+        Err(Error::ConstraintViolation { .. })
+    )); // constraints came along
+    assert_eq!(restored.variable("t")?.metadata["k"], "v");
     assert!(matches!(
         Context::from_json("{"),
         Err(Error::Serialization { .. })

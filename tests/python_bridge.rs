@@ -1,5 +1,5 @@
-//! The bridge with real Python processes (`dspex_bridge.SessionContext`): the original
-//! design's integration scenario and the cross-language guarantees.
+//! The bridge with real Python processes (`dspex_bridge.SessionContext`): Python reads and
+//! writes what Rust defined, by the same rules and with the same messages, atomically.
 
 mod common;
 

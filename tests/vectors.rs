@@ -103,7 +103,9 @@ fn kind(err: &Error) -> &'static str {
 /// (so `-0.0` and `0.0` are told apart, as Python's `repr` would).
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Float(x), Value::Float(y)) => (x.is_nan() && y.is_nan()) || x == y,
+        (Value::Float(x), Value::Float(y)) => {
+            (x.is_nan() && y.is_nan()) || x.to_bits() == y.to_bits()
+        }
         _ => a == b,
     }
 }

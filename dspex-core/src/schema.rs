@@ -507,8 +507,8 @@ impl Schema {
     }
 }
 
-/// Coerces a value to a type, as DESIGN.md states: integers widen to floats, whole floats
-/// within i64 narrow to integers, NaN is refused, nothing else converts.
+/// Coerces a value to a type, the same way in Rust and Python: integers widen to floats,
+/// whole floats within i64 narrow to integers, NaN is refused, nothing else converts.
 pub fn coerce(var_type: VarType, value: Value) -> Result<Value, Violation> {
     match (var_type, value) {
         (VarType::Float, Value::Float(v)) if v.is_nan() => Err(Violation::NotANumber),

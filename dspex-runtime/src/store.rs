@@ -96,7 +96,7 @@ impl SessionStore {
         }
     }
 
-    /// The process-wide store.
+    /// The process-wide store: the one the bridge serves and every bridged Context uses.
     pub fn global() -> &'static SessionStore {
         static STORE: OnceLock<SessionStore> = OnceLock::new();
         STORE.get_or_init(SessionStore::new)
@@ -173,12 +173,13 @@ impl SessionStore {
         }
     }
 
-    /// The ids of every session.
+    /// The ids of every session (the ids of the bridged Contexts, plus unowned sessions
+    /// not yet swept), in no particular order.
     pub fn session_ids(&self) -> Vec<String> {
         self.sessions.read().keys().cloned().collect()
     }
 
-    /// How many sessions there are.
+    /// How many sessions there are, owned or not yet swept.
     pub fn len(&self) -> usize {
         self.sessions.read().len()
     }
@@ -196,7 +197,8 @@ impl SessionStore {
         self.ttl_ms.store(ttl.as_millis() as u64, Ordering::Relaxed);
     }
 
-    /// The idle TTL of unowned sessions.
+    /// How long an unowned session may stay idle before the sweep removes it (set with
+    /// `BridgeConfig::session_ttl`).
     pub fn session_ttl(&self) -> Duration {
         Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed))
     }

@@ -6,7 +6,7 @@ use std::process::Command;
 use dspex::{Constraints, Context, VarOptions, VarType};
 
 /// A Local Context with `temperature` (float 0.7 in [0, 2]) and `max_tokens` (integer 256
-/// in [1, 4096]): the variables of the original design's scenario.
+/// in [1, 4096]): the two settings most LM calls bind.
 pub fn llm_context() -> dspex::Result<Context> {
     let ctx = Context::new();
     ctx.defvariable(

@@ -101,7 +101,8 @@ pub fn configure_bridge(config: BridgeConfig) -> Result<()> {
     Ok(())
 }
 
-/// The running bridge's endpoint, if it runs.
+/// The running bridge's endpoint: `None` until the first Context is bridged (it then runs
+/// for the rest of the process).
 pub fn bridge_endpoint() -> Option<BridgeEndpoint> {
     BRIDGE.lock().running.as_deref().cloned()
 }

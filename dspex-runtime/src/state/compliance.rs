@@ -50,7 +50,8 @@ fn refused_writes_change_nothing(p: Backend) {
         metadata: Some(md),
         ..WriteOptions::default()
     };
-    assert!(p.set("t", Value::Float(-1.0), opts).is_err());
+    let err = p.set("t", Value::Float(-1.0), opts).unwrap_err();
+    assert!(matches!(err, Error::ConstraintViolation { .. }), "{err:?}");
     let err = p
         .update("t", &mut |_| Ok(Value::String("x".into())))
         .unwrap_err();
@@ -133,7 +134,11 @@ fn string_constraints(p: Backend) {
     let m = VarOptions::new().constraints(Constraints::new().choices(["Predict"]));
     p.register("m", VarType::Module, "Predict".into(), m)
         .unwrap();
-    assert!(set(&*p, "m", "ReAct").is_err());
+    assert!(matches!(
+        set(&*p, "m", "ReAct"),
+        Err(Error::ConstraintViolation { .. })
+    ));
+    assert_eq!(p.get("m").unwrap(), Value::String("Predict".into()));
 }
 
 /// Bad definitions are refused and register nothing.
@@ -217,14 +222,23 @@ fn register_many_is_all_or_nothing(p: Backend) {
     let def = |name: &str, v: Value| VariableDef::new(name, VarType::Integer, v, VarOptions::new());
     p.register("taken", VarType::Integer, 0.into(), VarOptions::new())
         .unwrap();
-    for batch in [
-        vec![def("a", 1.into()), def("b", "x".into())],
-        vec![def("a", 1.into()), def("taken", 1.into())],
-        vec![def("a", 1.into()), def("a", 2.into())],
-    ] {
-        assert!(p.register_many(batch).is_err());
-        assert_eq!(p.list().len(), 1, "nothing was added");
-    }
+    let refused = |batch| p.register_many(batch).unwrap_err();
+    let err = refused(vec![def("a", 1.into()), def("b", "x".into())]);
+    assert!(
+        matches!(err, Error::TypeMismatch { ref name, .. } if name == "b"),
+        "{err:?}"
+    );
+    let err = refused(vec![def("a", 1.into()), def("taken", 1.into())]);
+    assert_eq!(
+        err,
+        Error::AlreadyExists {
+            name: "taken".into()
+        }
+    );
+    let err = refused(vec![def("a", 1.into()), def("a", 2.into())]);
+    assert_eq!(err, Error::AlreadyExists { name: "a".into() });
+    assert_eq!(p.list().len(), 1, "no refused batch added anything");
+    assert!(!p.exists("a"));
     let ids = p
         .register_many(vec![def("a", 1.into()), def("b", 2.into())])
         .unwrap();

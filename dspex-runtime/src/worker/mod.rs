@@ -95,7 +95,8 @@ pub fn configure_workers(config: PoolConfig) -> Result<()> {
     Ok(())
 }
 
-/// The pids of the running workers (for tools and tests).
+/// The pids of the workers that serve now (for tools and tests): empty before the first
+/// module starts the pool, and without a worker that is being restarted or given up.
 pub async fn worker_pids() -> Vec<u32> {
     match pool::running() {
         Some(pool) => pool.pids(),
