@@ -105,7 +105,7 @@ def _tool_args(schema: dict[str, Any], source: EchoSource, text: str) -> dict[st
     for name, spec in schema.items():
         kind = spec.get("type") if isinstance(spec, dict) else None
         if kind == "integer":
-            args[name] = int(round(next(numbers, 0.0)))
+            args[name] = round(next(numbers, 0.0))
         elif kind == "number":
             args[name] = next(numbers, 0.0)
         elif kind == "boolean":
@@ -142,7 +142,9 @@ def program(text: str, fields: list[str]) -> str:
 def _program_answer_step(pot: Any, call: PredictorCall, tag: str) -> dict[str, Any]:
     raw = call.inputs.get(_CODE_OUTPUT_FIELD)
     if raw is None:
-        raise EchoCallError(f"ProgramOfThought's answer step `{call.signature.signature}` has no `{_CODE_OUTPUT_FIELD}`")
+        raise EchoCallError(
+            f"ProgramOfThought's answer step `{call.signature.signature}` has no `{_CODE_OUTPUT_FIELD}`"
+        )
     values: dict[str, Any] = {}
     for name, field in pot.output_fields.items():
         computed = _computed(raw, name)

@@ -52,8 +52,6 @@ ECHO_MODEL: Final = "dspex/echo-test-lm"
 """The model name an `EchoLM` reports (never sent anywhere)."""
 
 _SETTING_ORDER: Final = ("temperature", "max_tokens")
-_ADAPTER_SETTINGS: Final = frozenset({"response_format"})
-"""Settings an adapter adds for its own format (``JSONAdapter``'s schema): recorded, not echoed."""
 
 
 # ---- the settings a request carries ------------------------------------------------------------------------
@@ -77,9 +75,7 @@ def settings_tag(settings: dict[str, Any]) -> str:
     """``[temperature=0.3 max_tokens=256 ...]``: see the module docstring for the format."""
     parts = [f"{name}={_format_setting(settings.get(name))}" for name in _SETTING_ORDER]
     parts += [
-        f"{name}={_format_setting(value)}"
-        for name, value in sorted(settings.items())
-        if name not in _SETTING_ORDER and name not in _ADAPTER_SETTINGS
+        f"{name}={_format_setting(value)}" for name, value in sorted(settings.items()) if name not in _SETTING_ORDER
     ]
     return "[" + " ".join(parts) + "]"
 
@@ -144,8 +140,14 @@ class EchoEngine:
             usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0),
         )
 
+    def clear(self) -> None:
+        """Forgets every recorded request."""
+        with self._lock:
+            self.requests.clear()
+
     def stream(self, request: Request) -> Iterator[Any]:
-        return response_to_events(self.complete(request))
+        events: Iterator[Any] = response_to_events(self.complete(request))
+        return events
 
     def close(self) -> None:
         return None
@@ -168,7 +170,7 @@ class AsyncEchoEngine:
         return None
 
 
-class EchoLM(dspy.LM):
+class EchoLM(dspy.LM):  # type: ignore[misc]  # dspy ships no type information: dspy.LM is Any here
     """The offline, deterministic test LM: a ``dspy.LM`` over `EchoEngine`.
 
     ``EchoLM(temperature=0.3, max_tokens=256)`` takes ``dspy.LM``'s settings. Its answers and
@@ -183,11 +185,13 @@ class EchoLM(dspy.LM):
         kwargs.setdefault("cache", False)
         kwargs.setdefault("num_retries", 0)
         super().__init__(model, engine=engine, async_engine=AsyncEchoEngine(engine), **kwargs)
+        # A plain attribute: ``copy`` shares it by reference, so copies record into the same list.
+        self._echo_engine = engine
 
     @property
     def echo_engine(self) -> EchoEngine:
-        engine: EchoEngine = self._engine_spec
-        return engine
+        """The engine answering (and recording) this LM's requests."""
+        return self._echo_engine
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -195,8 +199,8 @@ class EchoLM(dspy.LM):
         return self.echo_engine.requests
 
     def clear_requests(self) -> None:
-        with self.echo_engine._lock:
-            self.echo_engine.requests.clear()
+        """Forgets every recorded request (of this LM and its copies)."""
+        self.echo_engine.clear()
 
 
 def echo_lm(**settings: Any) -> EchoLM:
@@ -249,9 +253,10 @@ __all__ = [
     "AsyncEchoEngine",
     "EchoEngine",
     "EchoLM",
+    "SlowEchoEngine",
     "add_numbers",
-    "slow_echo_lm",
     "echo_lm",
     "settings_tag",
+    "slow_echo_lm",
     "word_count",
 ]

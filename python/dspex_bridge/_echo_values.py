@@ -49,7 +49,7 @@ def value_for(annotation: Any, source: EchoSource) -> Any:
     if annotation is bool:
         return True
     if annotation is int:
-        return int(round(source.total))
+        return round(source.total)
     if annotation is float:
         return source.total
     if annotation is None or annotation is type(None):
