@@ -1,30 +1,32 @@
-"""`EchoLM`: the offline, deterministic **test LM** of dspex (exported by `dspex_bridge.testing`).
+"""`EchoLM`: the offline, deterministic **test LM** of dspex, for tests and demos only (exported by
+`dspex_bridge.testing`, driven from Rust by ``Lm::echo()``). It is no model: it never touches the network and
+answers the same request the same way every time.
 
-It is a real ``dspy.LM`` whose engine is DSPy 3.4's canonical engine interface
-(``complete(Request) -> Response``, plus the async twin), so every DSPy module drives it the
-way it drives a real model: Predict, ChainOfThought, ReAct (it calls a tool, then
-``finish``), ProgramOfThought (it writes Python that runs in ``dspy.LocalInterpreter``).
-It never touches the network and answers the same request the same way every time.
+It is a real ``dspy.LM`` whose engine is DSPy 3.4's canonical engine interface (``complete(Request) ->
+Response``, plus the async twin), so every DSPy module drives it the way it drives a real model: Predict,
+ChainOfThought, ReAct (it calls a tool, then ``finish``), ProgramOfThought (it writes Python that runs in
+``dspy.LocalInterpreter``).
 
-How it answers (under DSPy's default ``ChatAdapter``): it reads the input and output fields
-from the system prompt, the input values from the last user message, and writes one value per
-output field, typed as the signature asks:
+Like DSPy's own ``DummyLM`` it answers in the format of the adapter DSPy uses, written by that adapter
+(``format_assistant_message_content``), and it takes the fields from the calling predictor's signature, never
+from the prompt's wording (see `dspex_bridge._echo_call`). Under ``ChatAdapter`` and ``JSONAdapter`` alike, each
+output field gets a value of its annotation's type (`dspex_bridge._echo_values`):
 
-- ``str`` fields: ``Echo: <source> [temperature=<t> max_tokens=<m>]``, where ``<source>`` is
-  the value of the first input field (for ProgramOfThought's last step, the value the program
-  computed for that field), and the bracket lists the settings the request carried:
-  ``temperature`` and ``max_tokens`` always (``none`` when unset), then any other setting that
-  is set (``top_p``, ``seed``, ``stop``, ...) in alphabetical order, ``key=value`` separated
-  by single spaces. ``<t>`` is Python's ``repr`` of the float (``0.3``, ``1.0``).
+- ``str``: ``Echo: <source> [temperature=<t> max_tokens=<m>]``, where ``<source>`` is the text of the first
+  input field (for ProgramOfThought's last step, the value the program computed for that field), and the
+  bracket lists the settings the request carried: ``temperature`` and ``max_tokens`` always (``none`` when
+  unset), then any other setting that is set (``top_p``, ``seed``, ``stop``, ...) in alphabetical order,
+  ``key=value`` separated by single spaces. ``<t>`` is Python's ``repr`` of the float (``0.3``, ``1.0``).
   Example: ``Echo: What is 2+2? [temperature=0.3 max_tokens=256]``.
-- ``int`` / ``float``: the sum of the numbers found in the inputs (``0`` if none).
-- ``bool``: ``true``. ``Literal[...]``: its first choice. ``list``: a one-element list.
-  ``dict``: ``{}``.
-- ReAct: when the trajectory is empty it calls the first tool, with arguments built from the
-  input (integers/numbers: the numbers found in the input, in order; strings: the first input);
-  after one observation it calls ``finish``.
-- ProgramOfThought: ``generated_code`` is a program that sums the numbers found in the first
-  input and ``SUBMIT``s the result for every output field.
+- ``int`` / ``float``: the sum of the numbers found in the caller's inputs (``0`` if none).
+- ``bool``: ``True``. ``Literal[...]`` / ``Enum``: the first choice. ``list`` / ``set`` / ``tuple[T, ...]``:
+  one element. ``dict[str, V]``: ``{"echo": <V value>}``. A pydantic model: each of its fields, so typed.
+- ReAct: its first step calls the first tool, with arguments built from the input (integers/numbers: the
+  numbers found in the input, in order; strings: the first input); once the trajectory holds a call it calls
+  ``finish``.
+- ProgramOfThought: the code is a program that sums the numbers found in the first input and ``SUBMIT``s the
+  result for every output field.
+- A request no predictor makes (``lm("hi")``): the text ``Echo: <last user message> [settings]``.
 
 Every request is recorded in ``lm.requests`` (shared by ``lm.copy(...)`` copies):
 ``{"model", "messages": [{"role", "content"}, ...] (system first), "settings": {...set
@@ -33,10 +35,8 @@ config fields...}, "temperature", "max_tokens"}``.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -45,56 +45,16 @@ from typing import Any, Final
 import dspy
 from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
 
+from ._echo_answer import answer_text
+from ._echo_call import find_call
+
 ECHO_MODEL: Final = "dspex/echo-test-lm"
 """The model name an `EchoLM` reports (never sent anywhere)."""
 
-_FIELD_LINE: Final = re.compile(r"^\s*\d+\. `([^`]+)` \((.+?)\)(?::|\s*$)")
-_MARKER: Final = re.compile(r"\[\[ ## (\w+) ## \]\]")
-_NUMBER: Final = re.compile(r"-?\d+(?:\.\d+)?")
-_TOOL_LINE: Final = re.compile(r"^\(\d+\) (\w+)(?:, whose description is .*?)?\. It takes arguments (\{.*\})\.\s*$")
-_RESPOND_TAIL: Final = re.compile(r"\n\s*\nRespond with the corresponding output fields.*\Z", re.DOTALL)
 _SETTING_ORDER: Final = ("temperature", "max_tokens")
 
 
-# ---- reading the prompt ----------------------------------------------------------------------
-
-
-def _section(system: str, start: str, end: str) -> list[tuple[str, str]]:
-    """The (name, type) pairs of one "Your ... fields are:" list of the system prompt."""
-    begin = system.find(start)
-    if begin < 0:
-        return []
-    stop = system.find(end, begin + len(start))
-    body = system[begin + len(start) : stop if stop >= 0 else len(system)]
-    fields = []
-    for line in body.splitlines():
-        match = _FIELD_LINE.match(line)
-        if match:
-            fields.append((match.group(1), match.group(2).strip()))
-    return fields
-
-
-def _input_values(user_text: str, names: list[str]) -> dict[str, str]:
-    """The input values of the last user message, by field name."""
-    text = _RESPOND_TAIL.sub("", user_text)
-    values: dict[str, str] = {}
-    # Only the markers of the signature's inputs split the text: a value may itself hold
-    # markers (ReAct's trajectory does).
-    markers = [m for m in _MARKER.finditer(text) if not names or m.group(1) in names]
-    for index, marker in enumerate(markers):
-        end = markers[index + 1].start() if index + 1 < len(markers) else len(text)
-        values.setdefault(marker.group(1), text[marker.end() : end].strip())
-    return values
-
-
-def _numbers(texts: list[str]) -> list[float]:
-    return [float(match) for text in texts for match in _NUMBER.findall(text)]
-
-
-def _number_text(value: float, integer: bool) -> str:
-    if integer:
-        return str(int(round(value)))
-    return repr(float(value))
+# ---- the settings a request carries ------------------------------------------------------------------------
 
 
 def _settings_of(request: Request) -> dict[str, Any]:
@@ -115,9 +75,7 @@ def settings_tag(settings: dict[str, Any]) -> str:
     """``[temperature=0.3 max_tokens=256 ...]``: see the module docstring for the format."""
     parts = [f"{name}={_format_setting(settings.get(name))}" for name in _SETTING_ORDER]
     parts += [
-        f"{name}={_format_setting(value)}"
-        for name, value in sorted(settings.items())
-        if name not in _SETTING_ORDER
+        f"{name}={_format_setting(value)}" for name, value in sorted(settings.items()) if name not in _SETTING_ORDER
     ]
     return "[" + " ".join(parts) + "]"
 
@@ -134,184 +92,22 @@ def _format_setting(value: Any) -> str:
     return str(value)
 
 
-def _message_text(message: Message) -> str:
-    return message.text or ""
+def _system_text(request: Request) -> str | None:
+    system = request.system
+    if system is None or isinstance(system, str):
+        return system
+    return "".join(getattr(part, "text", "") or "" for part in system)
 
 
-# ---- writing the answer ----------------------------------------------------------------------
-
-
-class _Turn:
-    """One request, read: system text, input fields and values, output fields, settings."""
-
-    def __init__(self, request: Request) -> None:
-        system = request.system
-        if system is None:
-            self.system = ""
-        elif isinstance(system, str):
-            self.system = system
-        else:
-            self.system = "".join(getattr(part, "text", "") or "" for part in system)
-        user_messages = [m for m in request.messages if m.role == "user"]
-        self.user_text = _message_text(user_messages[-1]) if user_messages else ""
-        self.inputs_spec = _section(self.system, "Your input fields are:", "Your output fields are:")
-        self.outputs_spec = _section(self.system, "Your output fields are:", "All interactions will be")
-        names = [name for name, _ in self.inputs_spec]
-        self.inputs = _input_values(self.user_text, names)
-        self.settings = _settings_of(request)
-        self.tag = settings_tag(self.settings)
-
-    @property
-    def first_input(self) -> str:
-        for name, _ in self.inputs_spec:
-            if name in self.inputs:
-                return self.inputs[name]
-        return next(iter(self.inputs.values()), self.user_text.strip())
-
-    def plain_inputs(self) -> list[str]:
-        """Input values that are the caller's (not ReAct's trajectory, not PoT's code)."""
-        skip = {"trajectory", "previous_code", "error", "final_generated_code", "code_output"}
-        return [value for name, value in self.inputs.items() if name not in skip]
-
-    def program_output(self, field: str) -> str | None:
-        """ProgramOfThought's final step: what the program computed for ``field``."""
-        raw = self.inputs.get("code_output")
-        if raw is None:
-            return None
-        try:
-            data: Any = json.loads(raw)
-        except ValueError:
-            return None
-        for _ in range(2):  # {"field": v} or {"output": {"field": v}} (SUBMIT without typed fields)
-            if isinstance(data, dict) and field in data:
-                return str(data[field])
-            data = data.get("output") if isinstance(data, dict) else None
-        return None
-
-    # -- per field --
-
-    def value(self, name: str, type_name: str) -> str:
-        if name == "next_tool_name":
-            return self._react_tool()
-        if name == "next_tool_args":
-            return json.dumps(self._react_args())
-        if name == "generated_code":
-            return self._program()
-        base = type_name.split("[", 1)[0].strip()
-        if base == "str":
-            source = self.program_output(name)
-            return f"Echo: {source if source is not None else self.first_input} {self.tag}"
-        if base in ("int", "float"):
-            total = sum(_numbers(self.plain_inputs()))
-            return _number_text(total, base == "int")
-        if base == "bool":
-            return "true"
-        if base == "Literal":
-            choices = self._literal_choices(type_name)
-            return choices[0] if choices else ""
-        if base in ("list", "List", "tuple", "set"):
-            inner = type_name[len(base) + 1 : -1] if "[" in type_name else "str"
-            return json.dumps([self._json_value(name, inner)])
-        if base in ("dict", "Dict"):
-            return "{}"
-        return f"Echo: {self.first_input} {self.tag}"
-
-    def _json_value(self, name: str, type_name: str) -> Any:
-        text = self.value(name, type_name)
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-
-    @staticmethod
-    def _literal_choices(type_name: str) -> list[str]:
-        inside = type_name[type_name.find("[") + 1 : type_name.rfind("]")]
-        try:
-            parsed = ast.literal_eval(f"[{inside}]")
-        except (ValueError, SyntaxError):
-            return [part.strip().strip("'\"") for part in inside.split(",") if part.strip()]
-        return [str(choice) for choice in parsed]
-
-    # -- ReAct --
-
-    def _tools(self) -> dict[str, dict[str, Any]]:
-        tools: dict[str, dict[str, Any]] = {}
-        for line in self.system.splitlines():
-            match = _TOOL_LINE.match(line.strip())
-            if match:
-                try:
-                    args = ast.literal_eval(match.group(2))
-                except (ValueError, SyntaxError):
-                    args = {}
-                tools[match.group(1)] = args if isinstance(args, dict) else {}
-        return tools
-
-    def _react_step_done(self) -> bool:
-        return "tool_name_0" in self.inputs.get("trajectory", "")
-
-    def _react_tool(self) -> str:
-        if self._react_step_done():
-            return "finish"
-        choices = []
-        for name, type_name in self.outputs_spec:
-            if name == "next_tool_name":
-                choices = self._literal_choices(type_name)
-        tools = [choice for choice in choices if choice != "finish"]
-        return tools[0] if tools else "finish"
-
-    def _react_args(self) -> dict[str, Any]:
-        tool = self._react_tool()
-        if tool == "finish":
-            return {}
-        spec = self._tools().get(tool, {})
-        numbers = iter(_numbers(self.plain_inputs()))
-        args: dict[str, Any] = {}
-        for arg, schema in spec.items():
-            kind = schema.get("type") if isinstance(schema, dict) else None
-            if kind == "integer":
-                args[arg] = int(round(next(numbers, 0.0)))
-            elif kind == "number":
-                args[arg] = next(numbers, 0.0)
-            elif kind == "boolean":
-                args[arg] = True
-            else:
-                args[arg] = self.first_input
-        return args
-
-    # -- ProgramOfThought --
-
-    def _program(self) -> str:
-        fields = [name for name, _ in _section(self.system, "Your output fields are:", "All interactions")]
-        final = re.search(r"with the correct value mapping for the field\(s\): (.*?)\.\s*$", self.system, re.M)
-        targets = re.findall(r"`(\w+)`", final.group(1)) if final else [f for f in fields if f != "reasoning"]
-        submitted = ", ".join(f"{target!r}: result" for target in targets or ["answer"])
-        return "\n".join(
-            [
-                "import re",
-                f"text = {self.first_input!r}",
-                'numbers = [float(x) for x in re.findall(r"-?\\d+(?:\\.\\d+)?", text)]',
-                "total = sum(numbers)",
-                "result = str(int(total)) if total == int(total) else str(total)",
-                f"SUBMIT({{{submitted}}})",
-            ]
-        )
-
-    def answer(self) -> str:
-        outputs = self.outputs_spec or [("answer", "str")]
-        blocks = [f"[[ ## {name} ## ]]\n{self.value(name, type_name)}" for name, type_name in outputs]
-        blocks.append("[[ ## completed ## ]]")
-        return "\n\n".join(blocks)
-
-
-def _request_record(request: Request, turn: _Turn) -> dict[str, Any]:
-    messages = [{"role": "system", "content": turn.system}] if request.system is not None else []
-    messages += [{"role": m.role, "content": _message_text(m)} for m in request.messages]
+def _request_record(request: Request, system: str | None, settings: dict[str, Any]) -> dict[str, Any]:
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages += [{"role": m.role, "content": m.text or ""} for m in request.messages]
     return {
         "model": request.model,
         "messages": messages,
-        "settings": dict(turn.settings),
-        "temperature": turn.settings.get("temperature"),
-        "max_tokens": turn.settings.get("max_tokens"),
+        "settings": dict(settings),
+        "temperature": settings.get("temperature"),
+        "max_tokens": settings.get("max_tokens"),
     }
 
 
@@ -327,10 +123,13 @@ class EchoEngine:
         self._lock = threading.Lock()
 
     def complete(self, request: Request) -> Response:
-        turn = _Turn(request)
-        text = turn.answer()
+        system = _system_text(request)
+        user_messages = [m for m in request.messages if m.role == "user"]
+        user_text = (user_messages[-1].text or "") if user_messages else ""
+        settings = _settings_of(request)
+        text = answer_text(find_call(system or "", user_text), user_text, settings_tag(settings))
         with self._lock:
-            self.requests.append(_request_record(request, turn))
+            self.requests.append(_request_record(request, system, settings))
             if self.max_requests is not None and len(self.requests) > self.max_requests:
                 del self.requests[: len(self.requests) - self.max_requests]
         return Response(
@@ -341,8 +140,14 @@ class EchoEngine:
             usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0),
         )
 
+    def clear(self) -> None:
+        """Forgets every recorded request."""
+        with self._lock:
+            self.requests.clear()
+
     def stream(self, request: Request) -> Iterator[Any]:
-        return response_to_events(self.complete(request))
+        events: Iterator[Any] = response_to_events(self.complete(request))
+        return events
 
     def close(self) -> None:
         return None
@@ -365,7 +170,7 @@ class AsyncEchoEngine:
         return None
 
 
-class EchoLM(dspy.LM):
+class EchoLM(dspy.LM):  # type: ignore[misc]  # dspy ships no type information: dspy.LM is Any here
     """The offline, deterministic test LM: a ``dspy.LM`` over `EchoEngine`.
 
     ``EchoLM(temperature=0.3, max_tokens=256)`` takes ``dspy.LM``'s settings. Its answers and
@@ -380,11 +185,13 @@ class EchoLM(dspy.LM):
         kwargs.setdefault("cache", False)
         kwargs.setdefault("num_retries", 0)
         super().__init__(model, engine=engine, async_engine=AsyncEchoEngine(engine), **kwargs)
+        # A plain attribute: ``copy`` shares it by reference, so copies record into the same list.
+        self._echo_engine = engine
 
     @property
     def echo_engine(self) -> EchoEngine:
-        engine: EchoEngine = self._engine_spec
-        return engine
+        """The engine answering (and recording) this LM's requests."""
+        return self._echo_engine
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -392,8 +199,8 @@ class EchoLM(dspy.LM):
         return self.echo_engine.requests
 
     def clear_requests(self) -> None:
-        with self.echo_engine._lock:
-            self.echo_engine.requests.clear()
+        """Forgets every recorded request (of this LM and its copies)."""
+        self.echo_engine.clear()
 
 
 def echo_lm(**settings: Any) -> EchoLM:
@@ -446,9 +253,10 @@ __all__ = [
     "AsyncEchoEngine",
     "EchoEngine",
     "EchoLM",
+    "SlowEchoEngine",
     "add_numbers",
-    "slow_echo_lm",
     "echo_lm",
     "settings_tag",
+    "slow_echo_lm",
     "word_count",
 ]

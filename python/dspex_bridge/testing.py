@@ -22,7 +22,7 @@ import subprocess
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, Self
 
 FIXTURE_ENV: Final = "DSPEX_BRIDGE_FIXTURE"
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -153,7 +153,7 @@ class BridgeFixture:
                 self._process.kill()
         self._process.wait()
 
-    def __enter__(self) -> BridgeFixture:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -166,13 +166,59 @@ class BridgeFixture:
 
 
 # ---- the test LM ------------------------------------------------------------------------------
-# `EchoLM` (the offline, deterministic test LM), its `echo_lm` factory and the small tools for
-# ReAct tests live in `dspex_bridge._echo_lm`; they are loaded on first use so that the bridge
-# fixture above does not pay for `import dspy`.
+# `EchoLM` (the offline, deterministic test LM, for tests and demos only), its factories and the
+# small tools for ReAct tests live in `dspex_bridge._echo_lm`; they are loaded on first use so that
+# the bridge fixture above does not pay for `import dspy`.
+
+if TYPE_CHECKING:  # what `__getattr__` provides, for type checkers
+    from ._echo_lm import (
+        ECHO_MODEL,
+        AsyncEchoEngine,
+        EchoEngine,
+        EchoLM,
+        SlowEchoEngine,
+        add_numbers,
+        echo_lm,
+        settings_tag,
+        slow_echo_lm,
+        word_count,
+    )
 
 _ECHO_LM_EXPORTS: Final = frozenset(
-    {"ECHO_MODEL", "AsyncEchoEngine", "EchoEngine", "EchoLM", "add_numbers", "echo_lm", "settings_tag", "slow_echo_lm", "word_count"}
+    {
+        "ECHO_MODEL",
+        "AsyncEchoEngine",
+        "EchoEngine",
+        "EchoLM",
+        "SlowEchoEngine",
+        "add_numbers",
+        "echo_lm",
+        "settings_tag",
+        "slow_echo_lm",
+        "word_count",
+    }
 )
+
+__all__ = [
+    "DEFAULT_FIXTURE",
+    "ECHO_MODEL",
+    "FIXTURE_ENV",
+    "REPO_ROOT",
+    "AsyncEchoEngine",
+    "BridgeFixture",
+    "BridgeFixtureError",
+    "EchoEngine",
+    "EchoLM",
+    "SlowEchoEngine",
+    "add_numbers",
+    "echo_lm",
+    "fixture_path",
+    "latency_summary",
+    "percentile_us",
+    "settings_tag",
+    "slow_echo_lm",
+    "word_count",
+]
 
 
 def __getattr__(name: str) -> Any:

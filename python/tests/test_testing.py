@@ -3,14 +3,19 @@ real tool, ProgramOfThought with the local interpreter)."""
 
 from __future__ import annotations
 
+import enum
+import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any, Literal
 
 import dspy
+import pydantic
 import pytest
 
+from dspex_bridge._echo_call import EchoCallError
 from dspex_bridge.testing import EchoLM, add_numbers, echo_lm, settings_tag, word_count
 
 
@@ -72,19 +77,99 @@ def test_is_deterministic(lm: EchoLM) -> None:
     assert first.summary == "Echo: Why? [temperature=none max_tokens=none]"
 
 
-def test_typed_outputs(lm: EchoLM) -> None:
-    result = dspy.Predict("a: int, b: int -> total: int, mean: float, ok: bool, tags: list[str]")(a=2, b=5)
-    assert result.total == 7
-    assert result.mean == 7.0
-    assert result.ok is True
-    assert result.tags == ["Echo: 2 [temperature=none max_tokens=none]"]
+class Mood(enum.Enum):
+    HAPPY = "happy"
+    SAD = "sad"
 
 
-def test_literal_output(lm: EchoLM) -> None:
-    from typing import Literal
+class Point(pydantic.BaseModel):
+    x: int
+    label: str
 
-    signature = dspy.Signature("text -> label").with_updated_fields("label", type_=Literal["positive", "negative"])
-    assert dspy.Predict(signature)(text="great").label == "positive"
+
+class Typed(dspy.Signature):  # type: ignore[misc]  # dspy ships no type information: its classes are Any
+    """Answer with values of every kind of type."""
+
+    a: int = dspy.InputField()
+    b: int = dspy.InputField()
+    total: int = dspy.OutputField()
+    mean: float = dspy.OutputField()
+    ok: bool = dspy.OutputField()
+    tags: list[str] = dspy.OutputField()
+    counts: list[int] = dspy.OutputField()
+    scores: dict[str, float] = dspy.OutputField()
+    label: Literal["positive", "negative"] = dspy.OutputField()
+    mood: Mood = dspy.OutputField()
+    point: Point = dspy.OutputField()
+    maybe: int | None = dspy.OutputField()
+    pair: tuple[int, str] = dspy.OutputField()
+
+
+ADAPTERS = [dspy.ChatAdapter(), dspy.JSONAdapter(), dspy.XMLAdapter()]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda adapter: type(adapter).__name__)
+def test_typed_outputs_under_each_adapter(adapter: Any) -> None:
+    lm = EchoLM()
+    with dspy.context(lm=lm, adapter=adapter):
+        result = dspy.Predict(Typed)(a=2, b=5)
+    echo = "Echo: 2 [temperature=none max_tokens=none]"
+    expected = {
+        "total": 7,
+        "mean": 7.0,
+        "ok": True,
+        "tags": [echo],
+        "counts": [7],
+        "scores": {"echo": 7.0},
+        "label": "positive",
+        "mood": Mood.HAPPY,
+        "point": Point(x=7, label=echo),
+        "maybe": 7,
+        "pair": (7, echo),
+    }
+    got = {name: getattr(result, name) for name in expected}
+    assert got == expected
+    assert {name: type(value) for name, value in got.items()} == {name: type(v) for name, v in expected.items()}
+    # Exactly one request: the adapter parsed the answer at once (no retry, no fallback to another adapter).
+    assert len(lm.requests) == 1
+
+
+def test_the_answer_is_written_in_the_adapters_own_format() -> None:
+    lm = EchoLM()
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        dspy.Predict("a: int, b: int -> total: int, counts: list[int], ok: bool")(a=1, b=2)
+    assert json.loads(lm.history[-1]["outputs"][0]) == {"total": 3, "counts": [3], "ok": True}
+    with dspy.context(lm=lm, adapter=dspy.ChatAdapter()):
+        dspy.Predict("a: int, b: int -> total: int")(a=1, b=2)
+    assert lm.history[-1]["outputs"][0] == "[[ ## total ## ]]\n3\n\n[[ ## completed ## ]]\n"
+
+
+def test_inputs_are_read_with_demos_history_and_missing_fields(lm: EchoLM) -> None:
+    predict = dspy.Predict("question -> answer")
+    predict.demos = [dspy.Example(question="a demo question", answer="a demo answer")]
+    assert predict(question="the real one").answer == "Echo: the real one [temperature=none max_tokens=none]"
+
+    history = dspy.History(messages=[{"question": "earlier", "answer": "before"}])
+    chat = dspy.Predict("question, history: dspy.History -> answer")
+    assert chat(question="now", history=history).answer == "Echo: now [temperature=none max_tokens=none]"
+
+    # `question` left out: the request carries `context` only, and the first input present answers.
+    partial = dspy.Predict("question, context -> answer, total: int")(context="only 4 and 5")
+    assert (partial.answer, partial.total) == ("Echo: only 4 and 5 [temperature=none max_tokens=none]", 9)
+
+
+def test_a_request_no_predictor_makes_is_echoed(lm: EchoLM) -> None:
+    assert lm("hello") == ["Echo: hello [temperature=none max_tokens=none]"]
+
+
+def test_a_request_its_signature_does_not_render_fails_loudly(lm: EchoLM) -> None:
+    # The predictor's own signature does not render this request (DSPy was handed another one for this call):
+    # the test LM says so instead of guessing fields.
+    predict = dspy.Predict("question -> answer")
+    with pytest.raises(dspy.utils.exceptions.LMError) as caught:
+        predict(question="x", signature=dspy.Signature("question -> other"))
+    assert isinstance(caught.value.__cause__, EchoCallError)
+    assert "cannot read a request of the predictor with signature `question -> answer`" in str(caught.value)
 
 
 def test_chain_of_thought(lm: EchoLM) -> None:
@@ -118,8 +203,8 @@ def test_program_of_thought_runs_code_in_the_local_interpreter(lm: EchoLM) -> No
         pot = dspy.ProgramOfThought("question -> answer", interpreter_factory=dspy.LocalInterpreter)
     result = pot(question="What is 2 plus 40?")
     assert result.answer == "Echo: 42 [temperature=none max_tokens=none]"
-    code_requests = [r for r in lm.requests if "generated_code" in r["messages"][0]["content"]]
-    assert code_requests, "the code-generation step reached the LM"
+    # The code step's program ran at once (no regeneration): code step, then answer step.
+    assert len(lm.requests) == 2
 
 
 def test_echo_lm_factory() -> None:

@@ -46,14 +46,25 @@ def same(got: Any, want_raw: dict[str, Any]) -> bool:
     if type(got) is not PY_TYPES[tag]:
         return False
     if isinstance(want, float) and isinstance(got, float):
-        return (math.isnan(got) and math.isnan(want)) or (got == want and math.copysign(1, got) == math.copysign(1, want))
+        return (math.isnan(got) and math.isnan(want)) or (
+            got == want and math.copysign(1, got) == math.copysign(1, want)
+        )
     return bool(got == want)
 
 
-def test_the_vectors_are_many_and_unique() -> None:
+OUTCOMES = frozenset({"value", "error", "definition_error", "initial_error"})
+
+
+def test_the_vectors_are_many_unique_and_each_expects_one_outcome() -> None:
     ids = [case["id"] for case in CASES]
     assert len(ids) >= 60
     assert len(set(ids)) == len(ids)
+    # A misspelt or missing outcome would otherwise send a case down a branch that checks something else.
+    for case in CASES:
+        expect = case["expect"]
+        assert len(expect) == 1 and set(expect) <= OUTCOMES, (case["id"], expect)
+        assert expect.get("definition_error", True) is True, case["id"]
+        assert "error" not in expect or "input" in case, f"{case['id']}: a refused write needs an input"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
