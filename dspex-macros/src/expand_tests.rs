@@ -40,7 +40,7 @@ fn in_fn(expr: TokenStream) -> TokenStream {
 }
 
 #[test]
-fn program_contract() {
+fn program_with_variables_and_a_module() {
     let item = quote! {
         pub struct Qa {
             /// Sampling temperature.
