@@ -263,7 +263,10 @@ impl Struct {
             _ => {
                 cx.error_spanned_by(
                     &item.ident,
-                    format!("{} applies to a struct with named fields", mode.macro_name()),
+                    format!(
+                        "{} applies to a struct with named fields",
+                        mode.macro_name()
+                    ),
                 );
                 return Err(Rejected { krate });
             }

@@ -240,9 +240,10 @@ impl<'a> VarKeys<'a> {
                 self.seen.push(key);
                 self.value(key, ident, expr);
             }
-            (Form::Value, Entry::Flag(_)) => {
-                cx.error_spanned_by(&ident, format!("the key `{ident}` needs a value: `{ident} = …`"))
-            }
+            (Form::Value, Entry::Flag(_)) => cx.error_spanned_by(
+                &ident,
+                format!("the key `{ident}` needs a value: `{ident} = …`"),
+            ),
             (Form::Value, Entry::List(..)) => {
                 cx.error_spanned_by(&ident, format!("expected `{ident} = …`, not `{ident}(…)`"))
             }
@@ -257,7 +258,10 @@ impl<'a> VarKeys<'a> {
     fn unknown(&self, key: &Ident) {
         self.cx.error_spanned_by(
             key,
-            format!("unknown key `{key}`: expected one of {}", Key::listed(self.site)),
+            format!(
+                "unknown key `{key}`: expected one of {}",
+                Key::listed(self.site)
+            ),
         );
     }
 
@@ -316,9 +320,9 @@ impl<'a> VarKeys<'a> {
             Key::MaxLength => self.set(ident, &expr, lit::length(&expr, name), |var| {
                 &mut var.max_length
             }),
-            Key::Pattern => {
-                self.set(ident, &expr, lit::string(&expr, name), |var| &mut var.pattern)
-            }
+            Key::Pattern => self.set(ident, &expr, lit::string(&expr, name), |var| {
+                &mut var.pattern
+            }),
             Key::Choices => match lit::strings(&expr) {
                 Ok(choices) => self.set(ident, &expr, Ok(choices), |var| &mut var.choices),
                 Err(errors) => errors.into_iter().for_each(|e| self.cx.syn_error(e)),

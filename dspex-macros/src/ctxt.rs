@@ -70,7 +70,10 @@ mod tests {
         let cx = Ctxt::new();
         cx.error_spanned_by(quote::quote!(a), "first");
         cx.syn_error(syn::Error::new(proc_macro2::Span::call_site(), "second"));
-        let errors = cx.check().err().map(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        let errors = cx
+            .check()
+            .err()
+            .map(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>());
         assert_eq!(errors, Some(vec!["first".to_owned(), "second".to_owned()]));
     }
 

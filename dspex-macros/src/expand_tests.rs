@@ -144,3 +144,28 @@ fn defvariable_forms() {
         snapshot(name, in_fn(crate::expand_defvariable(input)));
     }
 }
+
+#[test]
+fn program_on_an_enum_keeps_the_item() {
+    let item = quote! {
+        #[dspex(crate = "my_dspex")]
+        pub enum Qa<T> {
+            A(#[var(default = 1.0)] T),
+        }
+    };
+    snapshot(
+        "program_rejected",
+        crate::expand_program(TokenStream::new(), item),
+    );
+}
+
+#[test]
+fn derive_with_an_error_emits_the_fallback() {
+    let item = quote! {
+        struct Tuning {
+            #[var(default = 0.7, maximum = 2.0)]
+            temperature: f64,
+        }
+    };
+    snapshot("variables_fallback", crate::expand_derive(item));
+}

@@ -36,9 +36,9 @@ pub fn program(input: &Struct) -> TokenStream {
         let setter = api::setter(krate, field, &ty, quote!(), quote!(_), never.clone());
         Some(quote!(#getter #setter))
     });
-    let module_accessors = modules.iter().map(|m| {
-        api::module_accessor(krate, &m.field, api::field_docs(&m.field), never.clone())
-    });
+    let module_accessors = modules
+        .iter()
+        .map(|m| api::module_accessor(krate, &m.field, api::field_docs(&m.field), never.clone()));
     let structure = api::program_struct(attrs, vis, ident, krate, modules.iter().map(|m| &m.field));
     // The rewritten struct has no generics (a generic struct is refused).
     let implementation = api::program_impl(

@@ -220,7 +220,9 @@ pub(crate) fn expand_program(args: TokenStream2, item: TokenStream2) -> TokenStr
         }
         Err(rejected) => {
             let krate = arg_crate.unwrap_or(rejected.krate);
-            finish(cx, None, || fallback::rejected_program(&derive_input, &krate))
+            finish(cx, None, || {
+                fallback::rejected_program(&derive_input, &krate)
+            })
         }
     }
 }
@@ -259,7 +261,10 @@ pub(crate) fn expand_defvariable(input: TokenStream2) -> TokenStream2 {
             quote!({ #errors #fallback })
         }
         // Not even the shape of the arguments: nothing to keep.
-        (result, None, _) => result.err().map(syn::Error::into_compile_error).unwrap_or_default(),
+        (result, None, _) => result
+            .err()
+            .map(syn::Error::into_compile_error)
+            .unwrap_or_default(),
     }
 }
 

@@ -4,8 +4,8 @@
 //! `crate = "..."` path). Nothing here can fail: every decision was made by `check.rs`.
 //! When the input had errors, `fallback.rs` emits the API instead.
 
-mod defvariable;
 mod definition;
+mod defvariable;
 mod program;
 mod registry;
 mod variables;
