@@ -201,11 +201,14 @@ pub fn defvariable(input: TokenStream) -> TokenStream {
 
 /// Parse → check → expand for `#[dspex::program]`.
 pub(crate) fn expand_program(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
-    let Ok(derive_input) = syn::parse2::<syn::DeriveInput>(item.clone()) else {
-        // Not a struct, enum or union: keep the item as written, with the error.
-        let error = syn::Error::new_spanned(&item, "#[dspex::program] applies to a struct")
-            .to_compile_error();
-        return quote!(#item #error);
+    let derive_input = match syn::parse2::<syn::DeriveInput>(item.clone()) {
+        Ok(derive_input) => derive_input,
+        Err(e) => {
+            // Not a struct, enum or union: keep the item as written, with the error.
+            let error = syn::Error::new(e.span(), "#[dspex::program] applies to a struct")
+                .to_compile_error();
+            return quote!(#item #error);
+        }
     };
     let cx = Ctxt::new();
     let arg_crate = attr::program_args(&cx, args);

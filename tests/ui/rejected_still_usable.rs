@@ -24,6 +24,11 @@ struct Broken {
     answer: dspex::Module,
 }
 
+#[dspex::program]
+fn helper() -> i64 {
+    1
+}
+
 fn main() -> dspex::Result<()> {
     use dspex::VariableSet;
     let ctx = dspex::Context::new();
@@ -38,5 +43,6 @@ fn main() -> dspex::Result<()> {
     let _: u32 = broken.retries()?;
     broken.set_retries(3)?;
     let _ = broken.answer();
+    let _: i64 = helper();
     Ok(())
 }
