@@ -8,7 +8,7 @@ fn ui() {
     t.compile_fail("tests/ui/*.rs");
 }
 
-/// `#[module]` fields: the compile errors, and the contract compiling and running.
+/// `#[module]` fields: the compile errors, and a correct program compiling and running.
 #[test]
 fn ui_modules() {
     let t = trybuild::TestCases::new();

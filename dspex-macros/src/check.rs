@@ -1,33 +1,64 @@
-//! Phase 2: the model against the rules. Every rule of the variable model is checked by
-//! calling `dspex_core` — `Schema::new` for a definition, `Schema::check` for a default,
-//! `check_name`, `Signature::parse` — the very code `Context::defvariable` and the bridge
-//! run, so the macros and the runtime cannot disagree. This file only decides which
-//! token each error points at.
+//! Phase 2: the parsed model (`ast.rs`) against the rules, into the checked model
+//! (`checked.rs`). Every rule of the variable model is checked by calling `dspex_core` —
+//! `Schema::new` for a definition, `Schema::check` for a default, `check_name`,
+//! `Signature::parse` — the very code `Context::defvariable` and the bridge run, so the
+//! macros and the runtime cannot disagree. This file decides which token each error
+//! points at, and builds the checked model only from parts that had none.
 
-use dspex_core::{Constraints, DefinitionError, Error, Schema, Signature, Value, VarType};
+use dspex_core::{Constraints, DefinitionError, Error, Schema, Signature, VarType};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 
+use crate::ast::{self, DefaultExpr, Flag, Keyed, Mode, RustTy, unraw};
+use crate::checked::{self, BoundOp, ConstCheck, DefaultValue};
 use crate::ctxt::Ctxt;
-use crate::parse::{
-    Checked, DefaultExpr, Flag, Keyed, ModuleDecl, RustTy, StructInput, VarDecl, unraw,
-};
+use crate::key::Key;
 
-/// Checks every variable and module of a struct, and the names across them.
-pub fn check_struct(cx: &Ctxt, input: &mut StructInput, program: bool) {
-    for var in &mut input.vars {
-        check_var(cx, var);
-    }
-    if !program {
-        return;
-    }
-    // Names: variables and modules share one namespace (each has an accessor).
-    let var_names: Vec<String> = input.vars.iter().map(|v| v.name.clone()).collect();
-    let module_names: Vec<String> = input
-        .modules
+/// Checks every variable and module of a struct, and the names across them. `None` when
+/// anything was wrong (the errors are recorded), or when the struct repeats a field name
+/// (rustc's error, for a derive).
+pub fn check_struct(cx: &Ctxt, input: &ast::Struct, mode: Mode) -> Option<checked::Struct> {
+    let vars: Vec<Option<checked::FieldVar>> = input
+        .vars
         .iter()
-        .map(|m| unraw(&m.field.ident))
+        .map(|var| check_field_var(cx, var))
         .collect();
+    let modules = if mode == Mode::Program {
+        check_names(cx, input)
+    } else {
+        Vec::new()
+    };
+    if input.duplicate_fields {
+        return None;
+    }
+    Some(checked::Struct {
+        attrs: input.attrs.clone(),
+        vis: input.vis.clone(),
+        ident: input.ident.clone(),
+        generics: input.generics.clone(),
+        krate: input.krate.clone(),
+        vars: vars.into_iter().collect::<Option<_>>()?,
+        modules: modules.into_iter().collect::<Option<_>>()?,
+    })
+}
+
+/// Checks a `defvariable!` call.
+pub fn check_defvariable(cx: &Ctxt, input: &ast::DefVariable) -> Option<checked::DefVariable> {
+    let name_ok = check_name(cx, &input.var);
+    let var_type = input.var.declared_type.as_ref()?.value;
+    let var = check_var(cx, &input.var, var_type);
+    Some(checked::DefVariable {
+        krate: input.krate.clone(),
+        ctx: input.ctx.clone(),
+        var: var.filter(|_| name_ok)?,
+    })
+}
+
+/// A program's names, then its modules: variables and modules share one namespace (each
+/// has an accessor), beside the generated `new`, `context` and setters.
+fn check_names(cx: &Ctxt, input: &ast::Struct) -> Vec<Option<checked::Module>> {
+    let var_names: Vec<String> = input.vars.iter().map(|v| v.name.clone()).collect();
+    let module_names: Vec<String> = input.modules.iter().map(|m| m.field.name()).collect();
     let all: Vec<&str> = var_names
         .iter()
         .chain(&module_names)
@@ -36,17 +67,23 @@ pub fn check_struct(cx: &Ctxt, input: &mut StructInput, program: bool) {
     for var in &input.vars {
         reserved(cx, &var.name, &var.name_tokens, &all);
     }
-    for module in &input.modules {
-        let name = unraw(&module.field.ident);
-        reserved(cx, &name, &module.field.ident.to_token_stream(), &all);
-        if name == "ctx" {
-            cx.error_spanned_by(
-                &module.field.ident,
-                "`ctx` is the program's Context field: name the module otherwise",
-            );
-        }
-        check_module(cx, module, &var_names);
-    }
+    input
+        .modules
+        .iter()
+        .map(|module| {
+            let name = module.field.name();
+            reserved(cx, &name, &module.field.ident.to_token_stream(), &all);
+            let mut ok = true;
+            if name == "ctx" {
+                cx.error_spanned_by(
+                    &module.field.ident,
+                    "`ctx` is the program's Context field: name the module otherwise",
+                );
+                ok = false;
+            }
+            check_module(cx, module, &var_names).filter(|_| ok)
+        })
+        .collect()
 }
 
 /// Names a program's generated methods would clash with.
@@ -67,7 +104,8 @@ fn reserved(cx: &Ctxt, name: &str, tokens: &TokenStream, all: &[&str]) {
     }
 }
 
-fn check_module(cx: &Ctxt, module: &ModuleDecl, var_names: &[String]) {
+fn check_module(cx: &Ctxt, module: &ast::Module, var_names: &[String]) -> Option<checked::Module> {
+    let mut ok = true;
     let ty_ok = match &module.field.ty {
         syn::Type::Path(p) => {
             p.qself.is_none()
@@ -82,22 +120,24 @@ fn check_module(cx: &Ctxt, module: &ModuleDecl, var_names: &[String]) {
             &module.field.ty,
             "a #[module] field has the type `dspex::Module`",
         );
+        ok = false;
     }
     if let Some(sig) = &module.signature
         && let Err(e) = Signature::parse(&sig.value())
     {
         cx.error_spanned_by(sig, e);
+        ok = false;
     }
-    let mut settings: Vec<String> = Vec::new();
+    let mut bindings: Vec<(String, String)> = Vec::new();
     for (setting, variable) in &module.bindings {
         let setting_name = unraw(setting);
-        if settings.contains(&setting_name) {
+        if bindings.iter().any(|(s, _)| *s == setting_name) {
             cx.error_spanned_by(
                 setting,
                 format!("the setting `{setting_name}` is bound twice in this module"),
             );
+            ok = false;
         }
-        settings.push(setting_name);
         let var = unraw(variable);
         if !var_names.contains(&var) {
             let declared = if var_names.is_empty() {
@@ -109,8 +149,16 @@ fn check_module(cx: &Ctxt, module: &ModuleDecl, var_names: &[String]) {
                 variable,
                 format!("`{var}` is not a variable of this program ({declared})"),
             );
+            ok = false;
         }
+        bindings.push((setting_name, var));
     }
+    Some(checked::Module {
+        field: module.field.clone(),
+        module_type: unraw(module.module_type.as_ref()?),
+        signature: module.signature.as_ref()?.value(),
+        bindings: ok.then_some(bindings)?,
+    })
 }
 
 /// A type as a person writes it (`&'static str`, not `& 'static str`).
@@ -125,244 +173,212 @@ fn type_name(ty: &syn::Type) -> String {
         .replace(" :: ", "::")
 }
 
-/// The Rust type of a field, when it is one a variable can have.
-pub fn rust_ty(ty: &syn::Type) -> Option<RustTy> {
-    let syn::Type::Path(p) = ty else { return None };
-    if p.qself.is_some() {
-        return None;
-    }
-    let last = p.path.segments.last()?;
-    if !matches!(last.arguments, syn::PathArguments::None) {
-        return None;
-    }
-    let single = p.path.segments.len() == 1;
-    match last.ident.to_string().as_str() {
-        "f64" if single => Some(RustTy::F64),
-        "i64" if single => Some(RustTy::I64),
-        "bool" if single => Some(RustTy::Bool),
-        "String" => Some(RustTy::String),
-        _ => None,
+/// The variable's name against `check_name`.
+fn check_name(cx: &Ctxt, var: &ast::Var) -> bool {
+    match dspex_core::check_name(&var.name) {
+        Ok(()) => true,
+        Err(e) => {
+            cx.error_spanned_by(&var.name_tokens, e);
+            false
+        }
     }
 }
 
-/// Checks one variable; on success, fills `var.checked`.
-pub fn check_var(cx: &Ctxt, var: &mut VarDecl) {
-    let mut ok = true;
-    if let Err(e) = dspex_core::check_name(&var.name) {
-        cx.error_spanned_by(&var.name_tokens, e);
-        ok = false;
-    }
+/// A `#[var]` field: its name, the type its Rust type and flag give, its definition.
+fn check_field_var(cx: &Ctxt, var: &ast::Var) -> Option<checked::FieldVar> {
+    let name_ok = check_name(cx, var);
+    let field = var.field.as_ref()?;
+    let (var_type, rust_ty) = field_type(cx, field, var.flag.as_ref())?;
+    let checked = check_var(cx, var, var_type);
+    Some(checked::FieldVar {
+        field: field.clone(),
+        rust_ty,
+        var: checked.filter(|_| name_ok)?,
+    })
+}
 
-    // The type: declared (`defvariable!`), or from the field's type and flag.
-    let (var_type, rust) = if let Some(declared) = &var.declared_type {
-        (Some(declared.value), None)
-    } else if let Some(field) = &var.field {
-        let flag = var.flag.as_ref().map(|f| f.value);
-        match (rust_ty(&field.ty), flag) {
-            (None, _) => {
-                cx.error_spanned_by(
-                    &field.ty,
-                    format!(
-                        "the type `{}` does not fit a variable: use f64 (float), i64 (integer), \
-                         String (string, choice, module) or bool (boolean)",
-                        type_name(&field.ty)
-                    ),
-                );
-                (None, None)
-            }
-            (Some(RustTy::String), Some(Flag::Choice)) => {
-                (Some(VarType::Choice), Some(RustTy::String))
-            }
-            (Some(RustTy::String), Some(Flag::Module)) => {
-                (Some(VarType::Module), Some(RustTy::String))
-            }
-            (Some(other), Some(flag)) => {
-                let what = if flag == Flag::Choice {
-                    "choice"
-                } else {
-                    "module"
-                };
-                cx.error_spanned_by(
-                    &field.ty,
-                    format!(
-                        "a {what} variable is a `String` field, not `{}`",
-                        type_name(&field.ty)
-                    ),
-                );
-                let _ = other;
-                (None, None)
-            }
-            (Some(RustTy::F64), None) => (Some(VarType::Float), Some(RustTy::F64)),
-            (Some(RustTy::I64), None) => (Some(VarType::Integer), Some(RustTy::I64)),
-            (Some(RustTy::String), None) => (Some(VarType::String), Some(RustTy::String)),
-            (Some(RustTy::Bool), None) => (Some(VarType::Boolean), Some(RustTy::Bool)),
+/// The variable type of a field: from its Rust type, and the `choice` / `module` flag.
+fn field_type(
+    cx: &Ctxt,
+    field: &ast::Field,
+    flag: Option<&Keyed<Flag>>,
+) -> Option<(VarType, RustTy)> {
+    let Some(rust) = RustTy::of(&field.ty) else {
+        cx.error_spanned_by(
+            &field.ty,
+            format!(
+                "the type `{}` does not fit a variable: use f64 (float), i64 (integer), \
+                 String (string, choice, module) or bool (boolean)",
+                type_name(&field.ty)
+            ),
+        );
+        return None;
+    };
+    let var_type = match (rust, flag.map(|f| f.value)) {
+        (RustTy::String, Some(Flag::Choice)) => VarType::Choice,
+        (RustTy::String, Some(Flag::Module)) => VarType::Module,
+        (_, Some(flag)) => {
+            let what = match flag {
+                Flag::Choice => Key::Choice.name(),
+                Flag::Module => Key::Module.name(),
+            };
+            cx.error_spanned_by(
+                &field.ty,
+                format!(
+                    "a {what} variable is a `String` field, not `{}`",
+                    type_name(&field.ty)
+                ),
+            );
+            return None;
         }
-    } else {
-        (None, None)
+        (RustTy::F64, None) => VarType::Float,
+        (RustTy::I64, None) => VarType::Integer,
+        (RustTy::String, None) => VarType::String,
+        (RustTy::Bool, None) => VarType::Boolean,
     };
-    let Some(var_type) = var_type else { return };
+    Some((var_type, rust))
+}
 
-    let Some(schema) = schema(cx, var, var_type) else {
-        return;
-    };
-
+/// A variable's definition and default, once its type is known.
+fn check_var(cx: &Ctxt, var: &ast::Var, var_type: VarType) -> Option<checked::Var> {
+    let schema = schema(cx, var, var_type)?;
     // The default, through the same check every write goes through.
-    let mut default = None;
-    if let Some(Keyed {
-        value: DefaultExpr::Literal(value),
-        tokens,
-        ..
-    }) = &var.default
-    {
-        match schema.check(value.clone()) {
-            Ok(coerced) => default = Some(coerced),
+    let default = match &var.default.as_ref()?.value {
+        DefaultExpr::Literal(value) => match schema.check(value.clone()) {
+            Ok(coerced) => DefaultValue::Literal(coerced),
             Err(violation) => {
                 cx.error_spanned_by(
-                    tokens,
+                    var.key_tokens(Key::Default, false),
                     format!(
                         "default {value} for `{}` {}",
                         var.name,
                         violation.predicate()
                     ),
                 );
-                ok = false;
+                return None;
             }
+        },
+        // A field's default is a literal or a `const`; in `defvariable!` a path is taken
+        // for a `const` when it is SCREAMING_CASE, and any other expression runs.
+        DefaultExpr::Path(path) if var.field.is_some() || is_const_name(path) => {
+            DefaultValue::Const(path.clone())
         }
-    }
-    if ok {
-        var.checked = Some(Checked {
-            var_type,
-            rust_ty: rust,
-            default,
-            constraints: schema.constraints().clone(),
-        });
-    }
+        DefaultExpr::Path(path) => DefaultValue::Runtime(path.to_token_stream()),
+        DefaultExpr::Expr(expr) => DefaultValue::Runtime(expr.to_token_stream()),
+    };
+    let constraints = schema.constraints().clone();
+    let const_checks = const_checks(&var.name, var_type, &default, &constraints);
+    Some(checked::Var {
+        name: var.name.clone(),
+        var_type,
+        default,
+        constraints,
+        description: var.description.clone(),
+        const_checks,
+    })
+}
+
+fn is_const_name(path: &syn::Path) -> bool {
+    path.segments.last().is_some_and(|s| {
+        let s = s.ident.to_string();
+        s.chars().any(|c| c.is_ascii_uppercase()) && !s.chars().any(|c| c.is_ascii_lowercase())
+    })
 }
 
 /// `Schema::new` on the declared constraints. A definition can have several mistakes and
 /// `Schema::new` reports the first: each is reported on its key, the key is dropped and
 /// the definition checked again, so one build lists them all.
-fn schema(cx: &Ctxt, var: &VarDecl, var_type: VarType) -> Option<Schema> {
-    let mut constraints = Constraints {
-        min: var.min.as_ref().map(|k| k.value.clone()),
-        max: var.max.as_ref().map(|k| k.value.clone()),
-        min_length: var.min_length.as_ref().map(|k| k.value),
-        max_length: var.max_length.as_ref().map(|k| k.value),
-        pattern: var.pattern.as_ref().map(|k| k.value.clone()),
-        choices: var.choices.as_ref().map(|k| k.value.clone()),
-    };
+fn schema(cx: &Ctxt, var: &ast::Var, var_type: VarType) -> Option<dspex_core::Schema> {
+    let mut constraints = var.constraints();
     let mut failed = false;
-    for _ in 0..8 {
-        match Schema::new(var_type, constraints.clone()) {
+    // Each round drops at least one key, so the rounds end; the bound is only a guard.
+    for _ in 0..=Key::ALL.len() {
+        let e = match Schema::new(var_type, constraints.clone()) {
             Ok(schema) => return (!failed).then_some(schema),
-            Err(e) => {
-                failed = true;
-                let at: TokenStream = match &e {
-                    DefinitionError::NotApplicable { key, .. } => key_tokens(var, key, true),
-                    DefinitionError::MinAboveMax { min_key, .. } => key_tokens(var, min_key, true),
-                    DefinitionError::BadBound { key, .. } => key_tokens(var, key, false),
-                    DefinitionError::MissingChoices => match (&var.flag, &var.declared_type) {
-                        (Some(flag), _) => flag.tokens.clone(),
-                        (_, Some(ty)) => ty.tokens.clone(),
-                        _ => var.name_tokens.clone(),
-                    },
-                    DefinitionError::EmptyChoices => key_tokens(var, "choices", false),
-                    DefinitionError::InvalidPattern { .. } => key_tokens(var, "pattern", false),
-                    DefinitionError::InvalidName { .. } => var.name_tokens.clone(),
-                };
-                cx.error_spanned_by(at, Error::from_definition(&var.name, e.clone()));
-                match e {
-                    DefinitionError::NotApplicable { key, .. }
-                    | DefinitionError::BadBound { key, .. } => clear(&mut constraints, key),
-                    DefinitionError::MinAboveMax {
-                        min_key, max_key, ..
-                    } => {
-                        clear(&mut constraints, min_key);
-                        clear(&mut constraints, max_key);
-                    }
-                    DefinitionError::InvalidPattern { .. } => constraints.pattern = None,
-                    _ => return None,
-                }
-            }
+            Err(e) => e,
+        };
+        failed = true;
+        cx.error_spanned_by(
+            error_tokens(var, &e),
+            Error::from_definition(&var.name, e.clone()),
+        );
+        if !drop_offending(&mut constraints, &e) {
+            return None;
         }
     }
     None
 }
 
-fn clear(c: &mut Constraints, key: &str) {
-    match key {
-        "min" => c.min = None,
-        "max" => c.max = None,
-        "min_length" => c.min_length = None,
-        "max_length" => c.max_length = None,
-        "pattern" => c.pattern = None,
-        "choices" => c.choices = None,
-        _ => {}
-    }
-}
-
-/// The tokens of a key (`key: true`) or of its value.
-fn key_tokens(var: &VarDecl, key: &str, on_key: bool) -> TokenStream {
-    fn pick<T>(k: &Option<Keyed<T>>, on_key: bool) -> Option<TokenStream> {
-        k.as_ref().map(|k| {
-            if on_key {
-                k.key.to_token_stream()
-            } else {
-                k.tokens.clone()
-            }
-        })
-    }
-    let found = match key {
-        "min" => pick(&var.min, on_key),
-        "max" => pick(&var.max, on_key),
-        "min_length" => pick(&var.min_length, on_key),
-        "max_length" => pick(&var.max_length, on_key),
-        "pattern" => pick(&var.pattern, on_key),
-        "choices" => pick(&var.choices, on_key),
-        _ => None,
+/// The token a definition error points at.
+fn error_tokens(var: &ast::Var, e: &DefinitionError) -> TokenStream {
+    // dspex-core names keys by `Key::name`; a name it might add later points at the variable.
+    let at = |name: &str, on_key: bool| match Key::from_name(name) {
+        Some(key) => var.key_tokens(key, on_key),
+        None => var.name_tokens.clone(),
     };
-    found.unwrap_or_else(|| var.name_tokens.clone())
+    match e {
+        DefinitionError::NotApplicable { key, .. } => at(key, true),
+        DefinitionError::MinAboveMax { min_key, .. } => at(min_key, true),
+        DefinitionError::BadBound { key, .. } => at(key, false),
+        DefinitionError::MissingChoices => match (&var.flag, &var.declared_type) {
+            (Some(flag), _) => flag.tokens.clone(),
+            (_, Some(ty)) => ty.tokens.clone(),
+            _ => var.name_tokens.clone(),
+        },
+        DefinitionError::EmptyChoices => var.key_tokens(Key::Choices, false),
+        DefinitionError::InvalidPattern { .. } => var.key_tokens(Key::Pattern, false),
+        DefinitionError::InvalidName { .. } => var.name_tokens.clone(),
+    }
 }
 
-/// The checks a `const` default gets at compile time: `(condition, message)` pairs that
-/// `expand.rs` turns into `const _: () = assert!(...)`. Only numeric bounds can be
-/// checked by the compiler; everything else is checked by `Context::defvariable` at run
-/// time.
-pub fn const_default_checks(var: &VarDecl) -> Vec<(&'static str, Value, String)> {
-    let (
-        Some(checked),
-        Some(Keyed {
-            value: DefaultExpr::Path(path),
-            ..
-        }),
-    ) = (&var.checked, &var.default)
-    else {
+/// Drops the keys a definition error is about, so the next round can find the next
+/// mistake. `false` when nothing can be dropped (the definition cannot be fixed by
+/// leaving a key out).
+fn drop_offending(constraints: &mut Constraints, e: &DefinitionError) -> bool {
+    let keys: Vec<&str> = match e {
+        DefinitionError::NotApplicable { key, .. } | DefinitionError::BadBound { key, .. } => {
+            vec![*key]
+        }
+        DefinitionError::MinAboveMax {
+            min_key, max_key, ..
+        } => vec![*min_key, *max_key],
+        DefinitionError::InvalidPattern { .. } => vec![Key::Pattern.name()],
+        _ => return false,
+    };
+    let keys: Vec<Key> = keys.into_iter().filter_map(Key::from_name).collect();
+    keys.iter().for_each(|key| key.clear(constraints));
+    !keys.is_empty()
+}
+
+/// The checks a `const` default gets at compile time. Only numeric bounds can be checked
+/// by the compiler; everything else is checked by `Context::defvariable` at run time.
+fn const_checks(
+    name: &str,
+    var_type: VarType,
+    default: &DefaultValue,
+    constraints: &Constraints,
+) -> Vec<ConstCheck> {
+    let DefaultValue::Const(path) = default else {
         return Vec::new();
     };
-    if !matches!(checked.var_type, VarType::Float | VarType::Integer) {
+    if !matches!(var_type, VarType::Float | VarType::Integer) {
         return Vec::new();
     }
     let path = path.to_token_stream().to_string().replace(' ', "");
     let mut checks = Vec::new();
-    if let Some(min) = &checked.constraints.min {
-        checks.push((
-            ">=",
-            min.clone(),
-            format!(
-                "default `{path}` for `{}` is below the minimum {min}",
-                var.name
-            ),
-        ));
+    if let Some(min) = &constraints.min {
+        checks.push(ConstCheck {
+            op: BoundOp::AtLeast,
+            bound: min.clone(),
+            message: format!("default `{path}` for `{name}` is below the minimum {min}"),
+        });
     }
-    if let Some(max) = &checked.constraints.max {
-        checks.push((
-            "<=",
-            max.clone(),
-            format!(
-                "default `{path}` for `{}` is above the maximum {max}",
-                var.name
-            ),
-        ));
+    if let Some(max) = &constraints.max {
+        checks.push(ConstCheck {
+            op: BoundOp::AtMost,
+            bound: max.clone(),
+            message: format!("default `{path}` for `{name}` is above the maximum {max}"),
+        });
     }
     checks
 }

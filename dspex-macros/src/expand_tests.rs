@@ -40,7 +40,7 @@ fn in_fn(expr: TokenStream) -> TokenStream {
 }
 
 #[test]
-fn program_contract() {
+fn program_with_variables_and_a_module() {
     let item = quote! {
         pub struct Qa {
             /// Sampling temperature.
@@ -143,4 +143,29 @@ fn defvariable_forms() {
     for (name, input) in cases {
         snapshot(name, in_fn(crate::expand_defvariable(input)));
     }
+}
+
+#[test]
+fn program_on_an_enum_keeps_the_item() {
+    let item = quote! {
+        #[dspex(crate = "my_dspex")]
+        pub enum Qa<T> {
+            A(#[var(default = 1.0)] T),
+        }
+    };
+    snapshot(
+        "program_rejected",
+        crate::expand_program(TokenStream::new(), item),
+    );
+}
+
+#[test]
+fn derive_with_an_error_emits_the_fallback() {
+    let item = quote! {
+        struct Tuning {
+            #[var(default = 0.7, maximum = 2.0)]
+            temperature: f64,
+        }
+    };
+    snapshot("variables_fallback", crate::expand_derive(item));
 }

@@ -6,22 +6,36 @@
 //! `Context::defvariable`, so the macros and the runtime never disagree. The expansion is
 //! plain calls on the runtime.
 //!
-//! This file only dispatches: `parse.rs` (tokens → model), `check.rs` (model against the
-//! rules), `expand.rs` (model → code), `ctxt.rs` (error accumulation).
+//! This file only dispatches. Each macro runs the same phases:
+//! - parse: tokens → the parsed model (`ast.rs`; attributes in `attr.rs`, literals in
+//!   `lit.rs`, `defvariable!` in `defvariable.rs`, every key in `key.rs`);
+//! - check: parsed model → checked model (`check.rs` → `checked.rs`), through
+//!   `dspex-core`'s validation;
+//! - expand: checked model → code (`expand/`), or, when anything was wrong, the fallback
+//!   beside the errors (`fallback.rs`), so that one mistake gives one error. The API both
+//!   emit has one shape (`api.rs`). Errors accumulate in `ctxt.rs`.
 
+mod api;
+mod ast;
+mod attr;
 mod check;
+mod checked;
 mod ctxt;
+mod defvariable;
 mod expand;
-mod parse;
+mod fallback;
+mod key;
+mod lit;
 
 #[cfg(test)]
 mod expand_tests;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
+use quote::quote;
 
+use crate::ast::Mode;
 use crate::ctxt::Ctxt;
-use crate::parse::Mode;
 
 /// Declares a program: typed, constrained variables and the DSPy modules that use them.
 ///
@@ -187,60 +201,91 @@ pub fn defvariable(input: TokenStream) -> TokenStream {
 
 /// Parse → check → expand for `#[dspex::program]`.
 pub(crate) fn expand_program(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
-    let cx = Ctxt::new();
-    let arg_crate = parse::parse_program_args(&cx, args);
-    let item: syn::DeriveInput = match syn::parse2(item.clone()) {
-        Ok(item) => item,
+    let derive_input = match syn::parse2::<syn::DeriveInput>(item.clone()) {
+        Ok(derive_input) => derive_input,
         Err(e) => {
-            // Not a struct at all: keep the item as written, with the error.
+            // Not a struct, enum or union: keep the item as written, with the error.
             let error = syn::Error::new(e.span(), "#[dspex::program] applies to a struct")
                 .to_compile_error();
-            return quote::quote!(#item #error);
+            return quote!(#item #error);
         }
     };
-    let Some(mut input) = parse::parse_struct(&cx, item, Mode::Program) else {
-        return cx.into_compile_errors();
-    };
-    if let Some(krate) = arg_crate {
-        input.krate = krate;
+    let cx = Ctxt::new();
+    let arg_crate = attr::program_args(&cx, args);
+    match ast::Struct::from_syn(&cx, &derive_input, Mode::Program) {
+        Ok(mut input) => {
+            if let Some(krate) = arg_crate {
+                input.krate = krate;
+            }
+            let checked = check::check_struct(&cx, &input, Mode::Program);
+            let code = checked.map(|c| expand::program(&c));
+            finish(cx, code, || fallback::program(&input))
+        }
+        Err(rejected) => {
+            let krate = arg_crate.unwrap_or(rejected.krate);
+            finish(cx, None, || {
+                fallback::rejected_program(&derive_input, &krate)
+            })
+        }
     }
-    check::check_struct(&cx, &mut input, true);
-    let fallback = cx.has_errors();
-    let code = expand::program(&input, fallback);
-    let errors = cx.into_compile_errors();
-    quote::quote!(#code #errors)
 }
 
 /// Parse → check → expand for `#[derive(Variables)]`.
 pub(crate) fn expand_derive(input: TokenStream2) -> TokenStream2 {
-    let cx = Ctxt::new();
-    let item: syn::DeriveInput = match syn::parse2(input) {
+    let derive_input: syn::DeriveInput = match syn::parse2(input) {
         Ok(item) => item,
         Err(e) => return e.to_compile_error(),
     };
-    let Some(mut input) = parse::parse_struct(&cx, item, Mode::Derive) else {
-        return cx.into_compile_errors();
+    let cx = Ctxt::new();
+    let (checked, krate) = match ast::Struct::from_syn(&cx, &derive_input, Mode::Derive) {
+        Ok(input) => (
+            check::check_struct(&cx, &input, Mode::Derive).map(|c| expand::variables(&c)),
+            input.krate,
+        ),
+        Err(rejected) => (None, rejected.krate),
     };
-    check::check_struct(&cx, &mut input, false);
-    // A duplicate field is rustc's error already: keep quiet and emit the fallback.
-    let fallback = cx.has_errors() || input.duplicate_fields;
-    let code = expand::variables(&input, fallback);
-    let errors = cx.into_compile_errors();
-    quote::quote!(#code #errors)
+    finish(cx, checked, || {
+        fallback::variables(&derive_input.ident, &derive_input.generics, &krate)
+    })
 }
 
-/// Parse → check → expand for `defvariable!`.
+/// Parse → check → expand for `defvariable!`. An expression: the errors go inside it.
 pub(crate) fn expand_defvariable(input: TokenStream2) -> TokenStream2 {
     let cx = Ctxt::new();
-    let Some(mut input) = parse::parse_defvariable(&cx, input) else {
-        return cx.into_compile_errors();
-    };
-    check::check_var(&cx, &mut input.var);
-    let fallback = cx.has_errors();
-    let code = expand::defvariable(&input, fallback);
-    if !fallback {
-        return code;
+    let parsed = defvariable::parse(&cx, input);
+    let checked = parsed
+        .as_ref()
+        .and_then(|input| check::check_defvariable(&cx, input));
+    match (cx.check(), parsed, checked) {
+        (Ok(()), _, Some(checked)) => expand::defvariable(&checked),
+        (result, Some(parsed), _) => {
+            let errors = result.err().map(syn::Error::into_compile_error);
+            let fallback = fallback::defvariable(&parsed);
+            quote!({ #errors #fallback })
+        }
+        // Not even the shape of the arguments: nothing to keep.
+        (result, None, _) => result
+            .err()
+            .map(syn::Error::into_compile_error)
+            .unwrap_or_default(),
     }
-    let errors = cx.into_compile_errors();
-    quote::quote!({ #errors #code })
+}
+
+/// The expansion when nothing was wrong; else the fallback, beside the errors. A check
+/// that found nothing to report but could not build the checked model (a repeated field,
+/// which rustc reports) gets the fallback alone.
+fn finish(
+    cx: Ctxt,
+    checked: Option<TokenStream2>,
+    fallback: impl FnOnce() -> TokenStream2,
+) -> TokenStream2 {
+    match (cx.check(), checked) {
+        (Ok(()), Some(code)) => code,
+        (Ok(()), None) => fallback(),
+        (Err(errors), _) => {
+            let fallback = fallback();
+            let errors = errors.into_compile_error();
+            quote!(#fallback #errors)
+        }
+    }
 }

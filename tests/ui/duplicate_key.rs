@@ -4,6 +4,8 @@ struct Qa {
     temperature: f64,
     #[var(default = 1, default = 2)]
     retries: i64,
+    #[var(default = "x", description = "a", description = "b")]
+    name: String,
 }
 
 fn main() {}

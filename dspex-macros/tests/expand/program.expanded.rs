@@ -3,6 +3,7 @@ pub struct Qa {
     /// Answers with reasoning.
     reason: ::dspex::__private::ModuleSlot,
 }
+#[automatically_derived]
 impl Qa {
     /// Registers the variables of `Qa` in `ctx` (each with its default; nothing else; all or none) and returns the program. The Context stays Local until a module is first used.
     pub fn new(ctx: &::dspex::__private::Context) -> ::dspex::__private::Result<Self> {

@@ -2,6 +2,7 @@
 struct Bounds {
     ctx: my_dspex::__private::Context,
 }
+#[automatically_derived]
 impl Bounds {
     /// Registers the variables of `Bounds` in `ctx` (each with its default; nothing else; all or none) and returns the program. The Context stays Local until a module is first used.
     pub fn new(ctx: &my_dspex::__private::Context) -> my_dspex::__private::Result<Self> {

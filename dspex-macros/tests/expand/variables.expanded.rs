@@ -1,3 +1,4 @@
+#[automatically_derived]
 impl ::dspex::__private::VariableSet for Tuning {
     fn register(ctx: &::dspex::__private::Context) -> ::dspex::__private::Result<()> {
         ctx.defvariables([

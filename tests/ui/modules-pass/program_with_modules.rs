@@ -1,5 +1,5 @@
-// The issue-5 contract with a module: compiles, registers only the variables, stays Local
-// until the module is first used, and the accessor has the contract's type.
+// A program with modules: compiles, registers only the variables, stays Local until a
+// module is first used, and a module accessor is an async fn returning `Result<&Module>`.
 use dspex::{BackendKind, Context};
 
 #[dspex::program]
