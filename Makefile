@@ -56,7 +56,7 @@ proto-check: $(VENV_STAMP)
 python-lint: setup
 	$(VENV)/bin/ruff check python
 	$(VENV)/bin/ruff format --check python
-	$(VENV)/bin/mypy --config-file python/pyproject.toml python/dspex_bridge
+	$(VENV)/bin/mypy --config-file python/pyproject.toml python/dspex_bridge python/tools
 
 # Both packages install without this Makefile. Every crate packages on its own (--no-verify:
 # verifying would rebuild every dependency; --allow-dirty: the contents matter, not the VCS
