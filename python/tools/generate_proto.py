@@ -81,7 +81,7 @@ def differences(expected: Path, actual: Path) -> list[str]:
     """Unified diffs (or missing/extra notes) between two flat directories of generated files."""
     report: list[str] = []
     names = {p.name for p in expected.iterdir()} | {p.name for p in actual.iterdir() if p.is_file()}
-    for name in sorted(names - {"__pycache__"}):
+    for name in sorted(names):
         want, have = expected / name, actual / name
         if not want.exists():
             report.append(f"{have}: not generated from any .proto (remove it)")
