@@ -6,44 +6,68 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
-PROTOS := $(shell find proto -name '*.proto' 2>/dev/null | sort)
-PY_PROTO_DIR := python/dspex_bridge/_proto
-# Re-run only when what they are made from changed.
+# Re-run only when what it is made from changed.
 VENV_STAMP := $(VENV)/.dspex-installed
-PROTO_STAMP := $(PY_PROTO_DIR)/.generated
 
-.PHONY: demo test setup rust-checks python-tests python-bench bench
+# The wire protocol's one source lives in the runtime crate, so that the crate packages on its
+# own; the root `proto` is a symlink to it for readers and other languages.
+PROTO_ROOT := dspex-runtime/proto
+# The Python modules generated from it are committed (an installed package generates nothing);
+# `make proto` rewrites them, and `make test` fails when they are out of date.
+GENERATE_PROTO = $(VENV_PY) python/tools/generate_proto.py --protos $(PROTO_ROOT) --out python/dspex_bridge/_proto
+
+# Where cargo puts its output, as cargo reports it: CARGO_TARGET_DIR, .cargo/config.toml and
+# the rest all move it. Expanded only by the recipes that use it.
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | \
+	$(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
+.PHONY: demo test setup proto proto-check rust-checks python-lint python-tests packaging python-bench bench
 
 demo: setup
 	$(CARGO) run --example qa
 
+# Rust first (it builds the bridge fixture the Python suite starts), then the Python checks.
 test: setup rust-checks
-	@$(MAKE) --no-print-directory python-tests
+	@$(MAKE) --no-print-directory proto-check python-lint packaging python-tests
 
 rust-checks:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
 
-setup: $(PROTO_STAMP)
+setup: $(VENV_STAMP)
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup"; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
-# The project's Python: a venv at the root with dspex_bridge installed editable (+ test deps).
+# The project's Python: a venv at the root with dspex_bridge installed editable (+ test and lint deps).
 $(VENV_STAMP): python/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
 	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -e 'python[test]'
 	@touch $@
 
-# The gRPC modules of every .proto under proto/, generated with grpcio-tools.
-$(PROTO_STAMP): $(VENV_STAMP) $(PROTOS)
-	@rm -rf $(PY_PROTO_DIR) && mkdir -p $(PY_PROTO_DIR)
-	$(VENV_PY) -m grpc_tools.protoc -I proto --python_out=$(PY_PROTO_DIR) \
-		--grpc_python_out=$(PY_PROTO_DIR) --pyi_out=$(PY_PROTO_DIR) $(PROTOS)
-	@touch $@
+proto: $(VENV_STAMP)
+	$(GENERATE_PROTO)
 
-# pytest against a real bridge: the Rust fixture binary the tests start.
+proto-check: $(VENV_STAMP)
+	$(GENERATE_PROTO) --check
+
+# The Python is held to the bar of the Rust: lint, formatting and strict types.
+python-lint: setup
+	$(VENV)/bin/ruff check python
+	$(VENV)/bin/ruff format --check python
+	$(VENV)/bin/mypy --config-file python/pyproject.toml python/dspex_bridge python/tools
+
+# Both packages install without this Makefile. Every crate packages on its own (--no-verify:
+# verifying would rebuild every dependency; --allow-dirty: the contents matter, not the VCS
+# state); the wheel built from python/ imports, gRPC modules included, in a fresh venv.
+packaging: setup
+	$(CARGO) package --workspace --no-verify --allow-dirty --quiet
+	$(VENV_PY) python/tools/check_wheel.py
+
+# pytest against a real bridge: the Rust fixture binary the tests start. The suite finds it in
+# cargo's target directory itself (dspex_bridge.testing asks `cargo metadata`), so it is not
+# passed in here: a run with CARGO_TARGET_DIR set tests that lookup.
 python-tests: setup
 	$(CARGO) build --example bridge_fixture
 	$(VENV_PY) -m pytest python/tests -q
@@ -51,7 +75,7 @@ python-tests: setup
 # Python → bridge round trips (get, set, bare Ping) against the release fixture; prints JSON.
 python-bench: setup
 	$(CARGO) build --release --example bridge_fixture
-	DSPEX_BRIDGE_FIXTURE=target/release/examples/bridge_fixture $(VENV_PY) python/benchmarks/bench_bridge.py
+	DSPEX_BRIDGE_FIXTURE=$(TARGET_DIR)/release/examples/bridge_fixture $(VENV_PY) python/benchmarks/bench_bridge.py
 
 bench: setup
 	$(CARGO) bench --bench variables

@@ -1,9 +1,12 @@
-//! Compiles the wire protocol (`proto/`) with protox: no system `protoc` needed.
+//! Compiles the wire protocol with protox: no system `protoc` needed.
+//!
+//! The `.proto` files live inside this crate (`proto/`, also reachable from the repository
+//! root through the `proto` symlink) so that the packaged crate builds on its own.
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../proto");
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("proto");
     let files: Vec<PathBuf> = std::fs::read_dir(root.join("dspex/bridge/v1"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "proto"))

@@ -1,5 +1,8 @@
-"""A real Rust bridge for tests and benchmarks: the `bridge_fixture` example of the dspex
-repository, run as a child process.
+"""A real Rust bridge for tests and benchmarks: the `bridge_fixture` binary of the dspex
+repository (`tests/support/bridge_fixture.rs`, built by `cargo build --example bridge_fixture`),
+run as a child process. It is found through ``$DSPEX_BRIDGE_FIXTURE``, else in the target
+directory cargo reports for the repository (so ``CARGO_TARGET_DIR`` and ``build.target-dir``
+are honoured).
 
 The binary prints one JSON line, ``{"address", "token", "session_id"}`` (that session holds
 ``temperature``, a float 0.7 in [0, 2], and ``max_tokens``, an integer 256 in [1, 4096]), then
@@ -26,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, Self
 
 FIXTURE_ENV: Final = "DSPEX_BRIDGE_FIXTURE"
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
-DEFAULT_FIXTURE: Final = REPO_ROOT / "target" / "debug" / "examples" / "bridge_fixture"
+FIXTURE_NAME: Final = "bridge_fixture"
 
 
 def percentile_us(sorted_ns: list[int], q: float) -> float:
@@ -46,13 +49,41 @@ def latency_summary(samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-def fixture_path() -> Path:
-    """``$DSPEX_BRIDGE_FIXTURE``, else ``target/debug/examples/bridge_fixture`` of the repository."""
-    return Path(os.environ.get(FIXTURE_ENV) or DEFAULT_FIXTURE)
-
-
 class BridgeFixtureError(RuntimeError):
-    """The fixture process could not be started, or answered with an error."""
+    """The fixture process could not be found or started, or answered with an error."""
+
+
+def cargo_target_dir(workspace: Path = REPO_ROOT) -> Path:
+    """The directory cargo builds `workspace` into, as ``cargo metadata`` reports it.
+
+    Asking cargo, rather than assuming ``<workspace>/target``, honours everything that moves it:
+    ``CARGO_TARGET_DIR``, ``CARGO_BUILD_TARGET_DIR``, ``build.target-dir`` in a
+    ``.cargo/config.toml``. ``$CARGO`` names the cargo to ask (as cargo itself sets it).
+    """
+    cargo = os.environ.get("CARGO") or "cargo"
+    manifest = str(workspace / "Cargo.toml")
+    command = [cargo, "metadata", "--format-version", "1", "--no-deps", "--manifest-path", manifest]
+    hint = f"point ${FIXTURE_ENV} at the bridge_fixture binary instead"
+    try:
+        # From the workspace itself: cargo reads `.cargo/config.toml` from the working directory up.
+        result = subprocess.run(
+            command, cwd=workspace, capture_output=True, text=True, encoding="utf-8", timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BridgeFixtureError(f"cannot ask cargo for its target directory ({error}); {hint}") from error
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BridgeFixtureError(f"`cargo metadata` failed for {workspace} ({last}); {hint}")
+    metadata: dict[str, Any] = json.loads(result.stdout)
+    return Path(metadata["target_directory"])
+
+
+def fixture_path(profile: str = "debug") -> Path:
+    """``$DSPEX_BRIDGE_FIXTURE``, else ``<cargo's target directory>/<profile>/examples/bridge_fixture``."""
+    explicit = os.environ.get(FIXTURE_ENV)
+    if explicit:
+        return Path(explicit)
+    return cargo_target_dir() / profile / "examples" / FIXTURE_NAME
 
 
 class BridgeFixture:

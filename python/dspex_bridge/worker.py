@@ -269,8 +269,7 @@ class WorkerService:
 
     def __init__(self, worker_id: int, threads: int, bridge_address: str | None, token: str) -> None:
         from . import _codec, dspy_integration
-        from ._proto_loader import pb  # noqa: F401 - puts the generated modules on sys.path
-        from dspex.bridge.v1 import worker_pb2
+        from ._proto_loader import worker_pb as worker_pb2
 
         self.pb = worker_pb2
         self.codec = _codec
@@ -639,8 +638,7 @@ def configure_dspy() -> None:
 
 
 async def serve(args: argparse.Namespace, token: str) -> None:
-    from ._proto_loader import pb  # noqa: F401
-    from dspex.bridge.v1 import worker_pb2_grpc
+    from ._proto_loader import worker_pb_grpc as worker_pb2_grpc
 
     service = WorkerService(args.worker_id, args.threads, os.environ.get(ADDRESS_ENV) or None, token)
     server = grpc.aio.server(interceptors=[TokenInterceptor(token)])
