@@ -8,11 +8,14 @@ in the bridge. A Python ``bool`` is sent as a boolean (never as the int it also 
 
 from __future__ import annotations
 
+import json
 import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
-from ._proto_loader import pb
+from pydantic_core import to_jsonable_python
+
+from ._proto_loader import pb, worker_pb
 from .errors import BridgeError, EncodingError
 
 PyValue: TypeAlias = float | int | str | bool
@@ -40,42 +43,58 @@ CONSTRAINT_KEYS: Final = ("min", "max", "min_length", "max_length", "pattern", "
 # ---- values ---------------------------------------------------------------------------------
 
 
-def _integer(value: int, name: str) -> Any:
-    if I64_MIN <= value <= I64_MAX:
-        return pb.Value(integer_value=value)
-    raise EncodingError(
-        f"variable `{name}`: the integer {value} does not fit in 64 bits, the bridge's integers",
-        "invalid_argument",
-    )
-
-
-_ENCODE_EXACT: Final = {
-    float: lambda v, _n: pb.Value(float_value=v),
-    str: lambda v, _n: pb.Value(string_value=v),
-    bool: lambda v, _n: pb.Value(boolean_value=v),
-    int: _integer,
-}
-
-
-def encode_value(value: PyValue, name: str) -> Any:
-    """The wire ``Value`` of a Python value. ``name`` is only for the error message."""
-    encode = _ENCODE_EXACT.get(type(value))
-    if encode is not None:
-        return encode(value, name)
-    # Subclasses (IntEnum, numpy scalars, str subclasses): bool before int, int before float.
-    if isinstance(value, bool):
+def _scalar(value: object) -> Any | None:
+    """The wire ``Value`` of a bool, an int that fits in 64 bits, a float or a str (subclasses
+    such as ``IntEnum`` or numpy scalars included); ``None`` for anything else."""
+    # The exact types first: this runs for every value sent.
+    if type(value) is float:
+        return pb.Value(float_value=value)
+    if type(value) is str:
+        return pb.Value(string_value=value)
+    if type(value) is bool:
         return pb.Value(boolean_value=value)
+    if type(value) is int:
+        return pb.Value(integer_value=value) if I64_MIN <= value <= I64_MAX else None
+    # Subclasses (bool has none): Integral before Real, since an integer is also a Real.
     if isinstance(value, numbers.Integral):
-        return _integer(int(value), name)
+        number = int(value)
+        return pb.Value(integer_value=number) if I64_MIN <= number <= I64_MAX else None
     if isinstance(value, numbers.Real):
         return pb.Value(float_value=float(value))
     if isinstance(value, str):
         return pb.Value(string_value=str(value))
+    return None
+
+
+def encode_value(value: PyValue, name: str) -> Any:
+    """The wire ``Value`` of a Python value. ``name`` is only for the error message."""
+    wire = _scalar(value)
+    if wire is not None:
+        return wire
+    if isinstance(value, numbers.Integral):
+        raise EncodingError(
+            f"variable `{name}`: the integer {value} does not fit in 64 bits, the bridge's integers",
+            "invalid_argument",
+        )
     raise EncodingError(
         f"variable `{name}`: cannot send {type(value).__name__} {value!r} to the bridge: "
         "a value is a float, an int, a str or a bool",
         "invalid_argument",
     )
+
+
+def encode_output(value: object) -> Any:
+    """The wire ``Output`` of a module's output field: a ``Value`` when `encode_value` could
+    send it, else its JSON text (lists, dicts, pydantic models; what JSON cannot hold, as
+    its ``str``)."""
+    wire = _scalar(value)
+    if wire is not None:
+        return worker_pb.Output(value=wire)
+    try:
+        jsonable = to_jsonable_python(value, fallback=str)
+    except ValueError:  # a circular reference
+        jsonable = str(value)
+    return worker_pb.Output(json=json.dumps(jsonable, default=str))
 
 
 def decode_value(value: Any) -> PyValue:

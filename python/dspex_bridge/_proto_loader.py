@@ -18,10 +18,12 @@ if str(PROTO_DIR) not in sys.path:
 try:
     from dspex.bridge.v1 import variables_pb2 as pb
     from dspex.bridge.v1 import variables_pb2_grpc as pb_grpc
+    from dspex.bridge.v1 import worker_pb2 as worker_pb
+    from dspex.bridge.v1 import worker_pb2_grpc as worker_pb_grpc
 except ImportError as error:  # pragma: no cover - only without `make setup`
     raise ImportError(
         f"the gRPC modules of dspex_bridge are not generated in {PROTO_DIR}: "
         "run `make setup` at the root of the dspex repository"
     ) from error
 
-__all__ = ["PROTO_DIR", "pb", "pb_grpc"]
+__all__ = ["PROTO_DIR", "pb", "pb_grpc", "worker_pb", "worker_pb_grpc"]

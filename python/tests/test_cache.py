@@ -17,7 +17,8 @@ import pytest
 from dspex_bridge import BridgeUnavailableError, SessionContext, VariableNotFoundError
 from dspex_bridge.dspy_integration import VariableAwarePredict
 from dspex_bridge.testing import BridgeFixture
-from dspex_bridge.worker import CACHE_ENV, WorkerService
+from dspex_bridge.worker.config import CACHE_ENV, read_config
+from dspex_bridge.worker.service import WorkerService
 
 
 class CountingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
@@ -240,13 +241,16 @@ async def test_the_module_sync_before_a_call_reads_the_cache(
     assert rpcs.calls["GetVariable"] == before, "the sync was served by the cache"
 
 
-async def test_workers_cache_by_default(monkeypatch: pytest.MonkeyPatch, bridge: BridgeFixture) -> None:
-    for env, expected in ((None, True), ("1", True), ("0", False)):
-        if env is None:
-            monkeypatch.delenv(CACHE_ENV, raising=False)
-        else:
-            monkeypatch.setenv(CACHE_ENV, env)
-        service = WorkerService(0, 1, bridge.address, bridge.token)
-        context = service._bridge(bridge.session_id)
-        assert (context.cache is not None) is expected
+async def test_workers_cache_by_default(bridge: BridgeFixture) -> None:
+    environ = {"DSPEX_BRIDGE_ADDRESS": bridge.address, "DSPEX_BRIDGE_TOKEN": bridge.token}
+    for value, expected in ((None, True), ("1", True), ("0", False)):
+        env = environ if value is None else {**environ, CACHE_ENV: value}
+        service = WorkerService.from_config(read_config(["--worker-id", "0"], env))
+        context = service.sessions.context(bridge.session_id)
+        assert context is not None
+        assert (context.cache is not None) is expected, (value, context.cache)
+        if expected:
+            # A real cache: it goes live on the session's watch stream and serves reads.
+            assert context.cache is not None and await context.cache.wait_live()
+            assert await context.get_variable("temperature") == 0.7
         await service.close()
