@@ -85,8 +85,8 @@ def through_worker(calls: int, starts: int) -> dict[str, Any]:
     import grpc
 
     from dspex_bridge._proto_loader import pb
-    from dspex.bridge.v1 import worker_pb2 as wpb
-    from dspex.bridge.v1 import worker_pb2_grpc as wpb_grpc
+    from dspex_bridge._proto_loader import worker_pb as wpb
+    from dspex_bridge._proto_loader import worker_pb_grpc as wpb_grpc
 
     token = secrets.token_hex(16)
     cold: list[float] = []

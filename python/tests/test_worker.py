@@ -23,9 +23,9 @@ import pytest
 
 from dspex_bridge import SyncSessionContext
 from dspex_bridge._proto_loader import pb
+from dspex_bridge._proto_loader import worker_pb as wpb
+from dspex_bridge._proto_loader import worker_pb_grpc as wpb_grpc
 from dspex_bridge.testing import BridgeFixture
-from dspex.bridge.v1 import worker_pb2 as wpb  # noqa: E402 - path set by _proto_loader
-from dspex.bridge.v1 import worker_pb2_grpc as wpb_grpc  # noqa: E402
 
 TESTS_DIR = Path(__file__).resolve().parent
 READY = re.compile(r'^DSPEX_WORKER_READY (\{"port": \d+, "pid": \d+, "worker_id": \d+\})$')
