@@ -111,7 +111,7 @@ class SessionContext(_SessionBase):
         if cache is not None and not bypass_cache:
             value = cache.lookup(name)
             if value is not MISS:
-                return value  # type: ignore[no-any-return]
+                return value
             return await cache.read_through(name)
         return await self._call(self._stub.GetVariable, self._requests.get_variable(name), codec.value_of)
 
