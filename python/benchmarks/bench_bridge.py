@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=2000, help="measured calls per operation (default 2000)")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls per operation first")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
-    parser.add_argument("--fixture", default=None, help="the bridge_fixture binary (default: $DSPEX_BRIDGE_FIXTURE or target/debug)")
+    parser.add_argument(
+        "--fixture", default=None, help="the bridge_fixture binary (default: $DSPEX_BRIDGE_FIXTURE or target/debug)"
+    )
     args = parser.parse_args(argv)
 
     binary = args.fixture or str(fixture_path())

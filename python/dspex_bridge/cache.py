@@ -55,6 +55,7 @@ RETRY_MAX_S: Final = 2.0
 _Entry: TypeAlias = tuple[PyValue, int, dict[str, str]]
 """(value, version, metadata)."""
 
+
 class _Miss(enum.Enum):
     MISS = enum.auto()
 

@@ -87,9 +87,7 @@ def _run_sync(make: Callable[[], Awaitable[T]], loop: asyncio.AbstractEventLoop 
     if loop is not None and loop.is_running() and loop is not running:
         return asyncio.run_coroutine_threadsafe(_as_coroutine(make), loop).result()
     if running is not None:
-        raise RuntimeError(
-            "the synchronous variant cannot run inside an event loop: use the async method (await ...)"
-        )
+        raise RuntimeError("the synchronous variant cannot run inside an event loop: use the async method (await ...)")
     return asyncio.run(_as_coroutine(make))
 
 
@@ -239,38 +237,38 @@ class VariableAwareMixin:
         """Calls the module with this call's LM settings: the bound ones, then ``settings``."""
         merged = self._call_settings(settings)
         with lm_settings(merged):
-            return super().__call__(**self._with_config(merged, kwargs))  # type: ignore[misc]
+            return super().__call__(**self._with_config(merged, kwargs))  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
 
     async def acall_with_settings(self, settings: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Any:
         """The async twin of `call_with_settings`."""
         merged = self._call_settings(settings)
         with lm_settings(merged):
-            return await super().acall(**self._with_config(merged, kwargs))  # type: ignore[misc]
+            return await super().acall(**self._with_config(merged, kwargs))  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args:
-            return super().__call__(*args, **kwargs)  # type: ignore[misc]
+            return super().__call__(*args, **kwargs)  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
         return self.call_with_settings(None, **kwargs)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         if args:
-            return await super().acall(*args, **kwargs)  # type: ignore[misc]
+            return await super().acall(*args, **kwargs)  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
         return await self.acall_with_settings(None, **kwargs)
 
 
-class VariableAwarePredict(VariableAwareMixin, dspy.Predict):
+class VariableAwarePredict(VariableAwareMixin, dspy.Predict):  # type: ignore[misc]  # DSPy is untyped (Any)
     """``dspy.Predict`` with settings bound to session variables."""
 
 
-class VariableAwareChainOfThought(VariableAwareMixin, dspy.ChainOfThought):
+class VariableAwareChainOfThought(VariableAwareMixin, dspy.ChainOfThought):  # type: ignore[misc]  # DSPy is untyped (Any)
     """``dspy.ChainOfThought`` with settings bound to session variables."""
 
 
-class VariableAwareReAct(VariableAwareMixin, dspy.ReAct):
+class VariableAwareReAct(VariableAwareMixin, dspy.ReAct):  # type: ignore[misc]  # DSPy is untyped (Any)
     """``dspy.ReAct`` with settings bound to session variables."""
 
 
-class VariableAwareProgramOfThought(VariableAwareMixin, dspy.ProgramOfThought):
+class VariableAwareProgramOfThought(VariableAwareMixin, dspy.ProgramOfThought):  # type: ignore[misc]  # DSPy is untyped (Any)
     """``dspy.ProgramOfThought`` with settings bound to session variables.
 
     Runs generated code in ``dspy.LocalInterpreter`` by default (a local subprocess, not a

@@ -143,4 +143,3 @@ def from_rpc_error(error: grpc.RpcError) -> BridgeError:
     if cls is None:
         cls = BridgeUnavailableError if code in _UNAVAILABLE else BridgeError
     return cls(message, kind, code)
-

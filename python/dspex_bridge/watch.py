@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Literal, TypeAlias, cast
+from typing import Any, Final, Literal, Self, TypeAlias, cast
 
 import grpc
 import grpc.aio
@@ -171,7 +171,9 @@ class _WatchState:
             return None
         if error is None:
             return BridgeUnavailableError(
-                f"the watch stream of session `{self.session_id}` was cancelled", "unavailable", grpc.StatusCode.CANCELLED
+                f"the watch stream of session `{self.session_id}` was cancelled",
+                "unavailable",
+                grpc.StatusCode.CANCELLED,
             )
         return from_rpc_error(error)
 
@@ -237,7 +239,7 @@ class VariableWatch(_WatchState):
         self.closed = True
         self._call.cancel()
 
-    async def __aenter__(self) -> VariableWatch:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -303,7 +305,7 @@ class SyncVariableWatch(_WatchState):
         self._closing.set()
         self._call.cancel()
 
-    def __enter__(self) -> SyncVariableWatch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

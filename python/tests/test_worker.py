@@ -48,7 +48,15 @@ class Worker:
     def __init__(self, bridge: BridgeFixture, worker_id: int = 0, timeout: float = 30.0) -> None:
         self.token = bridge.token
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", str(worker_id), "--parent-pid", str(os.getpid())],
+            [
+                sys.executable,
+                "-m",
+                "dspex_bridge.worker",
+                "--worker-id",
+                str(worker_id),
+                "--parent-pid",
+                str(os.getpid()),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -79,7 +87,9 @@ class Worker:
             sink(None)
 
     def call(self, rpc: str, request: Any, metadata: Any = None, timeout: float = 30.0) -> Any:
-        return getattr(self.stub, rpc)(request, metadata=self.metadata if metadata is None else metadata, timeout=timeout)
+        return getattr(self.stub, rpc)(
+            request, metadata=self.metadata if metadata is None else metadata, timeout=timeout
+        )
 
     def code_of(self, rpc: str, request: Any) -> tuple[grpc.StatusCode, str]:
         with pytest.raises(grpc.RpcError) as caught:
@@ -139,7 +149,9 @@ def create(worker: Worker, session: str, module_type: str, signature: str = "que
     module_id = f"m{next(_ids)}"
     response = worker.call(
         "CreateModule",
-        wpb.CreateModuleRequest(module_id=module_id, session_id=session, module_type=module_type, signature=signature, **fields),
+        wpb.CreateModuleRequest(
+            module_id=module_id, session_id=session, module_type=module_type, signature=signature, **fields
+        ),
     )
     assert response.class_name
     return module_id
@@ -148,7 +160,9 @@ def create(worker: Worker, session: str, module_type: str, signature: str = "que
 def call(worker: Worker, module_id: str, bound: dict[str, Any] | None = None, **inputs: Any) -> Any:
     return worker.call(
         "CallModule",
-        wpb.CallModuleRequest(module_id=module_id, inputs={k: text(v) for k, v in inputs.items()}, bound_values=bound or {}),
+        wpb.CallModuleRequest(
+            module_id=module_id, inputs={k: text(v) for k, v in inputs.items()}, bound_values=bound or {}
+        ),
     )
 
 
@@ -185,7 +199,11 @@ def test_wrong_or_missing_token_is_unauthenticated(worker: Worker) -> None:
             worker.call("Health", wpb.HealthRequest(), metadata=metadata)
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
     with pytest.raises(grpc.RpcError) as caught:
-        worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True)), metadata=(("x-dspex-token", "x"),))
+        worker.call(
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True)),
+            metadata=(("x-dspex-token", "x"),),
+        )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
 
 
@@ -218,7 +236,9 @@ def test_without_bound_values_the_worker_reads_the_bridge(worker: Worker, bridge
     session.register_variable("gen_temp", "float", 0.7, {"min": 0.0, "max": 2.0})
     session.register_variable("tokens", "integer", 256)
     worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True)))
-    module = create(worker, session_id, "Predict", bindings=[bind("temperature", "gen_temp"), bind("max_tokens", "tokens")])
+    module = create(
+        worker, session_id, "Predict", bindings=[bind("temperature", "gen_temp"), bind("max_tokens", "tokens")]
+    )
     assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=0.7 max_tokens=256]"
     # A Rust write reaches the calls' LM requests (through the worker's read cache: within
     # milliseconds of the write, not necessarily the very next call).
@@ -240,7 +260,9 @@ def test_bound_values_are_keyed_by_setting_name(worker: Worker, bridge: BridgeFi
     session.register_variable("temperature", "integer", 128)
     session.register_variable("gen", "float", 0.4)
     worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True)))
-    module = create(worker, session_id, "Predict", bindings=[bind("max_tokens", "temperature"), bind("temperature", "gen")])
+    module = create(
+        worker, session_id, "Predict", bindings=[bind("max_tokens", "temperature"), bind("temperature", "gen")]
+    )
     # `temperature` from the call (the setting); `max_tokens` not carried: read from the bridge.
     answer = output(call(worker, module, {"temperature": real(0.2)}, question="q"), "answer")
     assert answer == "Echo: q [temperature=0.2 max_tokens=128]"
@@ -253,7 +275,9 @@ def test_eight_concurrent_calls_each_carry_their_own_bound_values(worker: Worker
     temperatures = [round(0.1 * i, 1) for i in range(1, 9)]
 
     def one(temperature: float) -> str:
-        answer: str = output(call(worker, module, {"temperature": real(temperature)}, question=f"q{temperature}"), "answer")
+        answer: str = output(
+            call(worker, module, {"temperature": real(temperature)}, question=f"q{temperature}"), "answer"
+        )
         return answer
 
     with ThreadPoolExecutor(8) as pool:
@@ -296,7 +320,9 @@ def test_program_of_thought_with_the_local_interpreter(worker: Worker, echo_sess
 
 
 def test_typed_outputs_are_values(worker: Worker, echo_session: str) -> None:
-    module = create(worker, echo_session, "Predict", signature="a: int, b: int -> total: int, ok: bool, tags: list[str]")
+    module = create(
+        worker, echo_session, "Predict", signature="a: int, b: int -> total: int, ok: bool, tags: list[str]"
+    )
     response = worker.call(
         "CallModule", wpb.CallModuleRequest(module_id=module, inputs={"a": integer(2), "b": integer(5)})
     )
@@ -314,7 +340,9 @@ def test_module_from_a_module_typed_variable(worker: Worker, bridge: BridgeFixtu
     worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True)))
     response = worker.call(
         "CreateModule",
-        wpb.CreateModuleRequest(module_id="from-var", session_id=session_id, signature="question -> answer", from_variable="reasoning"),
+        wpb.CreateModuleRequest(
+            module_id="from-var", session_id=session_id, signature="question -> answer", from_variable="reasoning"
+        ),
     )
     assert response.class_name == "VariableAwareChainOfThought"
     assert output(call(worker, "from-var", question="q"), "reasoning").startswith("Echo: q")
@@ -368,32 +396,162 @@ def test_bad_requests_get_status_codes_and_the_worker_keeps_serving(worker: Work
     create_request = wpb.CreateModuleRequest
     cases: list[tuple[str, Any, grpc.StatusCode]] = [
         ("CallModule", wpb.CallModuleRequest(module_id="no-such-module"), grpc.StatusCode.NOT_FOUND),
-        ("CallModule", wpb.CallModuleRequest(module_id=predict, inputs={"nope": text("x")}), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "CallModule",
+            wpb.CallModuleRequest(module_id=predict, inputs={"nope": text("x")}),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         ("CallModule", wpb.CallModuleRequest(module_id=predict), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CallModule", wpb.CallModuleRequest(module_id=predict, inputs={"question": pb.Value()}), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CallModule", wpb.CallModuleRequest(module_id=unconfigured, inputs={"question": text("x")}), grpc.StatusCode.FAILED_PRECONDITION),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Nope", signature="a -> b"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> -> b"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="", session_id=echo_session, module_type="Predict", signature="a -> b"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id="", module_type="Predict", signature="a -> b"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> b", settings={"warp": real(1)}), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> b", bindings=[bind("warp", "temperature")]), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> b", bindings=[bind("temperature", "no_such_variable")]), grpc.StatusCode.NOT_FOUND),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="ReAct", signature="a -> b", tools=["no_such_pkg.mod:fn"]), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="ReAct", signature="a -> b", tools=["dspex_bridge.testing:nope"]), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> b", tools=["dspex_bridge.testing:add_numbers"]), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, signature="a -> b", from_variable="no_such_variable"), grpc.StatusCode.NOT_FOUND),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, signature="a -> b", from_variable="temperature"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("Bind", wpb.BindRequest(module_id="no-such-module", binding=bind("temperature", "temperature")), grpc.StatusCode.NOT_FOUND),
-        ("Bind", wpb.BindRequest(module_id=predict, binding=bind("temperature", "no_such_variable")), grpc.StatusCode.NOT_FOUND),
-        ("Bind", wpb.BindRequest(module_id=predict, binding=bind("warp", "temperature")), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "CallModule",
+            wpb.CallModuleRequest(module_id=predict, inputs={"question": pb.Value()}),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CallModule",
+            wpb.CallModuleRequest(module_id=unconfigured, inputs={"question": text("x")}),
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="x", session_id=echo_session, module_type="Nope", signature="a -> b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> -> b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="", session_id=echo_session, module_type="Predict", signature="a -> b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="x", session_id="", module_type="Predict", signature="a -> b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="Predict",
+                signature="a -> b",
+                settings={"warp": real(1)},
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="Predict",
+                signature="a -> b",
+                bindings=[bind("warp", "temperature")],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="Predict",
+                signature="a -> b",
+                bindings=[bind("temperature", "no_such_variable")],
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="ReAct",
+                signature="a -> b",
+                tools=["no_such_pkg.mod:fn"],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="ReAct",
+                signature="a -> b",
+                tools=["dspex_bridge.testing:nope"],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="Predict",
+                signature="a -> b",
+                tools=["dspex_bridge.testing:add_numbers"],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x", session_id=echo_session, signature="a -> b", from_variable="no_such_variable"
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="x", session_id=echo_session, signature="a -> b", from_variable="temperature"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "Bind",
+            wpb.BindRequest(module_id="no-such-module", binding=bind("temperature", "temperature")),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "Bind",
+            wpb.BindRequest(module_id=predict, binding=bind("temperature", "no_such_variable")),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "Bind",
+            wpb.BindRequest(module_id=predict, binding=bind("warp", "temperature")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         ("DropModule", wpb.DropModuleRequest(module_id="no-such-module"), grpc.StatusCode.NOT_FOUND),
         ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec()), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True, factory="worker_helpers:failing_lm")), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="", lm=wpb.LmSpec(echo=True)), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="worker_helpers:not_an_lm")), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="nowhere:nothing")), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(model="openai/")), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True, factory="worker_helpers:failing_lm")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="", lm=wpb.LmSpec(echo=True)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="worker_helpers:not_an_lm")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="nowhere:nothing")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(model="openai/")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
     ]
     for rpc, request, expected in cases:
         code, message = worker.code_of(rpc, request)
@@ -406,7 +564,9 @@ def test_bad_requests_get_status_codes_and_the_worker_keeps_serving(worker: Work
 
 def test_a_failing_lm_is_unknown_with_the_python_exception(worker: Worker, bridge: BridgeFixture) -> None:
     session_id = bridge.new_session()
-    worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(factory="worker_helpers:failing_lm")))
+    worker.call(
+        "ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(factory="worker_helpers:failing_lm"))
+    )
     module = create(worker, session_id, "Predict")
     with pytest.raises(grpc.RpcError) as caught:
         call(worker, module, question="q")
@@ -461,12 +621,21 @@ def test_the_worker_dies_when_its_parent_is_sigkilled(bridge: BridgeFixture) -> 
 def test_an_orphan_exits_at_once_and_no_token_refuses_to_start(bridge: BridgeFixture) -> None:
     orphan = subprocess.run(
         [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", "1", "--parent-pid", "1"],
-        capture_output=True, text=True, env=worker_env(bridge), timeout=30,
+        capture_output=True,
+        text=True,
+        env=worker_env(bridge),
+        timeout=30,
+        check=False,
     )
     assert orphan.returncode == 1 and "DSPEX_WORKER_READY" not in orphan.stdout
     env = worker_env(None)
     env.pop("DSPEX_BRIDGE_TOKEN", None)
     tokenless = subprocess.run(
-        [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", "2"], capture_output=True, text=True, env=env, timeout=30
+        [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
     )
     assert tokenless.returncode == 2 and "DSPEX_BRIDGE_TOKEN" in tokenless.stderr

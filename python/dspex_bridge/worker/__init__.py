@@ -11,10 +11,10 @@ The package, in the order a request meets it:
 - `process`: dying with the parent, stopping on SIGTERM / SIGINT.
 - `logs`: stderr logging, tagged with the worker id.
 - `dspy_setup`: DSPy configured for a long-lived process (no caches, no history).
-- `server`: the gRPC server, its readiness line, and the table of RPC handlers.
+- `server`: the gRPC server, its readiness line, and its clean stop.
 - `auth`: the token every call must carry.
 - `status`: how a refused request and any other exception become a gRPC status.
-- `service`: the RPC handlers (validation, then the work below).
+- `service`: the RPCs (each checks its request, then does the work below).
 - `sessions`: per session, its LM and its `SessionContext` on the bridge.
 - `lm`: building a session's LM from an ``LmSpec``.
 - `imports`: resolving ``package.module:name`` paths (LM factories, tools).

@@ -16,6 +16,7 @@ from typing import Any, Final
 import dspy
 
 from .._echo_lm import ECHO_MODEL, EchoLM
+from .._proto_loader import worker_pb
 from .imports import import_object
 from .status import invalid, precondition
 
@@ -31,7 +32,7 @@ class LmKind(Enum):
     MODEL = "model"
 
 
-def lm_kind(spec: Any) -> LmKind:
+def lm_kind(spec: worker_pb.LmSpec) -> LmKind:
     """The kind of ``spec``; both ``echo`` and a factory, or none of the three, are refused."""
     if spec.echo and spec.HasField("factory"):
         raise invalid("an LmSpec is the test LM (echo) or a factory, not both")
@@ -46,12 +47,12 @@ def lm_kind(spec: Any) -> LmKind:
     raise invalid("an LmSpec sets one of model, factory, echo (got none)")
 
 
-def describe(spec: Any, kind: LmKind) -> str:
+def describe(spec: worker_pb.LmSpec, kind: LmKind) -> str:
     """What the log says of an LM: its model string, or its kind (never a key)."""
-    return str(spec.model) if kind is LmKind.MODEL else kind.value
+    return spec.model if kind is LmKind.MODEL else kind.value
 
 
-def build_lm(spec: Any, kind: LmKind, settings: dict[str, Any]) -> Any:
+def build_lm(spec: worker_pb.LmSpec, kind: LmKind, settings: dict[str, Any]) -> Any:
     """The LM of ``spec`` (blocking: a factory or ``dspy.LM`` may do I/O)."""
     if kind is LmKind.ECHO:
         try:
@@ -76,7 +77,7 @@ def _from_factory(path: str, settings: dict[str, Any]) -> Any:
     return lm
 
 
-def _from_model(spec: Any, settings: dict[str, Any]) -> Any:
+def _from_model(spec: worker_pb.LmSpec, settings: dict[str, Any]) -> Any:
     kwargs = dict(settings)
     kwargs.setdefault("cache", False)
     if spec.HasField("api_key_env"):

@@ -21,7 +21,7 @@ from ..dspy_integration import LM_SETTINGS, ModuleVariableResolver, VariableAwar
 from ..session_context import SessionContext
 from .config import ADDRESS_ENV
 from .imports import import_object
-from .status import WorkerError, invalid, not_found, precondition
+from .status import invalid, not_found, precondition
 
 
 @dataclass
@@ -89,7 +89,7 @@ def construct(
     if signature:
         try:
             parsed = ensure_signature(signature)
-        except Exception as error:  # DSPy raises several kinds for a bad signature
+        except Exception as error:  # noqa: BLE001 - DSPy raises several kinds for a bad signature
             raise invalid(f"bad signature {signature!r}: {error}") from None
         inputs = tuple(parsed.input_fields)
     kwargs: dict[str, Any] = {}
@@ -104,9 +104,7 @@ def construct(
         raise invalid(f"{cls.__name__} takes no tools (only ReAct does)")
     try:
         module = cls(parsed, **kwargs) if parsed is not None else cls(**kwargs)
-    except WorkerError:
-        raise
-    except Exception as error:  # a module's constructor may raise anything
+    except Exception as error:  # noqa: BLE001 - a module's constructor may raise anything
         raise invalid(f"cannot create {cls.__name__}({signature!r}): {type(error).__name__}: {error}") from None
     return module, inputs
 

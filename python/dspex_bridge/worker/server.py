@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import time
-from types import SimpleNamespace
 from typing import Final
 
 import grpc.aio
@@ -22,21 +21,12 @@ from .auth import TokenInterceptor
 from .config import WorkerConfig
 from .process import stop_requested
 from .service import WorkerService
-from .status import answering_with_status
 
 logger = logging.getLogger(__name__)
 
 READY_PREFIX: Final = "DSPEX_WORKER_READY"
 STOP_GRACE_S: Final = 1.0
 """How long calls in flight may finish after a stop signal."""
-
-
-def servicer(service: WorkerService) -> SimpleNamespace:
-    """What the generated registration reads: one attribute per RPC name, each handler turning
-    its exceptions into the call's status."""
-    return SimpleNamespace(
-        **{name: answering_with_status(name, handler) for name, handler in service.handlers().items()}
-    )
 
 
 def announce_ready(port: int, worker_id: int) -> None:
@@ -51,7 +41,7 @@ async def serve(config: WorkerConfig, started: float) -> None:
     process started, for the log."""
     service = WorkerService.from_config(config)
     server = grpc.aio.server(interceptors=[TokenInterceptor(config.token)])
-    worker_pb_grpc.add_WorkerServicer_to_server(servicer(service), server)
+    worker_pb_grpc.add_WorkerServicer_to_server(service, server)
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if port == 0:
         raise SystemExit(f"cannot bind {config.host}:{config.port}")

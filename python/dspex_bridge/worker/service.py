@@ -18,21 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .._codec import decode_value, encode_output
-from .._proto_loader import worker_pb
+from .._proto_loader import pb, worker_pb, worker_pb_grpc
 from ..errors import BridgeError
 from . import lm as lms
 from . import modules
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
-from .status import Context, Handler, invalid, not_found, precondition
+from .status import Context, answering_with_status, invalid, not_found, precondition
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-def _decoded(values: Mapping[str, Any], what: str) -> dict[str, Any]:
+def _decoded(values: Mapping[str, pb.Value], what: str) -> dict[str, Any]:
     """The Python values of a request's map of wire values; INVALID_ARGUMENT for an empty one."""
     decoded: dict[str, Any] = {}
     for name, value in values.items():
@@ -43,8 +43,9 @@ def _decoded(values: Mapping[str, Any], what: str) -> dict[str, Any]:
     return decoded
 
 
-class WorkerService:
-    """The handlers of the ``Worker`` service (registered on the server by `server.serve`)."""
+class WorkerService(worker_pb_grpc.WorkerServicer):
+    """The ``Worker`` service (registered on the server by `server.serve`). Each RPC turns
+    whatever it raises into the call's status (`answering_with_status`)."""
 
     def __init__(self, worker_id: int, threads: int, sessions: Sessions) -> None:
         self.worker_id = worker_id
@@ -58,17 +59,6 @@ class WorkerService:
         sessions = Sessions(config.bridge_address, config.token, config.cache)
         return cls(config.worker_id, config.threads, sessions)
 
-    def handlers(self) -> dict[str, Handler[Any, Any]]:
-        """The handler of each RPC, by its name in the service definition."""
-        return {
-            "Health": self.health,
-            "ConfigureLm": self.configure_lm,
-            "CreateModule": self.create_module,
-            "Bind": self.bind,
-            "CallModule": self.call_module,
-            "DropModule": self.drop_module,
-        }
-
     def _module(self, module_id: str) -> ModuleEntry:
         entry = self.modules.get(module_id)
         if entry is None:
@@ -78,13 +68,17 @@ class WorkerService:
     async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
 
-    # ---- the RPCs ---------------------------------------------------------------------------
+    # ---- the RPCs, named as in the service definition ---------------------------------------
 
-    async def health(self, request: Any, context: Context) -> Any:
+    @answering_with_status
+    async def Health(self, request: worker_pb.HealthRequest, context: Context) -> worker_pb.HealthResponse:
         """The worker's id, pid and module count."""
         return worker_pb.HealthResponse(worker_id=self.worker_id, pid=os.getpid(), modules=len(self.modules))
 
-    async def configure_lm(self, request: Any, context: Context) -> Any:
+    @answering_with_status
+    async def ConfigureLm(
+        self, request: worker_pb.ConfigureLmRequest, context: Context
+    ) -> worker_pb.ConfigureLmResponse:
         """Sets the LM of a session (replacing the one it had)."""
         session = self.sessions.get(request.session_id)
         spec = request.lm
@@ -94,7 +88,10 @@ class WorkerService:
         logger.info("session %s: LM %s", request.session_id, lms.describe(spec, kind))
         return worker_pb.ConfigureLmResponse()
 
-    async def create_module(self, request: Any, context: Context) -> Any:
+    @answering_with_status
+    async def CreateModule(
+        self, request: worker_pb.CreateModuleRequest, context: Context
+    ) -> worker_pb.CreateModuleResponse:
         """Creates (or replaces) a module, with its fixed settings and its bindings."""
         if not request.module_id:
             raise invalid("module_id is empty")
@@ -130,7 +127,8 @@ class WorkerService:
         logger.info("module %s: %s(%r)", request.module_id, entry.class_name, request.signature)
         return worker_pb.CreateModuleResponse(class_name=entry.class_name)
 
-    async def bind(self, request: Any, context: Context) -> Any:
+    @answering_with_status
+    async def Bind(self, request: worker_pb.BindRequest, context: Context) -> worker_pb.BindResponse:
         """Binds one more setting of an existing module."""
         entry = self._module(request.module_id)
         binding = request.binding
@@ -138,7 +136,8 @@ class WorkerService:
         await modules.bind(entry, binding.setting, binding.variable, self.sessions.context(entry.session_id))
         return worker_pb.BindResponse()
 
-    async def call_module(self, request: Any, context: Context) -> Any:
+    @answering_with_status
+    async def CallModule(self, request: worker_pb.CallModuleRequest, context: Context) -> worker_pb.CallModuleResponse:
         """Calls a module with the request's inputs; its outputs, each encoded by `_codec`."""
         entry = self._module(request.module_id)
         inputs = _decoded(request.inputs, "input")
@@ -154,14 +153,15 @@ class WorkerService:
             raise precondition(f"no LM configured for session `{entry.session_id}` (ConfigureLm first)")
         bound_values = _decoded(request.bound_values, "bound value")
         # The bridge context is created only when a bound setting must be read from it.
-        missing = any(setting not in bound_values for setting in entry.bindings)
-        session_context = self.sessions.context(entry.session_id) if missing else None
-        settings = await modules.call_settings(entry, bound_values, session_context)
+        reads_bridge = any(setting not in bound_values for setting in entry.bindings)
+        bridge = self.sessions.context(entry.session_id) if reads_bridge else None
+        settings = await modules.call_settings(entry, bound_values, bridge)
         prediction = await self._in_thread(modules.run, entry, session.lm, settings, inputs)
         outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
         return worker_pb.CallModuleResponse(outputs=outputs)
 
-    async def drop_module(self, request: Any, context: Context) -> Any:
+    @answering_with_status
+    async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:
         """Forgets a module."""
         if self.modules.pop(request.module_id, None) is None:
             raise not_found(f"unknown module `{request.module_id}`")
@@ -171,4 +171,3 @@ class WorkerService:
         """Stops the sessions' caches and the thread pool (calls still running are abandoned)."""
         await self.sessions.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
-

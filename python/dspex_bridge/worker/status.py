@@ -4,9 +4,10 @@ chosen by the exception's type, and the worker keeps serving."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -22,10 +23,11 @@ from ..errors import (
 
 logger = logging.getLogger(__name__)
 
+Servicer = TypeVar("Servicer")
 Request = TypeVar("Request")
 Response = TypeVar("Response")
-Context = grpc.aio.ServicerContext[Any, Any]
-Handler = Callable[[Request, Context], Awaitable[Response]]
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+"""The context of a call (its metadata, and how to abort it)."""
 
 
 class WorkerError(Exception):
@@ -70,21 +72,22 @@ def status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.UNKNOWN, f"{type(error).__name__}: {error}"
 
 
-def answering_with_status(name: str, handler: Handler[Request, Response]) -> Handler[Request, Response]:
-    """``handler`` with every exception turned into the call's status (logged as ``name``):
+def answering_with_status(
+    method: Callable[[Servicer, Request, Context], Awaitable[Response]],
+) -> Callable[[Servicer, Request, Context], Coroutine[Any, Any, Response]]:
+    """An RPC method with every exception turned into the call's status (and logged):
     nothing a request does escapes to the server."""
 
-    async def handle(request: Request, context: Context) -> Response:
+    @functools.wraps(method)
+    async def handle(servicer: Servicer, request: Request, context: Context) -> Response:
         try:
-            return await handler(request, context)
+            return await method(servicer, request, context)
         except asyncio.CancelledError:
             raise
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - every failure becomes a status, the worker keeps serving
             code, message = status_of(error)
             level = logging.ERROR if code == grpc.StatusCode.UNKNOWN else logging.WARNING
-            logger.log(level, "%s refused (%s): %s", name, code.name, message)
+            logger.log(level, "%s refused (%s): %s", method.__name__, code.name, message)
             await context.abort(code, message)
 
-    handle.__name__ = name
-    handle.__doc__ = handler.__doc__
     return handle
