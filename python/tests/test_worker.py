@@ -4,6 +4,7 @@ modules with the test LM."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import queue
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import grpc
 import pytest
@@ -91,9 +92,10 @@ class Worker:
             request, metadata=self.metadata if metadata is None else metadata, timeout=timeout
         )
 
-    def code_of(self, rpc: str, request: Any) -> tuple[grpc.StatusCode, str]:
+    def code_of(self, rpc: str, request: Any, metadata: Any = None) -> tuple[grpc.StatusCode, str]:
+        """The status of a call that must fail."""
         with pytest.raises(grpc.RpcError) as caught:
-            self.call(rpc, request)
+            self.call(rpc, request, metadata)
         error: Any = caught.value
         return error.code(), error.details()
 
@@ -193,18 +195,23 @@ def test_readiness_line_and_health(worker: Worker) -> None:
     assert any("[dspex-worker 7]" in (line or "") for line in worker.stderr)
 
 
-def test_wrong_or_missing_token_is_unauthenticated(worker: Worker) -> None:
-    for metadata in ((("x-dspex-token", "wrong"),), ()):
-        with pytest.raises(grpc.RpcError) as caught:
-            worker.call("Health", wpb.HealthRequest(), metadata=metadata)
-        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
-    with pytest.raises(grpc.RpcError) as caught:
-        worker.call(
-            "ConfigureLm",
-            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True)),
-            metadata=(("x-dspex-token", "x"),),
-        )
-    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+def test_wrong_or_missing_token_is_unauthenticated(worker: Worker, bridge: BridgeFixture) -> None:
+    wrong = (("x-dspex-token", "wrong"),)
+    refused = (grpc.StatusCode.UNAUTHENTICATED, "missing or wrong x-dspex-token")
+    for metadata in (wrong, ()):
+        assert worker.code_of("Health", wpb.HealthRequest(), metadata) == refused
+    session_id = bridge.new_session()
+    configure = wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True))
+    assert worker.code_of("ConfigureLm", configure, wrong) == refused
+    # Refused before any handler ran: the session has no LM.
+    module = create(worker, session_id, "Predict")
+    code, message = worker.code_of(
+        "CallModule", wpb.CallModuleRequest(module_id=module, inputs={"question": text("q")})
+    )
+    assert (code, message) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"no LM configured for session `{session_id}` (ConfigureLm first)",
+    )
 
 
 # ---- calls --------------------------------------------------------------------------------------
@@ -379,9 +386,53 @@ def test_echo_wins_over_a_model_name(worker: Worker, bridge: BridgeFixture) -> N
     assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=none max_tokens=32]"
 
 
-def test_model_lm_reads_its_key_from_the_environment(worker: Worker) -> None:
-    spec = wpb.LmSpec(model="openai/gpt-4o-mini", api_key_env="DSPEX_TEST_KEY", settings={"temperature": real(0.1)})
-    worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id="model-session", lm=spec))
+class ChatCompletions(http.server.BaseHTTPRequestHandler):
+    """A local OpenAI-compatible endpoint: records each request's Authorization header and
+    answers every chat completion with ``answer = "from the endpoint"`` in DSPy's chat format."""
+
+    authorizations: ClassVar[list[str | None]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        type(self).authorizations.append(self.headers.get("Authorization"))
+        content = "[[ ## answer ## ]]\nfrom the endpoint\n\n[[ ## completed ## ]]"
+        body = json.dumps(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "gpt-4o-mini",
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the test reads the recorded headers, not a log
+
+
+def test_model_lm_reads_its_key_from_the_environment(worker: Worker, bridge: BridgeFixture) -> None:
+    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ChatCompletions)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    try:
+        session_id = bridge.new_session()
+        settings = {"api_base": text(f"http://127.0.0.1:{endpoint.server_port}/v1"), "num_retries": integer(0)}
+        spec = wpb.LmSpec(model="openai/gpt-4o-mini", api_key_env="DSPEX_TEST_KEY", settings=settings)
+        worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=spec))
+        module = create(worker, session_id, "Predict")
+        assert output(call(worker, module, question="q"), "answer") == "from the endpoint"
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+    # The key the worker's environment holds reached the model's endpoint (and no log: see `worker`).
+    assert ChatCompletions.authorizations == [f"Bearer {SECRET_KEY}"]
     spec = wpb.LmSpec(model="openai/gpt-4o-mini", api_key_env="DSPEX_NO_SUCH_KEY_VARIABLE")
     code, message = worker.code_of("ConfigureLm", wpb.ConfigureLmRequest(session_id="model-session", lm=spec))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "DSPEX_NO_SUCH_KEY_VARIABLE" in message
@@ -618,9 +669,16 @@ def test_the_worker_dies_when_its_parent_is_sigkilled(bridge: BridgeFixture) -> 
     assert _gone(worker_pid), "the worker outlived its SIGKILLed parent"
 
 
+def _imported(stderr: str) -> set[str]:
+    """The modules a ``python -X importtime`` run imported, from its stderr."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
 def test_an_orphan_exits_at_once_and_no_token_refuses_to_start(bridge: BridgeFixture) -> None:
+    # `-X importtime` lists every import: "at once" is "before the slow DSPy import".
+    worker = [sys.executable, "-X", "importtime", "-m", "dspex_bridge.worker"]
     orphan = subprocess.run(
-        [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", "1", "--parent-pid", "1"],
+        [*worker, "--worker-id", "1", "--parent-pid", "1"],
         capture_output=True,
         text=True,
         env=worker_env(bridge),
@@ -628,14 +686,19 @@ def test_an_orphan_exits_at_once_and_no_token_refuses_to_start(bridge: BridgeFix
         check=False,
     )
     assert orphan.returncode == 1 and "DSPEX_WORKER_READY" not in orphan.stdout
+    assert "parent 1 is gone before start-up" in orphan.stderr
+    imported = _imported(orphan.stderr)
+    assert "dspex_bridge.worker.process" in imported
+    assert "dspy" not in imported
     env = worker_env(None)
     env.pop("DSPEX_BRIDGE_TOKEN", None)
     tokenless = subprocess.run(
-        [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", "2"],
+        [*worker, "--worker-id", "2"],
         capture_output=True,
         text=True,
         env=env,
         timeout=30,
         check=False,
     )
-    assert tokenless.returncode == 2 and "DSPEX_BRIDGE_TOKEN" in tokenless.stderr
+    assert tokenless.returncode == 2 and "DSPEX_BRIDGE_TOKEN is not set" in tokenless.stderr
+    assert "dspy" not in _imported(tokenless.stderr)
