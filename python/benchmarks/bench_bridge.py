@@ -29,7 +29,7 @@ import grpc.aio
 from dspex_bridge import SessionContext
 from dspex_bridge.testing import BridgeFixture, fixture_path, latency_summary
 
-# The targets, printed beside the figures.
+# The latencies the bridge is held to, printed beside the figures (`meets_targets` says whether they hold).
 TARGETS = {"get_p50_us": 300.0, "get_p99_us": 1000.0, "set_p50_us": 350.0, "ratio_get_ping": 1.3}
 
 

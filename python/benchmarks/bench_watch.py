@@ -38,7 +38,7 @@ import grpc.aio
 from dspex_bridge import SessionContext, VariableUpdate, WatchLagged
 from dspex_bridge.testing import BridgeFixture, fixture_path, latency_summary
 
-# The targets, printed beside the figures.
+# The latencies the cache is held to, printed beside the figures.
 TARGETS = {"cached_get_us": 5.0, "visibility_p99_us": 5000.0}
 
 

@@ -21,8 +21,8 @@ PARENT_POLL_S: Final = 0.5
 
 def die_with_parent(parent_pid: int) -> None:
     """SIGKILL this process when its parent dies (Linux prctl), exit now (status 1) if already
-    orphaned, and watch ``getppid()`` from a daemon thread as a second line of defence (the
-    prctl signal is not sent when the parent is a thread that exits, nor outside Linux)."""
+    orphaned (the parent may die before the prctl call), and watch ``getppid()`` from a daemon
+    thread as a second line of defence (outside Linux there is no prctl)."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
