@@ -29,7 +29,7 @@ import grpc.aio
 from dspex_bridge import SessionContext
 from dspex_bridge.testing import BridgeFixture, fixture_path, latency_summary
 
-# The targets, printed beside the figures.
+# The latencies the bridge is held to, printed beside the figures (`meets_targets` says whether they hold).
 TARGETS = {"get_p50_us": 300.0, "get_p99_us": 1000.0, "set_p50_us": 350.0, "ratio_get_ping": 1.3}
 
 
@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=2000, help="measured calls per operation (default 2000)")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured calls per operation first")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
-    parser.add_argument("--fixture", default=None, help="the bridge_fixture binary (default: $DSPEX_BRIDGE_FIXTURE or target/debug)")
+    parser.add_argument(
+        "--fixture", default=None, help="the bridge_fixture binary (default: $DSPEX_BRIDGE_FIXTURE or target/debug)"
+    )
     args = parser.parse_args(argv)
 
     binary = args.fixture or str(fixture_path())

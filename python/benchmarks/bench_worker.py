@@ -50,7 +50,7 @@ def in_process(calls: int) -> dict[str, Any]:
 
     from dspex_bridge.dspy_integration import VariableAwarePredict
     from dspex_bridge.testing import EchoLM
-    from dspex_bridge.worker import configure_dspy
+    from dspex_bridge.worker.dspy_setup import configure_dspy
 
     configure_dspy()
     lm = EchoLM(max_requests=100)

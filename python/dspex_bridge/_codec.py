@@ -8,11 +8,14 @@ in the bridge. A Python ``bool`` is sent as a boolean (never as the int it also 
 
 from __future__ import annotations
 
+import json
 import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, TypeAlias
 
-from ._proto_loader import pb
+from pydantic_core import to_jsonable_python
+
+from ._proto_loader import pb, worker_pb
 from .errors import BridgeError, EncodingError
 
 PyValue: TypeAlias = float | int | str | bool
@@ -24,7 +27,7 @@ VariableInfo: TypeAlias = dict[str, Any]
 I64_MIN: Final = -(2**63)
 I64_MAX: Final = 2**63 - 1
 
-VAR_TYPES: Final[dict[str, int]] = {
+VAR_TYPES: Final = {
     "float": pb.VAR_TYPE_FLOAT,
     "integer": pb.VAR_TYPE_INTEGER,
     "string": pb.VAR_TYPE_STRING,
@@ -32,7 +35,7 @@ VAR_TYPES: Final[dict[str, int]] = {
     "choice": pb.VAR_TYPE_CHOICE,
     "module": pb.VAR_TYPE_MODULE,
 }
-VAR_TYPE_NAMES: Final[dict[int, str]] = {number: name for name, number in VAR_TYPES.items()}
+VAR_TYPE_NAMES: Final = {number: name for name, number in VAR_TYPES.items()}
 
 CONSTRAINT_KEYS: Final = ("min", "max", "min_length", "max_length", "pattern", "choices")
 
@@ -40,37 +43,39 @@ CONSTRAINT_KEYS: Final = ("min", "max", "min_length", "max_length", "pattern", "
 # ---- values ---------------------------------------------------------------------------------
 
 
-def _integer(value: int, name: str) -> Any:
-    if I64_MIN <= value <= I64_MAX:
-        return pb.Value(integer_value=value)
-    raise EncodingError(
-        f"variable `{name}`: the integer {value} does not fit in 64 bits, the bridge's integers",
-        "invalid_argument",
-    )
-
-
-_ENCODE_EXACT: Final = {
-    float: lambda v, _n: pb.Value(float_value=v),
-    str: lambda v, _n: pb.Value(string_value=v),
-    bool: lambda v, _n: pb.Value(boolean_value=v),
-    int: _integer,
-}
-
-
-def encode_value(value: PyValue, name: str) -> Any:
-    """The wire ``Value`` of a Python value. ``name`` is only for the error message."""
-    encode = _ENCODE_EXACT.get(type(value))
-    if encode is not None:
-        return encode(value, name)
-    # Subclasses (IntEnum, numpy scalars, str subclasses): bool before int, int before float.
-    if isinstance(value, bool):
+def _scalar(value: object) -> pb.Value | None:
+    """The wire ``Value`` of a bool, an int that fits in 64 bits, a float or a str (subclasses
+    such as ``IntEnum`` or numpy scalars included); ``None`` for anything else."""
+    # The exact types first: this runs for every value sent.
+    if type(value) is float:
+        return pb.Value(float_value=value)
+    if type(value) is str:
+        return pb.Value(string_value=value)
+    if type(value) is bool:
         return pb.Value(boolean_value=value)
+    if type(value) is int:
+        return pb.Value(integer_value=value) if I64_MIN <= value <= I64_MAX else None
+    # Subclasses (bool has none): Integral before Real, since an integer is also a Real.
     if isinstance(value, numbers.Integral):
-        return _integer(int(value), name)
+        number = int(value)
+        return pb.Value(integer_value=number) if I64_MIN <= number <= I64_MAX else None
     if isinstance(value, numbers.Real):
         return pb.Value(float_value=float(value))
     if isinstance(value, str):
         return pb.Value(string_value=str(value))
+    return None
+
+
+def encode_value(value: PyValue, name: str) -> pb.Value:
+    """The wire ``Value`` of a Python value. ``name`` is only for the error message."""
+    wire = _scalar(value)
+    if wire is not None:
+        return wire
+    if isinstance(value, numbers.Integral):
+        raise EncodingError(
+            f"variable `{name}`: the integer {value} does not fit in 64 bits, the bridge's integers",
+            "invalid_argument",
+        )
     raise EncodingError(
         f"variable `{name}`: cannot send {type(value).__name__} {value!r} to the bridge: "
         "a value is a float, an int, a str or a bool",
@@ -78,7 +83,21 @@ def encode_value(value: PyValue, name: str) -> Any:
     )
 
 
-def decode_value(value: Any) -> PyValue:
+def encode_output(value: object) -> worker_pb.Output:
+    """The wire ``Output`` of a module's output field: a ``Value`` when `encode_value` could
+    send it, else its JSON text (lists, dicts, pydantic models; what JSON cannot hold, as
+    its ``str``)."""
+    wire = _scalar(value)
+    if wire is not None:
+        return worker_pb.Output(value=wire)
+    try:
+        jsonable = to_jsonable_python(value, fallback=str)
+    except ValueError:  # a circular reference
+        jsonable = str(value)
+    return worker_pb.Output(json=json.dumps(jsonable, default=str))
+
+
+def decode_value(value: pb.Value) -> PyValue:
     """The Python value of a wire ``Value``."""
     kind = value.WhichOneof("kind")
     if kind is None:
@@ -92,9 +111,7 @@ def decode_value(value: Any) -> PyValue:
 
 def _length(key: str, raw: object, name: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise EncodingError(
-            f"variable `{name}`: `{key}` must be a non-negative int, got {raw!r}", "invalid_definition"
-        )
+        raise EncodingError(f"variable `{name}`: `{key}` must be a non-negative int, got {raw!r}", "invalid_definition")
     return raw
 
 
@@ -115,9 +132,7 @@ def encode_constraints(constraints: Mapping[str, Any] | None, name: str) -> Any:
             message.max_length = _length(key, raw, name)
         elif key == "pattern":
             if not isinstance(raw, str):
-                raise EncodingError(
-                    f"variable `{name}`: `pattern` must be a str, got {raw!r}", "invalid_definition"
-                )
+                raise EncodingError(f"variable `{name}`: `pattern` must be a str, got {raw!r}", "invalid_definition")
             message.pattern = raw
         elif key == "choices":
             if isinstance(raw, str) or not isinstance(raw, Iterable):
@@ -129,8 +144,7 @@ def encode_constraints(constraints: Mapping[str, Any] | None, name: str) -> Any:
             message.has_choices = True
         else:
             raise EncodingError(
-                f"variable `{name}`: unknown constraint `{key}` "
-                f"(the constraints are {', '.join(CONSTRAINT_KEYS)})",
+                f"variable `{name}`: unknown constraint `{key}` (the constraints are {', '.join(CONSTRAINT_KEYS)})",
                 "invalid_definition",
             )
     return message
@@ -218,7 +232,6 @@ def session_of(response: Any) -> dict[str, Any]:
 
 def nothing(_response: Any) -> None:
     """For the RPCs that answer nothing but success."""
-    return None
 
 
 # ---- requests -------------------------------------------------------------------------------
@@ -244,9 +257,7 @@ class Requests:
         metadata: Mapping[str, str] | None,
         expected_version: int | None,
     ) -> Any:
-        request = pb.SetVariableRequest(
-            session_id=self.session_id, name=name, value=encode_value(value, name)
-        )
+        request = pb.SetVariableRequest(session_id=self.session_id, name=name, value=encode_value(value, name))
         if metadata:
             request.metadata.update(metadata)
         if expected_version is not None:
@@ -279,15 +290,10 @@ class Requests:
     def get_variables(self, names: Iterable[str]) -> Any:
         return pb.GetVariablesRequest(session_id=self.session_id, names=list(names))
 
-    def update_variables(
-        self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None
-    ) -> Any:
+    def update_variables(self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None) -> Any:
         request = pb.SetVariablesRequest(
             session_id=self.session_id,
-            updates=[
-                pb.VariableUpdate(name=name, value=encode_value(value, name))
-                for name, value in updates.items()
-            ],
+            updates=[pb.VariableUpdate(name=name, value=encode_value(value, name)) for name, value in updates.items()],
         )
         if metadata:
             request.metadata.update(metadata)

@@ -33,18 +33,15 @@ applied for the instant its updates are arriving.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
-import time
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from collections.abc import Iterable
+from typing import Final, Literal, Protocol, TypeAlias
 
-from . import _codec as codec
 from ._codec import PyValue, VariableInfo
 from .errors import BridgeError
 from .watch import VariableUpdate, VariableWatch
-
-if TYPE_CHECKING:
-    from .session_context import SessionContext
 
 logger = logging.getLogger("dspex_bridge.cache")
 
@@ -58,10 +55,35 @@ RETRY_MAX_S: Final = 2.0
 _Entry: TypeAlias = tuple[PyValue, int, dict[str, str]]
 """(value, version, metadata)."""
 
-MISS: Final[Any] = object()
+
+class _Miss(enum.Enum):
+    MISS = enum.auto()
+
+
+MISS: Final = _Miss.MISS
 """What `VariableCache.lookup` answers when the cache cannot serve a read."""
 
 _NEVER: Final = math.inf
+
+
+class SessionReader(Protocol):
+    """What the cache reads its session through (`SessionContext` is one): round trips that
+    never consult the cache, and the watch stream that keeps it current."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    async def get_variable_info(self, name: str) -> VariableInfo: ...
+
+    async def list_variables(self) -> list[VariableInfo]: ...
+
+    def watch_variables(
+        self,
+        names: Iterable[str] = ...,
+        include_initial: bool = ...,
+        heartbeat_ms: int = ...,
+        stale_after: float | None = ...,
+    ) -> VariableWatch: ...
 
 
 class VariableCache:
@@ -69,11 +91,12 @@ class VariableCache:
     session's methods, not this object, except to inspect it (``live``, ``round_trips``,
     ``reconnects``, ``wait_live``)."""
 
-    def __init__(self, session: SessionContext, heartbeat_ms: int = HEARTBEAT_MS, stale_after: float = STALE_AFTER) -> None:
+    def __init__(
+        self, session: SessionReader, heartbeat_ms: int = HEARTBEAT_MS, stale_after: float = STALE_AFTER
+    ) -> None:
         self._session = session
         self.heartbeat_ms = heartbeat_ms
         self.stale_after = stale_after
-        self._stale_s = stale_after * heartbeat_ms / 1000.0
         self._entries: dict[str, _Entry] = {}  # by name and by id
         self._ids: dict[str, str] = {}  # name -> id
         self._names: dict[str, str] = {}  # id -> name
@@ -93,10 +116,9 @@ class VariableCache:
 
     # ---- the hot path ---------------------------------------------------------------------
 
-    def lookup(self, key: str) -> Any:
+    def lookup(self, key: str) -> PyValue | Literal[_Miss.MISS]:
         """The cached value of a variable (name or id), or `MISS`."""
-        watch = self._watch
-        if watch is not None and time.monotonic() - watch.last_message < self._stale_s and not watch.done():
+        if self.live:
             entry = self._entries.get(key)
             if entry is not None:
                 return entry[0]
@@ -104,8 +126,7 @@ class VariableCache:
 
     def lookup_many(self, keys: list[str]) -> dict[str, PyValue] | None:
         """The cached values of all ``keys``, or ``None`` when one of them is not served."""
-        watch = self._watch
-        if watch is None or time.monotonic() - watch.last_message >= self._stale_s or watch.done():
+        if not self.live:
             return None
         entries = self._entries
         try:
@@ -115,9 +136,9 @@ class VariableCache:
 
     @property
     def live(self) -> bool:
-        """Whether the cache serves reads now."""
+        """Whether the cache serves reads now: its watch stream is established and live."""
         watch = self._watch
-        return watch is not None and time.monotonic() - watch.last_message < self._stale_s and not watch.done()
+        return watch is not None and watch.live
 
     # ---- misses ---------------------------------------------------------------------------
 
@@ -126,10 +147,7 @@ class VariableCache:
         self.start()
         self.round_trips += 1
         seq = self._seq
-        session = self._session
-        info: VariableInfo = await session._call(
-            session._stub.GetVariable, session._requests.get_variable(key), codec.info_of
-        )
+        info = await self._session.get_variable_info(key)
         if self._watch is not None:
             self._fill(info, seq)
         else:
@@ -239,16 +257,16 @@ class VariableCache:
         delay = RETRY_MIN_S
         session = self._session
         while not self._closed:
-            watch = session.watch_variables((), include_initial=True, heartbeat_ms=self.heartbeat_ms, stale_after=self.stale_after)
+            watch = session.watch_variables(
+                (), include_initial=True, heartbeat_ms=self.heartbeat_ms, stale_after=self.stale_after
+            )
             try:
                 await watch.ready()
                 self._drop_entries()
                 self._watch = watch
                 # Ids (updates carry names only), and every variable, warm.
                 seq = self._seq
-                for info in await session._call(
-                    session._stub.ListVariables, session._requests.list_variables(), codec.list_of
-                ):
+                for info in await session.list_variables():
                     self._fill(info, seq)
                 self._live.set()
                 delay = RETRY_MIN_S

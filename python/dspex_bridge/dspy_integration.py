@@ -32,6 +32,8 @@ from typing import Any, ClassVar, TypeVar
 
 import dspy
 
+from .errors import ModuleVariableNotFoundError, UnknownModuleTypeError
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -85,14 +87,31 @@ def _run_sync(make: Callable[[], Awaitable[T]], loop: asyncio.AbstractEventLoop 
     if loop is not None and loop.is_running() and loop is not running:
         return asyncio.run_coroutine_threadsafe(_as_coroutine(make), loop).result()
     if running is not None:
-        raise RuntimeError(
-            "the synchronous variant cannot run inside an event loop: use the async method (await ...)"
-        )
+        raise RuntimeError("the synchronous variant cannot run inside an event loop: use the async method (await ...)")
     return asyncio.run(_as_coroutine(make))
 
 
 async def _as_coroutine(make: Callable[[], Awaitable[T]]) -> T:
     return await make()
+
+
+async def read_variable(session: Any, variable_name: str) -> Any:
+    """The value of ``variable_name`` read from ``session`` (``get_variable``, awaited when it
+    returns an awaitable). `ModuleVariableNotFoundError` when the session has no such variable
+    (it raised ``KeyError`` or answered ``None``)."""
+    try:
+        value = session.get_variable(variable_name)
+        if inspect.isawaitable(value):
+            value = await value
+    except KeyError as error:  # VariableNotFoundError is a KeyError
+        raise _not_found(variable_name) from error
+    if value is None:
+        raise _not_found(variable_name)
+    return value
+
+
+def _not_found(variable_name: str) -> ModuleVariableNotFoundError:
+    return ModuleVariableNotFoundError(f"variable `{variable_name}` not found", "not_found")
 
 
 # ---- the mixin -----------------------------------------------------------------------------
@@ -117,6 +136,16 @@ class VariableAwareMixin:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._sync_lock = threading.Lock()
 
+    @property
+    def session_context(self) -> Any:
+        """The session the bound variables are read from (``None``: not attached yet; a
+        binding then fails until one is set)."""
+        return self._session_context
+
+    @session_context.setter
+    def session_context(self, session: Any) -> None:
+        self._session_context = session
+
     # -- reading variables --
 
     async def _read(self, variable_name: str) -> Any:
@@ -128,22 +157,15 @@ class VariableAwareMixin:
             loop = None
         if loop is not None and self._session_loop is None:
             self._session_loop = loop
-        try:
-            value = self._session_context.get_variable(variable_name)
-            if inspect.isawaitable(value):
-                value = await value
-        except KeyError as error:  # VariableNotFoundError is a KeyError
-            raise ValueError(f"variable `{variable_name}` not found") from error
-        if value is None:
-            raise ValueError(f"variable `{variable_name}` not found")
-        return value
+        return await read_variable(self._session_context, variable_name)
 
     # -- binding --
 
     async def bind_to_variable(self, attribute: str, variable_name: str) -> None:
         """Binds ``attribute`` to the session variable ``variable_name`` and reads it now.
 
-        Raises ``ValueError`` ("... not found") when the variable does not exist."""
+        Raises `ModuleVariableNotFoundError` (a ``ValueError`` and a ``KeyError``) when the
+        variable does not exist."""
         value = await self._read(variable_name)
         self._variable_bindings[attribute] = variable_name
         setattr(self, attribute, value)
@@ -215,38 +237,38 @@ class VariableAwareMixin:
         """Calls the module with this call's LM settings: the bound ones, then ``settings``."""
         merged = self._call_settings(settings)
         with lm_settings(merged):
-            return super().__call__(**self._with_config(merged, kwargs))  # type: ignore[misc]
+            return super().__call__(**self._with_config(merged, kwargs))  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
 
     async def acall_with_settings(self, settings: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Any:
         """The async twin of `call_with_settings`."""
         merged = self._call_settings(settings)
         with lm_settings(merged):
-            return await super().acall(**self._with_config(merged, kwargs))  # type: ignore[misc]
+            return await super().acall(**self._with_config(merged, kwargs))  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args:
-            return super().__call__(*args, **kwargs)  # type: ignore[misc]
+            return super().__call__(*args, **kwargs)  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
         return self.call_with_settings(None, **kwargs)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         if args:
-            return await super().acall(*args, **kwargs)  # type: ignore[misc]
+            return await super().acall(*args, **kwargs)  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
         return await self.acall_with_settings(None, **kwargs)
 
 
-class VariableAwarePredict(VariableAwareMixin, dspy.Predict):
+class VariableAwarePredict(VariableAwareMixin, dspy.Predict):  # type: ignore[misc]  # DSPy is untyped (Any)
     """``dspy.Predict`` with settings bound to session variables."""
 
 
-class VariableAwareChainOfThought(VariableAwareMixin, dspy.ChainOfThought):
+class VariableAwareChainOfThought(VariableAwareMixin, dspy.ChainOfThought):  # type: ignore[misc]  # DSPy is untyped (Any)
     """``dspy.ChainOfThought`` with settings bound to session variables."""
 
 
-class VariableAwareReAct(VariableAwareMixin, dspy.ReAct):
+class VariableAwareReAct(VariableAwareMixin, dspy.ReAct):  # type: ignore[misc]  # DSPy is untyped (Any)
     """``dspy.ReAct`` with settings bound to session variables."""
 
 
-class VariableAwareProgramOfThought(VariableAwareMixin, dspy.ProgramOfThought):
+class VariableAwareProgramOfThought(VariableAwareMixin, dspy.ProgramOfThought):  # type: ignore[misc]  # DSPy is untyped (Any)
     """``dspy.ProgramOfThought`` with settings bound to session variables.
 
     Runs generated code in ``dspy.LocalInterpreter`` by default (a local subprocess, not a
@@ -293,11 +315,12 @@ class ModuleVariableResolver:
 
     @classmethod
     def lookup(cls, name: str) -> type[Any]:
-        """The registered class of ``name``; ``ValueError`` when there is none."""
+        """The registered class of ``name``; `UnknownModuleTypeError` (a ``ValueError``) when
+        there is none."""
         module_class = cls.MODULE_REGISTRY.get(name)
         if module_class is None:
             known = ", ".join(sorted(cls.MODULE_REGISTRY))
-            raise ValueError(f"unknown module type `{name}` (known: {known})")
+            raise UnknownModuleTypeError(f"unknown module type `{name}` (known: {known})", "invalid_argument")
         return module_class
 
     @classmethod
@@ -308,17 +331,14 @@ class ModuleVariableResolver:
         return cls.VARIABLE_AWARE.get(module_class, module_class)
 
     async def resolve_module(self, variable_name: str) -> type[Any]:
-        """The class named by the variable ``variable_name``."""
-        try:
-            value = self.session_context.get_variable(variable_name)
-            if inspect.isawaitable(value):
-                value = await value
-        except KeyError as error:
-            raise ValueError(f"variable `{variable_name}` not found") from error
-        if value is None:
-            raise ValueError(f"variable `{variable_name}` not found")
+        """The class named by the variable ``variable_name``: `ModuleVariableNotFoundError`
+        when there is no such variable, `UnknownModuleTypeError` when it does not name a
+        registered class (both are ``ValueError``)."""
+        value = await read_variable(self.session_context, variable_name)
         if not isinstance(value, str):
-            raise ValueError(f"variable `{variable_name}` holds {value!r}, not a module name")
+            raise UnknownModuleTypeError(
+                f"variable `{variable_name}` holds {value!r}, not a module name", "invalid_argument"
+            )
         return self.lookup(value)
 
     async def create_module(self, variable_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -332,11 +352,14 @@ class ModuleVariableResolver:
 
 __all__ = [
     "LM_SETTINGS",
+    "ModuleVariableNotFoundError",
     "ModuleVariableResolver",
+    "UnknownModuleTypeError",
     "VariableAwareChainOfThought",
     "VariableAwareMixin",
     "VariableAwarePredict",
     "VariableAwareProgramOfThought",
     "VariableAwareReAct",
     "lm_settings",
+    "read_variable",
 ]

@@ -73,6 +73,17 @@ class BridgeUnavailableError(BridgeError, ConnectionError):
     """The bridge could not be reached, or the call timed out."""
 
 
+class ModuleVariableNotFoundError(VariableNotFoundError, ValueError):
+    """A variable a DSPy module reads (a bound setting, a module-typed variable) is not in the
+    session: a `VariableNotFoundError` like the session's own (``__cause__`` is that one, when
+    the session raised it), and a ``ValueError``, as the module methods have always raised."""
+
+
+class UnknownModuleTypeError(BridgeError, ValueError):
+    """A module type name that no DSPy module class is registered under, or a module-typed
+    variable that does not hold a name."""
+
+
 _BY_KIND: Final[dict[str, type[BridgeError]]] = {
     "not_found": VariableNotFoundError,
     "session_not_found": SessionNotFoundError,
@@ -132,4 +143,3 @@ def from_rpc_error(error: grpc.RpcError) -> BridgeError:
     if cls is None:
         cls = BridgeUnavailableError if code in _UNAVAILABLE else BridgeError
     return cls(message, kind, code)
-

@@ -13,7 +13,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 import grpc
 import grpc.aio
@@ -92,9 +92,7 @@ class SessionContext(_SessionBase):
         if self.cache is not None and _in_event_loop():
             self.cache.start()
 
-    async def _call(
-        self, rpc: Callable[..., Awaitable[Any]], request: Any, decode: Callable[[Any], R]
-    ) -> R:
+    async def _call(self, rpc: Callable[..., Awaitable[Any]], request: Any, decode: Callable[[Any], R]) -> R:
         try:
             response = await rpc(request, metadata=self._metadata)
         except grpc.RpcError as error:
@@ -111,7 +109,7 @@ class SessionContext(_SessionBase):
         if cache is not None and not bypass_cache:
             value = cache.lookup(name)
             if value is not MISS:
-                return value  # type: ignore[no-any-return]
+                return value
             return await cache.read_through(name)
         return await self._call(self._stub.GetVariable, self._requests.get_variable(name), codec.value_of)
 
@@ -164,9 +162,7 @@ class SessionContext(_SessionBase):
             cache.read_many(values)
         return values
 
-    async def update_variables(
-        self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None = None
-    ) -> None:
+    async def update_variables(self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None = None) -> None:
         """Writes several variables, all or nothing: one refused value and none changes."""
         request = self._requests.update_variables(updates, metadata)
         try:
@@ -217,7 +213,7 @@ class SessionContext(_SessionBase):
         if self.cache is not None:
             await self.cache.close()
 
-    async def __aenter__(self) -> SessionContext:
+    async def __aenter__(self) -> Self:
         if self.cache is not None:
             self.cache.start()
         return self
@@ -277,9 +273,7 @@ class SyncSessionContext(_SessionBase):
         """See `SessionContext.get_variables`."""
         return self._call(self._stub.GetVariables, self._requests.get_variables(names), codec.values_of)
 
-    def update_variables(
-        self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None = None
-    ) -> None:
+    def update_variables(self, updates: Mapping[str, PyValue], metadata: Mapping[str, str] | None = None) -> None:
         """See `SessionContext.update_variables`."""
         request = self._requests.update_variables(updates, metadata)
         self._call(self._stub.SetVariables, request, codec.nothing)

@@ -28,10 +28,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Literal, TypeAlias, cast
+from typing import Any, Final, Literal, Self, TypeAlias, cast
 
 import grpc
 import grpc.aio
@@ -42,6 +42,8 @@ from .errors import BridgeUnavailableError, from_rpc_error
 
 DEFAULT_HEARTBEAT_MS: Final = 1000
 """The bridge's heartbeat period when none is asked for (it accepts 10 ms at the least)."""
+DEFAULT_STALE_PERIODS: Final = 3.0
+"""Silent heartbeat periods after which `is_stale` says so, for a watch without ``stale_after``."""
 
 Source: TypeAlias = Literal["rust", "python"]
 
@@ -125,9 +127,18 @@ class _WatchState:
             return None
         return self.stale_after * self.heartbeat_ms / 1000.0
 
-    def is_stale(self, periods: float = 3.0) -> bool:
-        """Whether nothing arrived for ``periods`` heartbeat periods (a dead or stuck stream)."""
-        return time.monotonic() - self.last_message > periods * self.heartbeat_ms / 1000.0
+    def is_stale(self, periods: float | None = None) -> bool:
+        """Whether nothing arrived for ``periods`` heartbeat periods (default: ``stale_after``,
+        else `DEFAULT_STALE_PERIODS`): a dead or stuck stream."""
+        if periods is None:
+            periods = self.stale_after if self.stale_after is not None else DEFAULT_STALE_PERIODS
+        return self._remaining(periods * self.heartbeat_ms / 1000.0) == 0.0
+
+    @property
+    def live(self) -> bool:
+        """Whether what the stream delivered can be trusted as current: the call has not
+        ended, nor been closed, and it is not stale (`is_stale`)."""
+        return not self.closed and not self.done() and not self.is_stale()
 
     def _receive(self, message: Any) -> WatchItem | None:
         now = time.monotonic()
@@ -139,6 +150,7 @@ class _WatchState:
         return item
 
     def _remaining(self, timeout: float) -> float:
+        """Seconds until ``timeout`` seconds of silence are reached (0.0: reached)."""
         return max(0.0, timeout - (time.monotonic() - self.last_message))
 
     def _stale_error(self) -> BridgeUnavailableError:
@@ -159,7 +171,9 @@ class _WatchState:
             return None
         if error is None:
             return BridgeUnavailableError(
-                f"the watch stream of session `{self.session_id}` was cancelled", "unavailable", grpc.StatusCode.CANCELLED
+                f"the watch stream of session `{self.session_id}` was cancelled",
+                "unavailable",
+                grpc.StatusCode.CANCELLED,
             )
         return from_rpc_error(error)
 
@@ -225,7 +239,7 @@ class VariableWatch(_WatchState):
         self.closed = True
         self._call.cancel()
 
-    async def __aenter__(self) -> VariableWatch:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -252,7 +266,7 @@ class SyncVariableWatch(_WatchState):
 
     def _watchdog(self, timeout: float) -> None:
         while not self._closing.wait(self._remaining(timeout)):
-            if time.monotonic() - self.last_message >= timeout:
+            if self.is_stale():
                 self._stale = True
                 self._call.cancel()
                 return
@@ -291,7 +305,7 @@ class SyncVariableWatch(_WatchState):
         self._closing.set()
         self._call.cancel()
 
-    def __enter__(self) -> SyncVariableWatch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

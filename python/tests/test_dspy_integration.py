@@ -14,7 +14,7 @@ import dspy
 import grpc.aio
 import pytest
 
-from dspex_bridge import SessionContext, VariableNotFoundError
+from dspex_bridge import ModuleVariableNotFoundError, SessionContext, UnknownModuleTypeError, VariableNotFoundError
 from dspex_bridge.dspy_integration import (
     ModuleVariableResolver,
     VariableAwareChainOfThought,
@@ -67,14 +67,18 @@ async def test_bind_reads_the_variable_into_a_plain_attribute() -> None:
 
 async def test_binding_a_missing_variable_is_a_value_error() -> None:
     predictor = VariableAwarePredict("question -> answer", session_context=mock_session({}))
-    with pytest.raises(ValueError, match="not found"):
+    with pytest.raises(ValueError, match="^variable `nope` not found$") as caught:
         await predictor.bind_to_variable("temperature", "nope")
+    # Typed: a caller tells "no such variable" from a refused value without reading the message.
+    assert isinstance(caught.value, ModuleVariableNotFoundError)
+    assert isinstance(caught.value, VariableNotFoundError) and caught.value.kind == "not_found"
     assert predictor.get_bindings() == {}
     none_session = AsyncMock()
     none_session.get_variable.return_value = None
     predictor = VariableAwarePredict("question -> answer", session_context=none_session)
-    with pytest.raises(ValueError, match="not found"):
+    with pytest.raises(ModuleVariableNotFoundError, match="^variable `nope` not found$"):
         await predictor.bind_to_variable("temperature", "nope")
+    assert predictor.get_bindings() == {}
 
 
 async def test_get_bindings_is_a_copy_and_get_bound_variable_reads_the_session() -> None:
@@ -241,15 +245,19 @@ async def test_every_builtin_is_created_for_real(lm: EchoLM) -> None:
 
 
 async def test_unknown_module_name_and_missing_variable() -> None:
-    resolver = ModuleVariableResolver(mock_session({"m": "NoSuchModule"}))
-    with pytest.raises(ValueError, match="NoSuchModule"):
+    resolver = ModuleVariableResolver(mock_session({"m": "NoSuchModule", "n": 3}))
+    with pytest.raises(UnknownModuleTypeError, match="unknown module type `NoSuchModule`") as unknown:
         await resolver.resolve_module("m")
-    with pytest.raises(ValueError, match="not found"):
+    assert isinstance(unknown.value, ValueError)
+    with pytest.raises(UnknownModuleTypeError, match="variable `n` holds 3, not a module name"):
+        await resolver.resolve_module("n")
+    with pytest.raises(ModuleVariableNotFoundError, match="variable `missing` not found") as missing:
         await resolver.resolve_module("missing")
+    assert isinstance(missing.value, ValueError)
 
 
 async def test_register_module(lm: EchoLM) -> None:
-    class Summarize(dspy.Module):
+    class Summarize(dspy.Module):  # type: ignore[misc]  # DSPy is untyped (Any)
         def __init__(self, signature: str = "text -> summary") -> None:
             super().__init__()
             self.step = dspy.Predict(signature)

@@ -134,7 +134,9 @@ async def test_wrong_token_is_refused_with_no_data(open_session: Any, bridge: Br
     assert bridge.rust_get(bridge.session_id, "temperature") == 0.7
 
 
-async def test_missing_token_is_refused(open_session: Any, bridge: BridgeFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_token_is_refused(
+    open_session: Any, bridge: BridgeFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     session = open_session(bridge.session_id, token=None)
     with pytest.raises(AuthenticationError):

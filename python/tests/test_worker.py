@@ -4,6 +4,7 @@ modules with the test LM."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import queue
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import grpc
 import pytest
@@ -48,7 +49,15 @@ class Worker:
     def __init__(self, bridge: BridgeFixture, worker_id: int = 0, timeout: float = 30.0) -> None:
         self.token = bridge.token
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", str(worker_id), "--parent-pid", str(os.getpid())],
+            [
+                sys.executable,
+                "-m",
+                "dspex_bridge.worker",
+                "--worker-id",
+                str(worker_id),
+                "--parent-pid",
+                str(os.getpid()),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -79,11 +88,14 @@ class Worker:
             sink(None)
 
     def call(self, rpc: str, request: Any, metadata: Any = None, timeout: float = 30.0) -> Any:
-        return getattr(self.stub, rpc)(request, metadata=self.metadata if metadata is None else metadata, timeout=timeout)
+        return getattr(self.stub, rpc)(
+            request, metadata=self.metadata if metadata is None else metadata, timeout=timeout
+        )
 
-    def code_of(self, rpc: str, request: Any) -> tuple[grpc.StatusCode, str]:
+    def code_of(self, rpc: str, request: Any, metadata: Any = None) -> tuple[grpc.StatusCode, str]:
+        """The status of a call that must fail."""
         with pytest.raises(grpc.RpcError) as caught:
-            self.call(rpc, request)
+            self.call(rpc, request, metadata)
         error: Any = caught.value
         return error.code(), error.details()
 
@@ -139,7 +151,9 @@ def create(worker: Worker, session: str, module_type: str, signature: str = "que
     module_id = f"m{next(_ids)}"
     response = worker.call(
         "CreateModule",
-        wpb.CreateModuleRequest(module_id=module_id, session_id=session, module_type=module_type, signature=signature, **fields),
+        wpb.CreateModuleRequest(
+            module_id=module_id, session_id=session, module_type=module_type, signature=signature, **fields
+        ),
     )
     assert response.class_name
     return module_id
@@ -148,7 +162,9 @@ def create(worker: Worker, session: str, module_type: str, signature: str = "que
 def call(worker: Worker, module_id: str, bound: dict[str, Any] | None = None, **inputs: Any) -> Any:
     return worker.call(
         "CallModule",
-        wpb.CallModuleRequest(module_id=module_id, inputs={k: text(v) for k, v in inputs.items()}, bound_values=bound or {}),
+        wpb.CallModuleRequest(
+            module_id=module_id, inputs={k: text(v) for k, v in inputs.items()}, bound_values=bound or {}
+        ),
     )
 
 
@@ -179,14 +195,23 @@ def test_readiness_line_and_health(worker: Worker) -> None:
     assert any("[dspex-worker 7]" in (line or "") for line in worker.stderr)
 
 
-def test_wrong_or_missing_token_is_unauthenticated(worker: Worker) -> None:
-    for metadata in ((("x-dspex-token", "wrong"),), ()):
-        with pytest.raises(grpc.RpcError) as caught:
-            worker.call("Health", wpb.HealthRequest(), metadata=metadata)
-        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
-    with pytest.raises(grpc.RpcError) as caught:
-        worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True)), metadata=(("x-dspex-token", "x"),))
-    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+def test_wrong_or_missing_token_is_unauthenticated(worker: Worker, bridge: BridgeFixture) -> None:
+    wrong = (("x-dspex-token", "wrong"),)
+    refused = (grpc.StatusCode.UNAUTHENTICATED, "missing or wrong x-dspex-token")
+    for metadata in (wrong, ()):
+        assert worker.code_of("Health", wpb.HealthRequest(), metadata) == refused
+    session_id = bridge.new_session()
+    configure = wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True))
+    assert worker.code_of("ConfigureLm", configure, wrong) == refused
+    # Refused before any handler ran: the session has no LM.
+    module = create(worker, session_id, "Predict")
+    code, message = worker.code_of(
+        "CallModule", wpb.CallModuleRequest(module_id=module, inputs={"question": text("q")})
+    )
+    assert (code, message) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"no LM configured for session `{session_id}` (ConfigureLm first)",
+    )
 
 
 # ---- calls --------------------------------------------------------------------------------------
@@ -218,7 +243,9 @@ def test_without_bound_values_the_worker_reads_the_bridge(worker: Worker, bridge
     session.register_variable("gen_temp", "float", 0.7, {"min": 0.0, "max": 2.0})
     session.register_variable("tokens", "integer", 256)
     worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True)))
-    module = create(worker, session_id, "Predict", bindings=[bind("temperature", "gen_temp"), bind("max_tokens", "tokens")])
+    module = create(
+        worker, session_id, "Predict", bindings=[bind("temperature", "gen_temp"), bind("max_tokens", "tokens")]
+    )
     assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=0.7 max_tokens=256]"
     # A Rust write reaches the calls' LM requests (through the worker's read cache: within
     # milliseconds of the write, not necessarily the very next call).
@@ -240,7 +267,9 @@ def test_bound_values_are_keyed_by_setting_name(worker: Worker, bridge: BridgeFi
     session.register_variable("temperature", "integer", 128)
     session.register_variable("gen", "float", 0.4)
     worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True)))
-    module = create(worker, session_id, "Predict", bindings=[bind("max_tokens", "temperature"), bind("temperature", "gen")])
+    module = create(
+        worker, session_id, "Predict", bindings=[bind("max_tokens", "temperature"), bind("temperature", "gen")]
+    )
     # `temperature` from the call (the setting); `max_tokens` not carried: read from the bridge.
     answer = output(call(worker, module, {"temperature": real(0.2)}, question="q"), "answer")
     assert answer == "Echo: q [temperature=0.2 max_tokens=128]"
@@ -253,7 +282,9 @@ def test_eight_concurrent_calls_each_carry_their_own_bound_values(worker: Worker
     temperatures = [round(0.1 * i, 1) for i in range(1, 9)]
 
     def one(temperature: float) -> str:
-        answer: str = output(call(worker, module, {"temperature": real(temperature)}, question=f"q{temperature}"), "answer")
+        answer: str = output(
+            call(worker, module, {"temperature": real(temperature)}, question=f"q{temperature}"), "answer"
+        )
         return answer
 
     with ThreadPoolExecutor(8) as pool:
@@ -296,7 +327,9 @@ def test_program_of_thought_with_the_local_interpreter(worker: Worker, echo_sess
 
 
 def test_typed_outputs_are_values(worker: Worker, echo_session: str) -> None:
-    module = create(worker, echo_session, "Predict", signature="a: int, b: int -> total: int, ok: bool, tags: list[str]")
+    module = create(
+        worker, echo_session, "Predict", signature="a: int, b: int -> total: int, ok: bool, tags: list[str]"
+    )
     response = worker.call(
         "CallModule", wpb.CallModuleRequest(module_id=module, inputs={"a": integer(2), "b": integer(5)})
     )
@@ -314,7 +347,9 @@ def test_module_from_a_module_typed_variable(worker: Worker, bridge: BridgeFixtu
     worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(echo=True)))
     response = worker.call(
         "CreateModule",
-        wpb.CreateModuleRequest(module_id="from-var", session_id=session_id, signature="question -> answer", from_variable="reasoning"),
+        wpb.CreateModuleRequest(
+            module_id="from-var", session_id=session_id, signature="question -> answer", from_variable="reasoning"
+        ),
     )
     assert response.class_name == "VariableAwareChainOfThought"
     assert output(call(worker, "from-var", question="q"), "reasoning").startswith("Echo: q")
@@ -351,9 +386,53 @@ def test_echo_wins_over_a_model_name(worker: Worker, bridge: BridgeFixture) -> N
     assert output(call(worker, module, question="q"), "answer") == "Echo: q [temperature=none max_tokens=32]"
 
 
-def test_model_lm_reads_its_key_from_the_environment(worker: Worker) -> None:
-    spec = wpb.LmSpec(model="openai/gpt-4o-mini", api_key_env="DSPEX_TEST_KEY", settings={"temperature": real(0.1)})
-    worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id="model-session", lm=spec))
+class ChatCompletions(http.server.BaseHTTPRequestHandler):
+    """A local OpenAI-compatible endpoint: records each request's Authorization header and
+    answers every chat completion with ``answer = "from the endpoint"`` in DSPy's chat format."""
+
+    authorizations: ClassVar[list[str | None]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        type(self).authorizations.append(self.headers.get("Authorization"))
+        content = "[[ ## answer ## ]]\nfrom the endpoint\n\n[[ ## completed ## ]]"
+        body = json.dumps(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "gpt-4o-mini",
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the test reads the recorded headers, not a log
+
+
+def test_model_lm_reads_its_key_from_the_environment(worker: Worker, bridge: BridgeFixture) -> None:
+    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ChatCompletions)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    try:
+        session_id = bridge.new_session()
+        settings = {"api_base": text(f"http://127.0.0.1:{endpoint.server_port}/v1"), "num_retries": integer(0)}
+        spec = wpb.LmSpec(model="openai/gpt-4o-mini", api_key_env="DSPEX_TEST_KEY", settings=settings)
+        worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=spec))
+        module = create(worker, session_id, "Predict")
+        assert output(call(worker, module, question="q"), "answer") == "from the endpoint"
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+    # The key the worker's environment holds reached the model's endpoint (and no log: see `worker`).
+    assert ChatCompletions.authorizations == [f"Bearer {SECRET_KEY}"]
     spec = wpb.LmSpec(model="openai/gpt-4o-mini", api_key_env="DSPEX_NO_SUCH_KEY_VARIABLE")
     code, message = worker.code_of("ConfigureLm", wpb.ConfigureLmRequest(session_id="model-session", lm=spec))
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "DSPEX_NO_SUCH_KEY_VARIABLE" in message
@@ -368,32 +447,162 @@ def test_bad_requests_get_status_codes_and_the_worker_keeps_serving(worker: Work
     create_request = wpb.CreateModuleRequest
     cases: list[tuple[str, Any, grpc.StatusCode]] = [
         ("CallModule", wpb.CallModuleRequest(module_id="no-such-module"), grpc.StatusCode.NOT_FOUND),
-        ("CallModule", wpb.CallModuleRequest(module_id=predict, inputs={"nope": text("x")}), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "CallModule",
+            wpb.CallModuleRequest(module_id=predict, inputs={"nope": text("x")}),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         ("CallModule", wpb.CallModuleRequest(module_id=predict), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CallModule", wpb.CallModuleRequest(module_id=predict, inputs={"question": pb.Value()}), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CallModule", wpb.CallModuleRequest(module_id=unconfigured, inputs={"question": text("x")}), grpc.StatusCode.FAILED_PRECONDITION),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Nope", signature="a -> b"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> -> b"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="", session_id=echo_session, module_type="Predict", signature="a -> b"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id="", module_type="Predict", signature="a -> b"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> b", settings={"warp": real(1)}), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> b", bindings=[bind("warp", "temperature")]), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> b", bindings=[bind("temperature", "no_such_variable")]), grpc.StatusCode.NOT_FOUND),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="ReAct", signature="a -> b", tools=["no_such_pkg.mod:fn"]), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="ReAct", signature="a -> b", tools=["dspex_bridge.testing:nope"]), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> b", tools=["dspex_bridge.testing:add_numbers"]), grpc.StatusCode.INVALID_ARGUMENT),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, signature="a -> b", from_variable="no_such_variable"), grpc.StatusCode.NOT_FOUND),
-        ("CreateModule", create_request(module_id="x", session_id=echo_session, signature="a -> b", from_variable="temperature"), grpc.StatusCode.INVALID_ARGUMENT),
-        ("Bind", wpb.BindRequest(module_id="no-such-module", binding=bind("temperature", "temperature")), grpc.StatusCode.NOT_FOUND),
-        ("Bind", wpb.BindRequest(module_id=predict, binding=bind("temperature", "no_such_variable")), grpc.StatusCode.NOT_FOUND),
-        ("Bind", wpb.BindRequest(module_id=predict, binding=bind("warp", "temperature")), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "CallModule",
+            wpb.CallModuleRequest(module_id=predict, inputs={"question": pb.Value()}),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CallModule",
+            wpb.CallModuleRequest(module_id=unconfigured, inputs={"question": text("x")}),
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="x", session_id=echo_session, module_type="Nope", signature="a -> b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="x", session_id=echo_session, module_type="Predict", signature="a -> -> b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="", session_id=echo_session, module_type="Predict", signature="a -> b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="x", session_id="", module_type="Predict", signature="a -> b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="Predict",
+                signature="a -> b",
+                settings={"warp": real(1)},
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="Predict",
+                signature="a -> b",
+                bindings=[bind("warp", "temperature")],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="Predict",
+                signature="a -> b",
+                bindings=[bind("temperature", "no_such_variable")],
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="ReAct",
+                signature="a -> b",
+                tools=["no_such_pkg.mod:fn"],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="ReAct",
+                signature="a -> b",
+                tools=["dspex_bridge.testing:nope"],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x",
+                session_id=echo_session,
+                module_type="Predict",
+                signature="a -> b",
+                tools=["dspex_bridge.testing:add_numbers"],
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "CreateModule",
+            create_request(
+                module_id="x", session_id=echo_session, signature="a -> b", from_variable="no_such_variable"
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "CreateModule",
+            create_request(module_id="x", session_id=echo_session, signature="a -> b", from_variable="temperature"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "Bind",
+            wpb.BindRequest(module_id="no-such-module", binding=bind("temperature", "temperature")),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "Bind",
+            wpb.BindRequest(module_id=predict, binding=bind("temperature", "no_such_variable")),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "Bind",
+            wpb.BindRequest(module_id=predict, binding=bind("warp", "temperature")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         ("DropModule", wpb.DropModuleRequest(module_id="no-such-module"), grpc.StatusCode.NOT_FOUND),
         ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec()), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True, factory="worker_helpers:failing_lm")), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="", lm=wpb.LmSpec(echo=True)), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="worker_helpers:not_an_lm")), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="nowhere:nothing")), grpc.StatusCode.INVALID_ARGUMENT),
-        ("ConfigureLm", wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(model="openai/")), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(echo=True, factory="worker_helpers:failing_lm")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="", lm=wpb.LmSpec(echo=True)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="worker_helpers:not_an_lm")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(factory="nowhere:nothing")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "ConfigureLm",
+            wpb.ConfigureLmRequest(session_id="s", lm=wpb.LmSpec(model="openai/")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
     ]
     for rpc, request, expected in cases:
         code, message = worker.code_of(rpc, request)
@@ -406,7 +615,9 @@ def test_bad_requests_get_status_codes_and_the_worker_keeps_serving(worker: Work
 
 def test_a_failing_lm_is_unknown_with_the_python_exception(worker: Worker, bridge: BridgeFixture) -> None:
     session_id = bridge.new_session()
-    worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(factory="worker_helpers:failing_lm")))
+    worker.call(
+        "ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(factory="worker_helpers:failing_lm"))
+    )
     module = create(worker, session_id, "Predict")
     with pytest.raises(grpc.RpcError) as caught:
         call(worker, module, question="q")
@@ -458,15 +669,36 @@ def test_the_worker_dies_when_its_parent_is_sigkilled(bridge: BridgeFixture) -> 
     assert _gone(worker_pid), "the worker outlived its SIGKILLed parent"
 
 
+def _imported(stderr: str) -> set[str]:
+    """The modules a ``python -X importtime`` run imported, from its stderr."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
 def test_an_orphan_exits_at_once_and_no_token_refuses_to_start(bridge: BridgeFixture) -> None:
+    # `-X importtime` lists every import: "at once" is "before the slow DSPy import".
+    worker = [sys.executable, "-X", "importtime", "-m", "dspex_bridge.worker"]
     orphan = subprocess.run(
-        [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", "1", "--parent-pid", "1"],
-        capture_output=True, text=True, env=worker_env(bridge), timeout=30,
+        [*worker, "--worker-id", "1", "--parent-pid", "1"],
+        capture_output=True,
+        text=True,
+        env=worker_env(bridge),
+        timeout=30,
+        check=False,
     )
     assert orphan.returncode == 1 and "DSPEX_WORKER_READY" not in orphan.stdout
+    assert "parent 1 is gone before start-up" in orphan.stderr
+    imported = _imported(orphan.stderr)
+    assert "dspex_bridge.worker.process" in imported
+    assert "dspy" not in imported
     env = worker_env(None)
     env.pop("DSPEX_BRIDGE_TOKEN", None)
     tokenless = subprocess.run(
-        [sys.executable, "-m", "dspex_bridge.worker", "--worker-id", "2"], capture_output=True, text=True, env=env, timeout=30
+        [*worker, "--worker-id", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
     )
-    assert tokenless.returncode == 2 and "DSPEX_BRIDGE_TOKEN" in tokenless.stderr
+    assert tokenless.returncode == 2 and "DSPEX_BRIDGE_TOKEN is not set" in tokenless.stderr
+    assert "dspy" not in _imported(tokenless.stderr)

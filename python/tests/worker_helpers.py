@@ -11,7 +11,7 @@ import dspy
 from dspex_bridge.testing import AsyncEchoEngine, EchoEngine
 
 
-class SlowEchoEngine(EchoEngine):
+class SlowEchoEngine(EchoEngine):  # type: ignore[misc]  # loaded lazily by dspex_bridge.testing: Any
     """The test LM's engine, sleeping ``delay`` seconds per request."""
 
     def __init__(self, delay: float) -> None:
@@ -23,7 +23,9 @@ class SlowEchoEngine(EchoEngine):
         return super().complete(request)
 
 
-class FailingEngine(EchoEngine):
+class FailingEngine(EchoEngine):  # type: ignore[misc]  # loaded lazily by dspex_bridge.testing: Any
+    """The test LM's engine, failing every request (an LM whose provider is down)."""
+
     def complete(self, request: Any) -> Any:
         raise RuntimeError("the test LM is down")
 

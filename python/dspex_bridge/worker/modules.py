@@ -1,0 +1,175 @@
+"""The modules a worker hosts: which class a request names, building it, binding its settings
+to variables, and running one call with that call's own settings.
+
+A module's settings are LM settings (`LM_SETTINGS`: temperature, max_tokens, top_p, ...): fixed
+ones given at creation, and bound ones, each read from a variable of the session. A call
+applies the fixed settings, then the bound ones, to that call only (``dspy.context`` with a
+copy of the session's LM), so concurrent calls on one module never see each other's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+from dspy.signatures.signature import ensure_signature
+
+from .._codec import PyValue
+from ..dspy_integration import LM_SETTINGS, ModuleVariableResolver, VariableAwareMixin, lm_settings
+from ..session_context import SessionContext
+from .config import ADDRESS_ENV
+from .imports import import_object
+from .status import invalid, not_found, precondition
+
+
+@dataclass
+class ModuleEntry:
+    """A created module and what a call needs to drive it."""
+
+    module_id: str
+    session_id: str
+    module: Any
+    class_name: str
+    inputs: tuple[str, ...] | None
+    """The signature's input fields (``None``: the module was created without a signature)."""
+    settings: dict[str, Any]
+    """The fixed settings."""
+    bindings: dict[str, str] = field(default_factory=dict)
+    """Bound settings: setting → variable name."""
+
+
+def check_setting(setting: str) -> None:
+    """INVALID_ARGUMENT unless ``setting`` is an LM setting."""
+    if setting not in LM_SETTINGS:
+        known = ", ".join(sorted(LM_SETTINGS))
+        raise invalid(f"unknown setting `{setting}` (settings: {known})")
+
+
+def check_binding(setting: str, variable: str) -> None:
+    """INVALID_ARGUMENT unless ``setting`` is an LM setting and ``variable`` a name."""
+    check_setting(setting)
+    if not variable:
+        raise invalid(f"binding of `{setting}`: the variable name is empty")
+
+
+class _Uncached:
+    """A session whose reads always go to the bridge (round trips, never the cache)."""
+
+    def __init__(self, session: SessionContext) -> None:
+        self._session = session
+
+    async def get_variable(self, name: str) -> PyValue:
+        return await self._session.get_variable(name, bypass_cache=True)
+
+
+async def class_from_variable(variable: str, context: SessionContext | None) -> type[Any]:
+    """The class a module-typed variable names (its variable-aware subclass when there is one)."""
+    if context is None:
+        raise precondition(f"cannot read `{variable}`: the worker has no bridge ({ADDRESS_ENV})")
+    # Uncached: the class is what the variable holds now (a write made just before, in Rust,
+    # may not have reached the cache yet).
+    chosen = await ModuleVariableResolver(_Uncached(context)).resolve_module(variable)
+    return ModuleVariableResolver.variable_aware(chosen)
+
+
+def class_named(module_type: str) -> type[Any]:
+    """The class registered as ``module_type`` (its variable-aware subclass when there is one)."""
+    return ModuleVariableResolver.variable_aware(ModuleVariableResolver.lookup(module_type))
+
+
+def construct(
+    cls: type[Any], signature: str, tools: list[str], context: SessionContext | None
+) -> tuple[Any, tuple[str, ...] | None]:
+    """A new ``cls`` for ``signature`` (with ``tools`` for ReAct), and its input fields
+    (blocking: DSPy parses the signature and may build sub-modules)."""
+    inputs: tuple[str, ...] | None = None
+    parsed: Any = None
+    if signature:
+        try:
+            parsed = ensure_signature(signature)
+        except Exception as error:  # noqa: BLE001 - DSPy raises several kinds for a bad signature
+            raise invalid(f"bad signature {signature!r}: {error}") from None
+        inputs = tuple(parsed.input_fields)
+    kwargs: dict[str, Any] = {}
+    if issubclass(cls, VariableAwareMixin):
+        kwargs["session_context"] = context
+    if issubclass(cls, dspy.ReAct):
+        kwargs["tools"] = [import_object(path, "tool") for path in tools]
+        for path, tool in zip(tools, kwargs["tools"], strict=True):
+            if not callable(tool):
+                raise invalid(f"tool `{path}` is not callable")
+    elif tools:
+        raise invalid(f"{cls.__name__} takes no tools (only ReAct does)")
+    try:
+        module = cls(parsed, **kwargs) if parsed is not None else cls(**kwargs)
+    except Exception as error:  # noqa: BLE001 - a module's constructor may raise anything
+        raise invalid(f"cannot create {cls.__name__}({signature!r}): {type(error).__name__}: {error}") from None
+    return module, inputs
+
+
+async def bind(entry: ModuleEntry, setting: str, variable: str, context: SessionContext | None) -> None:
+    """Records a binding; with a bridge, reads the variable now (NOT_FOUND when it does not
+    exist), into the module's attribute for a variable-aware module."""
+    module = entry.module
+    if context is not None:
+        if isinstance(module, VariableAwareMixin):
+            if module.session_context is None:
+                module.session_context = context
+            await module.bind_to_variable(setting, variable)
+        else:
+            await context.get_variable(variable)
+    entry.bindings[setting] = variable
+
+
+async def call_settings(
+    entry: ModuleEntry, bound_values: Mapping[str, Any], context: SessionContext | None
+) -> dict[str, Any]:
+    """The settings of one call: the fixed ones, then the bound ones, each from the call's
+    ``bound_values`` (keyed by setting name) when it carries it, else read from the bridge."""
+    settings = dict(entry.settings)
+    missing: dict[str, str] = {}
+    for setting, variable in entry.bindings.items():
+        if setting in bound_values:
+            settings[setting] = bound_values[setting]
+        else:
+            missing[setting] = variable
+    if not missing:
+        return settings
+    if context is None:
+        names = ", ".join(sorted(missing.values()))
+        raise precondition(f"the call carries no value for {names} and the worker has no bridge")
+    module = entry.module
+    if isinstance(module, VariableAwareMixin) and len(missing) == len(entry.bindings):
+        # Every binding is read: the module's own sync, which also refreshes its attributes.
+        settings.update(await module.sync_variables())
+        return settings
+    values = await context.get_variables(list(missing.values()))
+    for setting, variable in missing.items():
+        if variable not in values:
+            raise not_found(f"variable `{variable}` (bound to `{setting}`) not found")
+        settings[setting] = values[variable]
+    return settings
+
+
+def run(entry: ModuleEntry, lm: Any, settings: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
+    """One call of the module with the session's ``lm`` and the call's ``settings``
+    (blocking: the LM is called)."""
+    module = entry.module
+    with dspy.context(lm=lm):
+        if isinstance(module, VariableAwareMixin):
+            return module.call_with_settings(settings, **inputs)
+        with lm_settings(settings):
+            return module(**inputs)
+
+
+def output_fields(prediction: Any) -> dict[str, Any]:
+    """The named outputs of what a module returned (a ``dspy.Prediction``, a mapping, or a
+    single value, then named ``output``)."""
+    if isinstance(prediction, Mapping):
+        return dict(prediction)
+    keys = getattr(prediction, "keys", None)
+    if callable(keys):
+        return {key: prediction[key] for key in keys()}
+    return {"output": prediction}

@@ -1,0 +1,53 @@
+"""Process hygiene: a worker never outlives the process that started it, and stops cleanly on
+SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Final
+
+logger = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG: Final = 1
+PARENT_POLL_S: Final = 0.5
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when its parent dies (Linux prctl), exit now (status 1) if already
+    orphaned (the parent may die before the prctl call), and watch ``getppid()`` from a daemon
+    thread as a second line of defence (outside Linux there is no prctl)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError) as error:  # pragma: no cover - exotic libc
+            logger.warning("prctl unavailable: %s", error)
+    if os.getppid() != parent_pid:
+        logger.error("parent %d is gone before start-up: exiting", parent_pid)
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                logger.error("parent %d is gone: exiting", parent_pid)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="dspex-parent-watch", daemon=True).start()
+
+
+def stop_requested() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (needs the running event loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -1,0 +1,61 @@
+"""Serving: the gRPC server of a worker, its readiness line, and its clean stop.
+
+Once the server listens, the worker prints one line on stdout, which the runtime waits for::
+
+    DSPEX_WORKER_READY {"port": 12345, "pid": 678, "worker_id": 0}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Final
+
+import grpc.aio
+
+from .._proto_loader import worker_pb_grpc
+from .auth import TokenInterceptor
+from .config import WorkerConfig
+from .process import stop_requested
+from .service import WorkerService
+
+logger = logging.getLogger(__name__)
+
+READY_PREFIX: Final = "DSPEX_WORKER_READY"
+STOP_GRACE_S: Final = 1.0
+"""How long calls in flight may finish after a stop signal."""
+
+
+def announce_ready(port: int, worker_id: int) -> None:
+    """Prints the readiness line (and flushes it: the runtime reads a pipe)."""
+    ready = json.dumps({"port": port, "pid": os.getpid(), "worker_id": worker_id})
+    sys.stdout.write(f"{READY_PREFIX} {ready}\n")
+    sys.stdout.flush()
+
+
+async def serve(config: WorkerConfig, started: float) -> None:
+    """Serves until SIGTERM or SIGINT. ``started`` (``time.perf_counter()``) is when the
+    process started, for the log."""
+    service = WorkerService.from_config(config)
+    server = grpc.aio.server(interceptors=[TokenInterceptor(config.token)])
+    worker_pb_grpc.add_WorkerServicer_to_server(service, server)
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if port == 0:
+        raise SystemExit(f"cannot bind {config.host}:{config.port}")
+    await server.start()
+    stop = stop_requested()
+    announce_ready(port, config.worker_id)
+    logger.info(
+        "serving on %s:%d (pid %d, ready %.0f ms after start-up)",
+        config.host,
+        port,
+        os.getpid(),
+        (time.perf_counter() - started) * 1000,
+    )
+    await stop.wait()
+    logger.info("stopping")
+    await server.stop(grace=STOP_GRACE_S)
+    await service.close()

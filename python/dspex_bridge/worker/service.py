@@ -1,0 +1,173 @@
+"""The ``dspex.bridge.v1.Worker`` RPCs: each handler checks its request, then does the work in
+`lm`, `modules` and `sessions`.
+
+A call's ``bound_values`` are keyed by **setting** name (``{"temperature": 0.3}``, whatever the
+bound variable is called). ``CreateModule`` with an existing ``module_id`` replaces that module,
+so that re-creating the modules after a worker restart is idempotent. The blocking work (LM
+construction, module construction, module calls) runs in a thread pool, so that the event
+loop keeps serving other calls meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from .._codec import decode_value, encode_output
+from .._proto_loader import pb, worker_pb, worker_pb_grpc
+from ..errors import BridgeError
+from . import lm as lms
+from . import modules
+from .config import WorkerConfig
+from .modules import ModuleEntry
+from .sessions import Sessions
+from .status import Context, answering_with_status, invalid, not_found, precondition
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def _decoded(values: Mapping[str, pb.Value], what: str) -> dict[str, Any]:
+    """The Python values of a request's map of wire values; INVALID_ARGUMENT for an empty one."""
+    decoded: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            decoded[name] = decode_value(value)
+        except BridgeError as error:
+            raise invalid(f"{what} `{name}`: {error}") from None
+    return decoded
+
+
+class WorkerService(worker_pb_grpc.WorkerServicer):
+    """The ``Worker`` service (registered on the server by `server.serve`). Each RPC turns
+    whatever it raises into the call's status (`answering_with_status`)."""
+
+    def __init__(self, worker_id: int, threads: int, sessions: Sessions) -> None:
+        self.worker_id = worker_id
+        self.sessions = sessions
+        self.modules: dict[str, ModuleEntry] = {}
+        self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="dspex-call")
+
+    @classmethod
+    def from_config(cls, config: WorkerConfig) -> WorkerService:
+        """The service a worker started with ``config`` runs."""
+        sessions = Sessions(config.bridge_address, config.token, config.cache)
+        return cls(config.worker_id, config.threads, sessions)
+
+    def _module(self, module_id: str) -> ModuleEntry:
+        entry = self.modules.get(module_id)
+        if entry is None:
+            raise not_found(f"unknown module `{module_id}`")
+        return entry
+
+    async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+
+    # ---- the RPCs, named as in the service definition ---------------------------------------
+
+    @answering_with_status
+    async def Health(self, request: worker_pb.HealthRequest, context: Context) -> worker_pb.HealthResponse:
+        """The worker's id, pid and module count."""
+        return worker_pb.HealthResponse(worker_id=self.worker_id, pid=os.getpid(), modules=len(self.modules))
+
+    @answering_with_status
+    async def ConfigureLm(
+        self, request: worker_pb.ConfigureLmRequest, context: Context
+    ) -> worker_pb.ConfigureLmResponse:
+        """Sets the LM of a session (replacing the one it had)."""
+        session = self.sessions.get(request.session_id)
+        spec = request.lm
+        settings = _decoded(spec.settings, "LM setting")
+        kind = lms.lm_kind(spec)
+        session.lm = await self._in_thread(lms.build_lm, spec, kind, settings)
+        logger.info("session %s: LM %s", request.session_id, lms.describe(spec, kind))
+        return worker_pb.ConfigureLmResponse()
+
+    @answering_with_status
+    async def CreateModule(
+        self, request: worker_pb.CreateModuleRequest, context: Context
+    ) -> worker_pb.CreateModuleResponse:
+        """Creates (or replaces) a module, with its fixed settings and its bindings."""
+        if not request.module_id:
+            raise invalid("module_id is empty")
+        session = self.sessions.get(request.session_id)
+        settings = _decoded(request.settings, "setting")
+        for setting in settings:
+            modules.check_setting(setting)
+        bindings: dict[str, str] = {}
+        for binding in request.bindings:
+            modules.check_binding(binding.setting, binding.variable)
+            bindings[binding.setting] = binding.variable
+
+        if request.HasField("from_variable"):
+            bridge = self.sessions.context(request.session_id)
+            cls = await modules.class_from_variable(request.from_variable, bridge)
+        else:
+            cls = modules.class_named(request.module_type)
+        # The session's bridge context if it has one yet (else the first binding attaches it).
+        module, inputs = await self._in_thread(
+            modules.construct, cls, request.signature, list(request.tools), session.context
+        )
+        entry = ModuleEntry(
+            module_id=request.module_id,
+            session_id=request.session_id,
+            module=module,
+            class_name=type(module).__name__,
+            inputs=inputs,
+            settings=settings,
+        )
+        for setting, variable in bindings.items():
+            await modules.bind(entry, setting, variable, self.sessions.context(request.session_id))
+        self.modules[request.module_id] = entry
+        logger.info("module %s: %s(%r)", request.module_id, entry.class_name, request.signature)
+        return worker_pb.CreateModuleResponse(class_name=entry.class_name)
+
+    @answering_with_status
+    async def Bind(self, request: worker_pb.BindRequest, context: Context) -> worker_pb.BindResponse:
+        """Binds one more setting of an existing module."""
+        entry = self._module(request.module_id)
+        binding = request.binding
+        modules.check_binding(binding.setting, binding.variable)
+        await modules.bind(entry, binding.setting, binding.variable, self.sessions.context(entry.session_id))
+        return worker_pb.BindResponse()
+
+    @answering_with_status
+    async def CallModule(self, request: worker_pb.CallModuleRequest, context: Context) -> worker_pb.CallModuleResponse:
+        """Calls a module with the request's inputs; its outputs, each encoded by `_codec`."""
+        entry = self._module(request.module_id)
+        inputs = _decoded(request.inputs, "input")
+        if entry.inputs is not None:
+            unknown = sorted(set(inputs) - set(entry.inputs))
+            if unknown:
+                raise invalid(f"unknown input(s) {', '.join(unknown)} (the inputs are {', '.join(entry.inputs)})")
+            absent = [name for name in entry.inputs if name not in inputs]
+            if absent:
+                raise invalid(f"missing input(s) {', '.join(absent)}")
+        session = self.sessions.get(entry.session_id)
+        if session.lm is None:
+            raise precondition(f"no LM configured for session `{entry.session_id}` (ConfigureLm first)")
+        bound_values = _decoded(request.bound_values, "bound value")
+        # The bridge context is created only when a bound setting must be read from it.
+        reads_bridge = any(setting not in bound_values for setting in entry.bindings)
+        bridge = self.sessions.context(entry.session_id) if reads_bridge else None
+        settings = await modules.call_settings(entry, bound_values, bridge)
+        prediction = await self._in_thread(modules.run, entry, session.lm, settings, inputs)
+        outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
+        return worker_pb.CallModuleResponse(outputs=outputs)
+
+    @answering_with_status
+    async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:
+        """Forgets a module."""
+        if self.modules.pop(request.module_id, None) is None:
+            raise not_found(f"unknown module `{request.module_id}`")
+        return worker_pb.DropModuleResponse()
+
+    async def close(self) -> None:
+        """Stops the sessions' caches and the thread pool (calls still running are abandoned)."""
+        await self.sessions.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
