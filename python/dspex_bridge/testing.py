@@ -231,7 +231,6 @@ _ECHO_LM_EXPORTS: Final = frozenset(
 )
 
 __all__ = [
-    "DEFAULT_FIXTURE",
     "ECHO_MODEL",
     "FIXTURE_ENV",
     "REPO_ROOT",
