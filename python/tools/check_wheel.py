@@ -7,7 +7,7 @@ no code generation: the check fails if the wheel lacks the generated gRPC module
     python tools/check_wheel.py
 
 The wheel is installed without its dependencies (DSPy is large and not needed to import the
-package) next to the pinned grpcio and protobuf read from pyproject.toml; pip's cache makes a
+package) next to the pinned grpcio, protobuf and pydantic read from pyproject.toml; pip's cache makes a
 second run cheap.
 """
 
@@ -41,10 +41,10 @@ def run(*command: str | Path, cwd: Path | None = None) -> None:
 
 
 def runtime_pins() -> list[str]:
-    """The pinned requirements the generated modules need at import time (grpcio, protobuf)."""
+    """The pinned requirements the package needs at import time (grpcio, protobuf, pydantic)."""
     with (PROJECT / "pyproject.toml").open("rb") as file:
         dependencies: list[str] = tomllib.load(file)["project"]["dependencies"]
-    return [d for d in dependencies if d.split("=")[0].strip() in {"grpcio", "protobuf"}]
+    return [d for d in dependencies if d.split("=")[0].strip() in {"grpcio", "protobuf", "pydantic"}]
 
 
 def check_contents(wheel: Path) -> None:
