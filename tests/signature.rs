@@ -166,11 +166,20 @@ fn models_carry_their_schema_and_the_nested_types_it_reaches() {
         panic!("`order` is not a model");
     };
     assert_eq!(name, "Order");
-    assert_eq!(json_schema["properties"]["items"]["items"]["$ref"], "#/$defs/Item");
+    assert_eq!(
+        json_schema["properties"]["items"]["items"]["$ref"],
+        "#/$defs/Item"
+    );
     let item = &json_schema["$defs"]["Item"];
     assert_eq!(item["description"], "A line of an order.");
-    assert_eq!(item["properties"]["sku"]["description"], "The product code.");
-    assert_eq!(json_schema["$defs"]["Priority"]["enum"], json!(["Low", "urgent"]));
+    assert_eq!(
+        item["properties"]["sku"]["description"],
+        "The product code."
+    );
+    assert_eq!(
+        json_schema["$defs"]["Priority"]["enum"],
+        json!(["Low", "urgent"])
+    );
     assert!(json_schema.get("$schema").is_none());
 }
 
@@ -198,7 +207,10 @@ pub struct Qa {
 fn docs_become_trimmed_instructions_and_descriptions() {
     let spec = Qa::spec();
     assert_eq!(spec.name(), "Qa");
-    assert_eq!(spec.instructions(), "Answer the question.\n\nCite the context.");
+    assert_eq!(
+        spec.instructions(),
+        "Answer the question.\n\nCite the context."
+    );
     assert_eq!(spec.inputs()[0].description(), "The question, as asked.");
     assert_eq!(spec.inputs()[1].description(), "");
     assert_eq!(spec.outputs()[0].description(), "The answer.");
@@ -258,7 +270,10 @@ struct ExtractOrder {
 /// from this very file), so the two sides read one shape.
 #[test]
 fn the_spec_serializes_to_the_shared_wire_form() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/typed_signature.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/typed_signature.json"
+    );
     let text = std::fs::read_to_string(path).expect("tests/vectors/typed_signature.json");
     let expected: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     let actual: serde_json::Value =

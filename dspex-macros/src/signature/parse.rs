@@ -64,12 +64,6 @@ pub fn parse_signature(cx: &Ctxt, item: syn::DeriveInput) -> Option<SignatureInp
             return None;
         }
     };
-    if !generics.params.is_empty() {
-        cx.error_spanned_by(
-            &generics,
-            format!("signature `{ident}` cannot have generic parameters: a signature is one fixed set of fields"),
-        );
-    }
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         cx.error_spanned_by(
             attr,
@@ -79,9 +73,21 @@ pub fn parse_signature(cx: &Ctxt, item: syn::DeriveInput) -> Option<SignatureInp
             ),
         );
     }
+    let fields = fields.into_iter().map(|f| parse_field(cx, f)).collect();
+    if !generics.params.is_empty() {
+        // No fallback either: an impl for a generic struct would need its parameters.
+        cx.error_spanned_by(
+            &generics,
+            format!(
+                "signature `{ident}` cannot have generic parameters: a signature is one fixed \
+                 set of fields"
+            ),
+        );
+        return None;
+    }
     Some(SignatureInput {
         instructions: doc_comment(&attrs).unwrap_or_default(),
-        fields: fields.into_iter().map(|f| parse_field(cx, f)).collect(),
+        fields,
         ident,
         vis,
         krate,
@@ -150,7 +156,11 @@ fn mark(cx: &Ctxt, field: &mut SignatureField, attr: Attribute, rust_name: &str)
 fn parse_serde(cx: &Ctxt, attr: &Attribute, rust_name: &str) -> Option<(String, TokenStream)> {
     let mut rename = None;
     let result = attr.parse_nested_meta(|meta| {
-        let key = meta.path.get_ident().map(Ident::to_string).unwrap_or_default();
+        let key = meta
+            .path
+            .get_ident()
+            .map(Ident::to_string)
+            .unwrap_or_default();
         match key.as_str() {
             "rename" if meta.input.peek(Token![=]) => {
                 let lit: LitStr = meta.value()?.parse()?;

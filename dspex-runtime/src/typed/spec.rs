@@ -120,9 +120,8 @@ impl SignatureSpec {
         instructions: &str,
         fields: impl IntoIterator<Item = FieldSpec>,
     ) -> SignatureSpec {
-        let (mut inputs, outputs): (Vec<FieldSpec>, Vec<FieldSpec>) = fields
-            .into_iter()
-            .partition(|f| f.role == FieldRole::Input);
+        let (mut inputs, outputs): (Vec<FieldSpec>, Vec<FieldSpec>) =
+            fields.into_iter().partition(|f| f.role == FieldRole::Input);
         let input_count = inputs.len();
         inputs.extend(outputs);
         SignatureSpec {
