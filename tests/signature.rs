@@ -341,20 +341,48 @@ fn a_clear_signature_passes_the_reserved_name_check_of_every_module_type() {
     }
 }
 
+/// Outputs declared between inputs.
+#[derive(dspex::Signature)]
+#[allow(dead_code)]
+struct Interleaved {
+    #[output]
+    first_out: String,
+    #[input]
+    first_in: String,
+    #[output]
+    second_out: bool,
+    #[input]
+    second_in: i64,
+}
+
 #[test]
-fn roles_are_listed_in_order() {
-    let spec = ExtractOrder::spec();
-    let roles: Vec<FieldRole> = spec.fields().iter().map(|f| f.role()).collect();
+fn inputs_come_first_each_role_in_declaration_order() {
+    let spec = Interleaved::spec();
+    let fields: Vec<(&str, FieldRole)> =
+        spec.fields().iter().map(|f| (f.name(), f.role())).collect();
     assert_eq!(
-        roles,
+        fields,
         [
-            FieldRole::Input,
-            FieldRole::Output,
-            FieldRole::Output,
-            FieldRole::Output,
-            FieldRole::Output
+            ("first_in", FieldRole::Input),
+            ("second_in", FieldRole::Input),
+            ("first_out", FieldRole::Output),
+            ("second_out", FieldRole::Output),
         ]
     );
-    assert_eq!(spec.inputs().len(), 1);
-    assert_eq!(spec.outputs().len(), 4);
+    let names = |fields: &[dspex::FieldSpec]| {
+        fields
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(spec.inputs()), ["first_in", "second_in"]);
+    assert_eq!(names(spec.outputs()), ["first_out", "second_out"]);
+    let input = InterleavedInput {
+        first_in: "a".into(),
+        second_in: 2,
+    };
+    assert_eq!(
+        serde_json::to_value(&input).expect("serializes"),
+        json!({"first_in": "a", "second_in": 2})
+    );
 }
