@@ -7,6 +7,7 @@
 
 mod constraints;
 mod error;
+mod reserved;
 mod schema;
 mod signature;
 mod value;
@@ -14,7 +15,8 @@ mod variable;
 
 pub use constraints::Constraints;
 pub use error::{Error, Result};
+pub use reserved::{RESERVED_FIELDS, reserved_conflict, reserved_field_message, reserved_fields};
 pub use schema::{DefinitionError, MAX_NAME_LEN, Schema, Violation, check_name, coerce};
-pub use signature::{Signature, SignatureError, SignatureField};
+pub use signature::{Signature, SignatureError, SignatureField, is_identifier};
 pub use value::{FromValue, UnknownVarType, Value, VarType};
 pub use variable::{Metadata, VarId, VarOptions, Variable, VariableDef};

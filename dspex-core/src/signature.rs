@@ -154,7 +154,8 @@ fn parse_field(item: &str, what: &str) -> Result<SignatureField, String> {
     })
 }
 
-fn is_identifier(s: &str) -> bool {
+/// Whether `s` is a DSPy field name: letters, digits and `_`, not starting with a digit.
+pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')

@@ -37,6 +37,12 @@ impl Ctxt {
         self.errors.borrow_mut().push(error);
     }
 
+    /// Whether anything was recorded so far (a later phase that needs a clean model
+    /// stops here).
+    pub fn has_errors(&self) -> bool {
+        !self.errors.borrow().is_empty()
+    }
+
     /// Ends the accumulation: `Ok` when nothing was recorded, else every error combined
     /// into one (which renders as one `compile_error!` per error, in order).
     pub fn check(mut self) -> syn::Result<()> {

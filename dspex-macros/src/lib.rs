@@ -26,6 +26,7 @@ mod expand;
 mod fallback;
 mod key;
 mod lit;
+mod signature;
 
 #[cfg(test)]
 mod expand_tests;
@@ -288,4 +289,167 @@ fn finish(
             quote!(#fallback #errors)
         }
     }
+}
+
+/// Declares a typed DSPy signature: Rust structs in, Rust structs out.
+///
+/// On a struct with named fields, each marked `#[input]` or `#[output]`. The struct's doc
+/// comment is the signature's instructions; a field's doc comment is its description
+/// (both trimmed). A field's name in DSPy is its Rust name, or its
+/// `#[serde(rename = "...")]`. Generated, with the struct's visibility:
+/// - `{Name}Input` and `{Name}Output`: the input and the output fields, deriving `Debug,
+///   Clone, PartialEq, Serialize, Deserialize` (the fields' `#[serde]` attributes kept);
+/// - `impl dspex::Signature for {Name}`, whose `spec()` describes every field and its
+///   type to the worker (built once).
+///
+/// Field types: `String`, `bool`, every integer type, `f32` / `f64`, `Vec<T>`,
+/// `Option<T>` (optional in DSPy), `HashMap<String, T>` / `BTreeMap<String, T>`,
+/// unit-only enums (a `Literal[...]` of their serde names), and any struct or enum
+/// deriving `Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize,
+/// schemars::JsonSchema` (a pydantic model built from its JSON Schema).
+///
+/// ```
+/// use dspex::{Signature, TypeDescriptor};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+/// enum Sentiment { Positive, Negative, #[serde(rename = "mixed")] Mixed }
+///
+/// /// Classify the review.
+/// #[derive(dspex::Signature)]
+/// pub struct Classify {
+///     /// The review text.
+///     #[input]
+///     review: String,
+///     #[output]
+///     sentiment: Sentiment,
+///     /// Between 0 and 10.
+///     #[output]
+///     #[serde(rename = "stars")]
+///     score: u8,
+/// }
+///
+/// let spec = Classify::spec();
+/// assert_eq!(spec.instructions(), "Classify the review.");
+/// assert_eq!(spec.outputs()[0].type_name(), "Literal['Positive', 'Negative', 'mixed']");
+/// assert_eq!(spec.outputs()[1].name(), "stars");
+/// assert_eq!(
+///     spec.outputs()[1].descriptor(),
+///     &TypeDescriptor::Int { min: Some(0), max: Some(255) }
+/// );
+/// let out: ClassifyOutput = serde_json::from_str(r#"{"sentiment": "mixed", "stars": 7}"#)?;
+/// assert_eq!((out.sentiment, out.score), (Sentiment::Mixed, 7));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// `#[dspex(crate = "path")]` on the struct names the `dspex` crate when it is not
+/// reachable as `::dspex`.
+///
+/// Each mistake is a compile error on its token. A signature with no input field:
+///
+/// ```compile_fail
+/// #[derive(dspex::Signature)]
+/// struct Qa { // signature `Qa` has no #[input] field
+///     #[output]
+///     answer: String,
+/// }
+/// ```
+///
+/// with no output field:
+///
+/// ```compile_fail
+/// #[derive(dspex::Signature)]
+/// struct Qa { // signature `Qa` has no #[output] field
+///     #[input]
+///     question: String,
+/// }
+/// ```
+///
+/// a field marked both:
+///
+/// ```compile_fail
+/// #[derive(dspex::Signature)]
+/// struct Qa {
+///     #[input]
+///     question: String,
+///     #[input]
+///     #[output] // field `answer` is marked both #[input] and #[output]
+///     answer: String,
+/// }
+/// ```
+///
+/// a field marked neither:
+///
+/// ```compile_fail
+/// #[derive(dspex::Signature)]
+/// struct Qa {
+///     #[input]
+///     question: String,
+///     #[output]
+///     answer: String,
+///     notes: String, // field `notes` of signature `Qa` is neither #[input] nor #[output]
+/// }
+/// ```
+///
+/// two fields with one DSPy name:
+///
+/// ```compile_fail
+/// #[derive(dspex::Signature)]
+/// struct Qa {
+///     #[input]
+///     question: String,
+///     #[output]
+///     #[serde(rename = "question")] // field `answer` is named `question` in DSPy, like field `question`
+///     answer: String,
+/// }
+/// ```
+///
+/// a field type that is not a signature field type:
+///
+/// ```compile_fail
+/// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)] // no JsonSchema
+/// struct Order { id: u32 }
+///
+/// #[derive(dspex::Signature)]
+/// struct Extract {
+///     #[input]
+///     text: String,
+///     #[output]
+///     order: Order, // `Order` cannot be the type of a signature field
+/// }
+/// ```
+///
+/// and a field a module type adds itself, where a typed module of that type is declared
+/// with the signature (here `reasoning`, which ChainOfThought adds):
+///
+/// ```compile_fail
+/// #[derive(dspex::Signature)]
+/// struct Qa {
+///     #[input]
+///     question: String,
+///     #[output]
+///     reasoning: String,
+/// }
+/// # fn typed<S: dspex::Signature>() { const { dspex::__private::assert_no_reserved::<S, dspex::ChainOfThought>() } }
+/// typed::<Qa>(); // signature `Qa` cannot be used with ChainOfThought: its field `reasoning` is ...
+/// ```
+#[proc_macro_derive(Signature, attributes(input, output, serde, dspex))]
+pub fn derive_signature(input: TokenStream) -> TokenStream {
+    expand_signature(input.into()).into()
+}
+
+/// Parse → check → expand for `#[derive(Signature)]`.
+pub(crate) fn expand_signature(input: TokenStream2) -> TokenStream2 {
+    let item: syn::DeriveInput = match syn::parse2(input) {
+        Ok(item) => item,
+        Err(e) => return e.to_compile_error(),
+    };
+    let cx = Ctxt::new();
+    // Not a plain struct (an enum, generics): nothing to build a fallback from.
+    let Some(input) = signature::parse::parse_signature(&cx, item) else {
+        return finish(cx, None, TokenStream2::new);
+    };
+    let code = signature::check::check_signature(&cx, &input)
+        .map(|checked| signature::expand::signature(&input, &checked));
+    finish(cx, code, || signature::fallback::signature(&input))
 }

@@ -1,0 +1,7 @@
+#[derive(dspex::Signature)]
+struct Qa {
+    #[output]
+    answer: String,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(dspex::Signature)]
+struct Qa {
+    #[input]
+    question: String,
+}
+
+fn main() {}
