@@ -7,6 +7,8 @@
 
 mod constraints;
 mod error;
+pub mod limits;
+pub mod quote;
 mod schema;
 mod signature;
 mod value;
@@ -14,7 +16,8 @@ mod variable;
 
 pub use constraints::Constraints;
 pub use error::{Error, Result};
-pub use schema::{DefinitionError, MAX_NAME_LEN, Schema, Violation, check_name, coerce};
+pub use limits::{LimitExceeded, MAX_NAME_LEN};
+pub use schema::{DefinitionError, Schema, Violation, check_name, coerce};
 pub use signature::{Signature, SignatureError, SignatureField};
 pub use value::{FromValue, UnknownVarType, Value, VarType};
 pub use variable::{Metadata, VarId, VarOptions, Variable, VariableDef};
