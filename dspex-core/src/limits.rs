@@ -168,9 +168,21 @@ pub fn check_options(opts: &VarOptions) -> Result<(), LimitExceeded> {
 
 /// Checks a choice list: how many, and each one's size.
 pub fn check_choices(choices: &[String]) -> Result<(), LimitExceeded> {
-    within("choices", "`choices`", choices.len(), MAX_CHOICES, "entries")?;
+    within(
+        "choices",
+        "`choices`",
+        choices.len(),
+        MAX_CHOICES,
+        "entries",
+    )?;
     for choice in choices {
-        within("choices", "a choice", choice.len(), MAX_CHOICE_BYTES, "bytes")?;
+        within(
+            "choices",
+            "a choice",
+            choice.len(),
+            MAX_CHOICE_BYTES,
+            "bytes",
+        )?;
     }
     Ok(())
 }

@@ -148,7 +148,10 @@ mod tests {
         let constants = &file["constants"];
         assert_eq!(constants["prefix_chars"], QUOTE_PREFIX_CHARS);
         assert_eq!(constants["list_items"], QUOTE_LIST_ITEMS);
-        assert_eq!(constants["max_status_message_bytes"], MAX_STATUS_MESSAGE_BYTES);
+        assert_eq!(
+            constants["max_status_message_bytes"],
+            MAX_STATUS_MESSAGE_BYTES
+        );
         let cases = file["cases"].as_array().expect("cases");
         assert!(cases.len() >= 10);
         for case in cases {

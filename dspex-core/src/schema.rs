@@ -114,7 +114,11 @@ impl fmt::Display for DefinitionError {
             }
             DefinitionError::EmptyChoices => f.write_str("`choices` must not be empty"),
             DefinitionError::InvalidPattern { pattern, reason } => {
-                write!(f, "pattern {} is not a valid regex: {reason}", quoted(pattern))
+                write!(
+                    f,
+                    "pattern {} is not a valid regex: {reason}",
+                    quoted(pattern)
+                )
             }
             DefinitionError::InvalidName { name } => write!(
                 f,
