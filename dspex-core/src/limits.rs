@@ -41,8 +41,10 @@ pub const MAX_PATTERN_BYTES: usize = 1024;
 
 /// The most memory a compiled pattern may take, in bytes (`regex::RegexBuilder::size_limit`).
 /// A short pattern can compile to a large program (`(?:[\s\S]{0,1000}z){5}`), and the
-/// time a match takes grows with the program: this bounds it.
-pub const PATTERN_SIZE_LIMIT: usize = 1024 * 1024;
+/// time a match takes grows with the program (once the lazy DFA gives up on it, as the
+/// product of the program and the value): this bounds it. Bounded repetitions of Unicode
+/// classes compile large: `\w{1,8}` fits, `\w{1,16}` does not (`[A-Za-z0-9_]{1,128}` does).
+pub const PATTERN_SIZE_LIMIT: usize = 512 * 1024;
 
 /// The most memory the lazy DFA of a pattern may cache, in bytes
 /// (`regex::RegexBuilder::dfa_size_limit`).

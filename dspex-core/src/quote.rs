@@ -74,8 +74,10 @@ pub fn excerpt(text: &str) -> String {
     }
 }
 
-/// A list of texts, each [`quoted`], bounded to its first [`QUOTE_LIST_ITEMS`] items:
-/// `["a", "b"]`, or `["a", "b", … 998 more]`.
+/// A list of texts, each [`quoted`], bounded: items are shown in order while the items
+/// shown (quoted, joined by `, `) stay within [`QUOTE_PREFIX_CHARS`] characters and number
+/// at most [`QUOTE_LIST_ITEMS`]; the first is always shown. `["a", "b"]`, or
+/// `["a", "b", … 998 more]`.
 ///
 /// ```
 /// use dspex_core::quote::quoted_list;
@@ -88,14 +90,24 @@ pub fn excerpt(text: &str) -> String {
 /// ```
 pub fn quoted_list<S: AsRef<str>>(items: &[S]) -> String {
     let mut out = String::from("[");
-    for (i, item) in items.iter().take(QUOTE_LIST_ITEMS).enumerate() {
-        if i > 0 {
+    let mut shown = 0;
+    let mut chars = 0;
+    for item in items.iter().take(QUOTE_LIST_ITEMS) {
+        let q = quoted(item.as_ref());
+        let separator = if shown > 0 { 2 } else { 0 };
+        let len = q.chars().count() + separator;
+        if shown > 0 && chars + len > QUOTE_PREFIX_CHARS {
+            break;
+        }
+        if shown > 0 {
             out.push_str(", ");
         }
-        out.push_str(&quoted(item.as_ref()));
+        out.push_str(&q);
+        chars += len;
+        shown += 1;
     }
-    if items.len() > QUOTE_LIST_ITEMS {
-        let _ = write!(out, ", … {} more", items.len() - QUOTE_LIST_ITEMS);
+    if items.len() > shown {
+        let _ = write!(out, ", … {} more", items.len() - shown);
     }
     out.push(']');
     out
