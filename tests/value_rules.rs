@@ -118,6 +118,9 @@ fn case() -> impl Strategy<Value = Case> {
     )
 }
 
+/// 2^63: the first float past the integers an i64 holds.
+const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// The rules, read independently of the library: what a write of `value` should do.
 fn expected(case: &Case) -> (Outcome, Option<Value>) {
     use Outcome::*;
@@ -127,9 +130,7 @@ fn expected(case: &Case) -> (Outcome, Option<Value>) {
         (VarType::Float, Value::Integer(i)) => Value::Float(*i as f64),
         (VarType::Integer, Value::Integer(i)) => Value::Integer(*i),
         (VarType::Integer, Value::Float(f))
-            if f.fract() == 0.0
-                && *f >= -9.223_372_036_854_775_808e18
-                && *f < 9.223_372_036_854_775_808e18 =>
+            if f.fract() == 0.0 && *f >= -TWO_TO_63 && *f < TWO_TO_63 =>
         {
             Value::Integer(*f as i64)
         }
