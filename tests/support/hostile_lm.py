@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import dspy
-from dspy.lm15 import Message, Request, Response, TextPart, Usage
-
 from dspex_bridge._echo_lm import AsyncEchoEngine, EchoEngine
+from dspy.lm15 import Message, Request, Response, TextPart, Usage
 
 
 class RamblingEngine(EchoEngine):
