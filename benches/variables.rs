@@ -6,6 +6,7 @@ use std::hint::black_box;
 use std::sync::RwLock;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use dspex::limits::MAX_STRING_BYTES;
 use dspex::{Constraints, Context, Value, VarOptions, VarType};
 
 fn context_with(n: usize) -> Context {
@@ -54,5 +55,81 @@ fn variables(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, variables);
+/// Patterns shaped like the one that made a 400 kB write take 13.8 s, at every size the
+/// compiled size limit lets through: the worst write the limits allow is among them.
+/// Each with a value it accepts, to define the variable with.
+fn worst_patterns() -> Vec<(String, String)> {
+    let mut patterns = Vec::new();
+    for width in [10, 20, 50, 100, 150, 200, 300] {
+        for count in [2, 3, 5, 10, 20] {
+            patterns.push((
+                format!(r"(?:[\s\S]{{0,{width}}}z){{{count}}}q"),
+                format!("{}q", "z".repeat(count)),
+            ));
+        }
+    }
+    patterns.push((r"^\w{1,8}$".to_owned(), "a".to_owned()));
+    patterns.push((r"^[\w.-]+@[\w.-]+$".to_owned(), "a@b".to_owned()));
+    patterns
+}
+
+/// The values that cost such a pattern the most: as long as a string may be, matching
+/// only at its end, or not at all.
+fn worst_values() -> Vec<String> {
+    let n = MAX_STRING_BYTES;
+    vec![
+        format!("{}q", "z".repeat(n - 1)),
+        "z".repeat(n),
+        "za".repeat(n / 2),
+        "é".repeat(n / 2),
+    ]
+}
+
+/// Prints the slowest write validation the limits allow (each write repeated, so that a
+/// lazy DFA that gives up on a pattern is measured after it did), then benches it.
+fn worst_case_write(c: &mut Criterion) {
+    let ctx = Context::new();
+    let values = worst_values();
+    let mut worst = (std::time::Duration::ZERO, String::new(), String::new(), 0);
+    let mut allowed = 0;
+    for (i, (pattern, initial)) in worst_patterns().into_iter().enumerate() {
+        let name = format!("p{i}");
+        let opts = VarOptions::new().constraints(Constraints::new().pattern(&pattern));
+        if ctx
+            .defvariable(&name, VarType::String, initial.as_str(), opts)
+            .is_err()
+        {
+            continue; // refused at definition: its writes cannot happen
+        }
+        allowed += 1;
+        for (v, value) in values.iter().enumerate() {
+            for _ in 0..5 {
+                let start = std::time::Instant::now();
+                // Accepted or refused, the check ran to the end.
+                let _ = black_box(ctx.set(&name, value.as_str()));
+                let took = start.elapsed();
+                if took > worst.0 {
+                    worst = (took, pattern.clone(), initial.clone(), v);
+                }
+            }
+        }
+    }
+    let (took, pattern, initial, v) = worst;
+    println!(
+        "worst-case write validation: {took:?} ({allowed} patterns allowed; pattern {pattern:?}, \
+         value #{v} of {MAX_STRING_BYTES} bytes)"
+    );
+    let opts = VarOptions::new().constraints(Constraints::new().pattern(&pattern));
+    ctx.defvariable("worst", VarType::String, initial, opts)
+        .expect("an allowed pattern");
+    let value = values[v].clone();
+    let mut group = c.benchmark_group("limits");
+    group.sample_size(10);
+    group.bench_function("worst_allowed_write", |b| {
+        b.iter(|| black_box(ctx.set("worst", value.as_str()).is_ok()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, variables, worst_case_write);
 criterion_main!(benches);

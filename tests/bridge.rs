@@ -257,18 +257,27 @@ async fn grpc_status_codes() -> dspex::Result<()> {
     assert_eq!(v, 1);
     assert_eq!(ctx.get::<f64>("temperature")?, 1.5);
 
-    // Oversize: refused with RESOURCE_EXHAUSTED, and the server keeps serving.
+    // Oversize: refused with RESOURCE_EXHAUSTED naming the limit and its setting, and the
+    // server keeps serving.
     let huge = pb::SetVariableRequest {
         session_id: id.clone(),
         name: "model".into(),
         value: Some(pb::Value {
-            kind: Some(pb::value::Kind::StringValue("x".repeat(5 * 1024 * 1024))),
+            kind: Some(pb::value::Kind::StringValue(
+                "x".repeat(dspex::bridge::DEFAULT_MAX_MESSAGE_SIZE + 1),
+            )),
         }),
         metadata: Default::default(),
         expected_version: None,
     };
     let err = client.set_variable(authed(huge, &token)).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message().contains("BridgeConfig::max_message_size")
+            && err.message().contains("DSPEX_MAX_MESSAGE_BYTES"),
+        "{}",
+        err.message()
+    );
     let ok = client
         .ping(authed(pb::PingRequest {}, &token))
         .await

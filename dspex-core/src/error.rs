@@ -1,5 +1,6 @@
 //! `dspex::Error`: every error a user can hit, each naming the variable and what was expected.
 
+use crate::quote::excerpt;
 use crate::{DefinitionError, Violation};
 
 /// The result type of dspex.
@@ -20,7 +21,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// No variable (or session, module, ...) with this name or id.
-    #[error("{what} `{name}` not found")]
+    #[error("{what} `{}` not found", excerpt(name))]
     NotFound {
         /// What was looked for ("variable", "session", ...).
         what: &'static str,
@@ -28,13 +29,13 @@ pub enum Error {
         name: String,
     },
     /// A variable with this name already exists.
-    #[error("variable `{name}` already exists")]
+    #[error("variable `{}` already exists", excerpt(name))]
     AlreadyExists {
         /// The name.
         name: String,
     },
     /// A value, or a typed read, of the wrong kind for the variable.
-    #[error("variable `{name}`: expected {expected}, got {found}")]
+    #[error("variable `{}`: expected {expected}, got {found}", excerpt(name))]
     TypeMismatch {
         /// The variable.
         name: String,
@@ -44,7 +45,7 @@ pub enum Error {
         found: String,
     },
     /// A value of the right kind that breaks a constraint.
-    #[error("variable `{name}`: {message}")]
+    #[error("variable `{}`: {message}", excerpt(name))]
     ConstraintViolation {
         /// The variable.
         name: String,
@@ -54,7 +55,7 @@ pub enum Error {
         message: String,
     },
     /// A definition that cannot be accepted (constraints, name).
-    #[error("invalid definition of variable `{name}`: {reason}")]
+    #[error("invalid definition of variable `{}`: {reason}", excerpt(name))]
     InvalidDefinition {
         /// The variable.
         name: String,
@@ -62,7 +63,10 @@ pub enum Error {
         reason: String,
     },
     /// A conditional write whose expected version is no longer current.
-    #[error("variable `{name}`: expected version {expected}, but it is at version {actual}")]
+    #[error(
+        "variable `{}`: expected version {expected}, but it is at version {actual}",
+        excerpt(name)
+    )]
     VersionConflict {
         /// The variable.
         name: String,
@@ -95,7 +99,8 @@ pub enum Error {
     /// );
     /// ```
     #[error(
-        "worker {worker} crashed during the call to module `{module}`; {}",
+        "worker {worker} crashed during the call to module `{}`; {}",
+        excerpt(module),
         if *restarting {
             "it is being restarted, and the next call to its modules waits for the new worker"
         } else {

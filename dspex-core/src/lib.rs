@@ -7,6 +7,8 @@
 
 mod constraints;
 mod error;
+pub mod limits;
+pub mod quote;
 mod reserved;
 mod schema;
 mod signature;
@@ -15,8 +17,9 @@ mod variable;
 
 pub use constraints::Constraints;
 pub use error::{Error, Result};
+pub use limits::{LimitExceeded, MAX_NAME_LEN};
 pub use reserved::{RESERVED_FIELDS, reserved_conflict, reserved_field_message, reserved_fields};
-pub use schema::{DefinitionError, MAX_NAME_LEN, Schema, Violation, check_name, coerce};
+pub use schema::{DefinitionError, Schema, Violation, check_name, coerce};
 pub use signature::{Signature, SignatureError, SignatureField, is_identifier};
 pub use value::{FromValue, UnknownVarType, Value, VarType};
 pub use variable::{Metadata, VarId, VarOptions, Variable, VariableDef};

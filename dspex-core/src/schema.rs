@@ -4,8 +4,10 @@
 
 use std::fmt;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 
+use crate::limits::{self, LimitExceeded, MAX_NAME_LEN, MAX_STRING_BYTES};
+use crate::quote::{quoted, quoted_list};
 use crate::{Constraints, Value, VarType};
 
 /// A validated variable definition: its type, its constraints, and the compiled pattern.
@@ -78,6 +80,14 @@ pub enum DefinitionError {
         /// The name.
         name: String,
     },
+    /// A part of the definition is larger than its limit (see [`crate::limits`]).
+    OverLimit(LimitExceeded),
+}
+
+impl From<LimitExceeded> for DefinitionError {
+    fn from(e: LimitExceeded) -> Self {
+        DefinitionError::OverLimit(e)
+    }
 }
 
 impl fmt::Display for DefinitionError {
@@ -104,13 +114,19 @@ impl fmt::Display for DefinitionError {
             }
             DefinitionError::EmptyChoices => f.write_str("`choices` must not be empty"),
             DefinitionError::InvalidPattern { pattern, reason } => {
-                write!(f, "pattern {pattern:?} is not a valid regex: {reason}")
+                write!(
+                    f,
+                    "pattern {} is not a valid regex: {reason}",
+                    quoted(pattern)
+                )
             }
             DefinitionError::InvalidName { name } => write!(
                 f,
-                "{name:?} is not a valid variable name: use letters, digits, `_` and `.`, \
-                 not starting with a digit, at most {MAX_NAME_LEN} characters"
+                "{} is not a valid variable name: use letters, digits, `_` and `.`, \
+                 not starting with a digit, at most {MAX_NAME_LEN} bytes",
+                quoted(name)
             ),
+            DefinitionError::OverLimit(e) => e.fmt(f),
         }
     }
 }
@@ -188,6 +204,13 @@ pub enum Violation {
         /// The allowed values.
         choices: Vec<String>,
     },
+    /// A string longer than any variable holds ([`MAX_STRING_BYTES`]).
+    TooLarge {
+        /// The value.
+        value: String,
+        /// The most bytes a string value may have.
+        limit: usize,
+    },
 }
 
 impl Violation {
@@ -212,8 +235,9 @@ impl Violation {
             Violation::AboveMax { max, .. } => format!("at most {max}"),
             Violation::TooShort { min_length, .. } => format!("at least {min_length} characters"),
             Violation::TooLong { max_length, .. } => format!("at most {max_length} characters"),
-            Violation::PatternMismatch { pattern, .. } => format!("a match of {pattern:?}"),
-            Violation::NotAChoice { choices, .. } => format!("one of {choices:?}"),
+            Violation::PatternMismatch { pattern, .. } => format!("a match of {}", quoted(pattern)),
+            Violation::NotAChoice { choices, .. } => format!("one of {}", quoted_list(choices)),
+            Violation::TooLarge { limit, .. } => format!("at most {limit} bytes"),
         }
     }
 }
@@ -231,7 +255,8 @@ impl Violation {
             Violation::TooShort { value, .. }
             | Violation::TooLong { value, .. }
             | Violation::PatternMismatch { value, .. }
-            | Violation::NotAChoice { value, .. } => Some(Value::String(value.clone())),
+            | Violation::NotAChoice { value, .. }
+            | Violation::TooLarge { value, .. } => Some(Value::String(value.clone())),
         }
     }
 
@@ -264,11 +289,15 @@ impl Violation {
                 len, max_length, ..
             } => format!("is {len} characters long, longer than the maximum length {max_length}"),
             Violation::PatternMismatch { pattern, .. } => {
-                format!("does not match the pattern {pattern:?}")
+                format!("does not match the pattern {}", quoted(pattern))
             }
             Violation::NotAChoice { choices, .. } => {
-                format!("is not one of the choices {choices:?}")
+                format!("is not one of the choices {}", quoted_list(choices))
             }
+            Violation::TooLarge { value, limit } => format!(
+                "is {} bytes long, longer than any variable holds ({limit} bytes)",
+                value.len()
+            ),
         }
     }
 }
@@ -295,16 +324,16 @@ impl fmt::Display for Violation {
             Violation::TooShort { value, .. }
             | Violation::TooLong { value, .. }
             | Violation::PatternMismatch { value, .. }
-            | Violation::NotAChoice { value, .. } => write!(f, "{value:?} {}", self.predicate()),
+            | Violation::NotAChoice { value, .. }
+            | Violation::TooLarge { value, .. } => {
+                write!(f, "{} {}", quoted(value), self.predicate())
+            }
             Violation::BelowMin { value, .. } | Violation::AboveMax { value, .. } => {
                 write!(f, "{value} {}", self.predicate())
             }
         }
     }
 }
-
-/// The longest name a variable may have.
-pub const MAX_NAME_LEN: usize = 128;
 
 /// Checks a variable name: letters, digits, `_` and `.`, not starting with a digit.
 /// (Ids contain `-`, so a name can never be mistaken for an id.)
@@ -381,20 +410,11 @@ impl Schema {
         match (&constraints.choices, var_type) {
             (None, VarType::Choice) => return Err(DefinitionError::MissingChoices),
             (Some(choices), _) if choices.is_empty() => return Err(DefinitionError::EmptyChoices),
+            (Some(choices), _) => limits::check_choices(choices)?,
             _ => {}
         }
 
-        let regex = match &constraints.pattern {
-            Some(pattern) => {
-                Some(
-                    Regex::new(pattern).map_err(|e| DefinitionError::InvalidPattern {
-                        pattern: pattern.clone(),
-                        reason: first_line(&e.to_string()),
-                    })?,
-                )
-            }
-            None => None,
-        };
+        let regex = constraints.pattern.as_deref().map(compile).transpose()?;
 
         Ok(Schema {
             var_type,
@@ -464,6 +484,12 @@ impl Schema {
             _ => {}
         }
         if let Value::String(s) = value {
+            if s.len() > MAX_STRING_BYTES {
+                return Err(Violation::TooLarge {
+                    value: s.clone(),
+                    limit: MAX_STRING_BYTES,
+                });
+            }
             let c = &self.constraints;
             if c.min_length.is_some() || c.max_length.is_some() {
                 let len = s.chars().count();
@@ -580,6 +606,27 @@ fn normalised(mut c: Constraints, bounds: Bounds) -> Constraints {
         Bounds::None => {}
     }
     c
+}
+
+/// Compiles a pattern within the limits: its source, its compiled program and its DFA
+/// cache are bounded, so that no match can cost more than the limits allow.
+fn compile(pattern: &str) -> Result<Regex, DefinitionError> {
+    limits::check_pattern(pattern)?;
+    RegexBuilder::new(pattern)
+        .size_limit(limits::PATTERN_SIZE_LIMIT)
+        .dfa_size_limit(limits::PATTERN_DFA_SIZE_LIMIT)
+        .build()
+        .map_err(|e| DefinitionError::InvalidPattern {
+            pattern: pattern.to_owned(),
+            reason: match e {
+                regex::Error::CompiledTooBig(limit) => format!(
+                    "it compiles to more than {limit} bytes, the limit; large bounded \
+                     repetitions are the usual cause, of Unicode classes (`\\w`, `\\p{{L}}`) \
+                     above all: use smaller bounds or ASCII classes (`[A-Za-z0-9_]`, `(?-u:\\w)`)"
+                ),
+                other => first_line(&other.to_string()),
+            },
+        })
 }
 
 fn first_line(s: &str) -> String {

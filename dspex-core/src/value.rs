@@ -163,7 +163,8 @@ impl Value {
     }
 }
 
-/// Floats always show a decimal point (`2.0`, not `2`), strings are quoted.
+/// Floats always show a decimal point (`2.0`, not `2`), strings are quoted (and bounded:
+/// see [`crate::quote::quoted`]).
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -172,7 +173,7 @@ impl fmt::Display for Value {
             }
             Value::Float(v) => write!(f, "{v}"),
             Value::Integer(v) => write!(f, "{v}"),
-            Value::String(v) => write!(f, "{v:?}"),
+            Value::String(v) => f.write_str(&crate::quote::quoted(v)),
             Value::Boolean(v) => write!(f, "{v}"),
         }
     }

@@ -328,6 +328,7 @@ fn error_tokens(var: &ast::Var, e: &DefinitionError) -> TokenStream {
         DefinitionError::EmptyChoices => var.key_tokens(Key::Choices, false),
         DefinitionError::InvalidPattern { .. } => var.key_tokens(Key::Pattern, false),
         DefinitionError::InvalidName { .. } => var.name_tokens.clone(),
+        DefinitionError::OverLimit(limit) => at(limit.subject, false),
     }
 }
 
@@ -343,6 +344,7 @@ fn drop_offending(constraints: &mut Constraints, e: &DefinitionError) -> bool {
             min_key, max_key, ..
         } => vec![*min_key, *max_key],
         DefinitionError::InvalidPattern { .. } => vec![Key::Pattern.name()],
+        DefinitionError::OverLimit(limit) => vec![limit.subject],
         _ => return false,
     };
     let keys: Vec<Key> = keys.into_iter().filter_map(Key::from_name).collect();

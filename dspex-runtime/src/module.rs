@@ -195,6 +195,10 @@ impl Module {
             inputs,
             bound_values,
         };
+        crate::bridge::check_message_size(
+            &format!("the call to module `{}`", self.inner.id),
+            &req,
+        )?;
         let response = self
             .inner
             .pool

@@ -4,6 +4,10 @@
 //!
 //! It is a current-thread runtime on one dedicated thread: the bridge's handlers only touch
 //! in-process memory, so one thread serves them without waking a second core per call.
+//! Nothing slow may run on it: a request large enough for its checks to take milliseconds
+//! is handled on the blocking pool (`bridge/service.rs`), the checks run outside the
+//! table's lock (`state/table.rs`), and the limits (`dspex_core::limits`) bound what any
+//! one check can cost.
 
 use std::sync::OnceLock;
 

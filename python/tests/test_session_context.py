@@ -231,11 +231,14 @@ async def test_values_python_cannot_send(session: Any) -> None:
     assert (await session.get_variable_info("temperature"))["version"] == 0
 
 
-async def test_an_oversize_request_is_refused_and_the_bridge_keeps_serving(session: Any) -> None:
+async def test_an_oversize_value_is_refused_short_and_the_bridge_keeps_serving(session: Any) -> None:
     await session.register_variable("text", "string", "short")
     with pytest.raises(ValidationError) as caught:
         await session.set_variable("text", "x" * (5 * 1024 * 1024))
-    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.kind == "constraint_violation"
+    assert "(5242880 bytes)" in caught.value.message
+    assert len(caught.value.message.encode()) <= 4096
     assert await session.get_variable("text") == "short"
     assert await session.set_variable("text", "y" * 1024) == 1
 

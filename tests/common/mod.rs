@@ -39,6 +39,11 @@ pub fn temperature_seen(answer: &str) -> &str {
 /// `SessionContext`, `SyncSessionContext`, `ValidationError`, `VersionConflictError`; the
 /// token is in the environment, where `SessionContext` looks for it.
 pub fn run_python(ctx: &Context, script: &str) -> String {
+    run_python_with(ctx, script, &[])
+}
+
+/// [`run_python`] with more environment variables for the snippet.
+pub fn run_python_with(ctx: &Context, script: &str, env: &[(&str, &str)]) -> String {
     let endpoint = ctx.bridge().expect("bridged");
     let python = dspex::python_interpreter().expect("make setup provides the venv");
     let prelude = "import asyncio, json, os, grpc\n\
@@ -50,6 +55,7 @@ pub fn run_python(ctx: &Context, script: &str) -> String {
         .env("DSPEX_BRIDGE_ADDRESS", &endpoint.address)
         .env("DSPEX_BRIDGE_TOKEN", &endpoint.token)
         .env("DSPEX_SESSION", ctx.id())
+        .envs(env.iter().copied())
         .output()
         .expect("python runs");
     assert!(

@@ -15,22 +15,23 @@ pub(crate) fn new_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// An interceptor that refuses every call without the right token.
+/// An interceptor that refuses every call without the right token, and every call that
+/// carries more than one token entry (whichever comes first, one of them would win: a
+/// request must not be read two ways).
 pub(crate) fn require_token(
     token: String,
 ) -> impl Fn(Request<()>) -> std::result::Result<Request<()>, Status> + Clone {
     move |req: Request<()>| {
-        let given = req
-            .metadata()
-            .get(TOKEN_KEY)
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        if constant_time_eq(given, token.as_bytes()) {
-            Ok(req)
-        } else {
-            Err(Status::unauthenticated(format!(
+        let mut given = req.metadata().get_all(TOKEN_KEY).iter();
+        let (first, second) = (given.next(), given.next());
+        match (first, second) {
+            (Some(value), None) if constant_time_eq(value.as_bytes(), token.as_bytes()) => Ok(req),
+            (Some(_), Some(_)) => Err(Status::unauthenticated(format!(
+                "more than one bridge token (metadata `{TOKEN_KEY}`): send exactly one"
+            ))),
+            _ => Err(Status::unauthenticated(format!(
                 "missing or wrong bridge token (metadata `{TOKEN_KEY}`)"
-            )))
+            ))),
         }
     }
 }

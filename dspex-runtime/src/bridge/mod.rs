@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use auth::TOKEN_KEY;
-pub use status::ERROR_KIND_KEY;
+pub use status::{ERROR_KIND_KEY, EXCEPTION_KEY};
 
 use crate::store::SessionStore;
 
@@ -44,15 +44,18 @@ pub struct BridgeEndpoint {
 /// ```
 /// let config = dspex::BridgeConfig::default();
 /// assert_eq!(config.address, "127.0.0.1:0");
-/// assert_eq!(config.max_message_size, 4 * 1024 * 1024);
+/// assert_eq!(config.max_message_size, 64 * 1024 * 1024);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeConfig {
     /// The address to bind (`127.0.0.1:0`: loopback, OS-assigned port). The environment
     /// variable `DSPEX_BRIDGE_ADDRESS` overrides the default.
     pub address: String,
-    /// The largest request accepted, in bytes (default 4 MiB); larger ones are refused with
-    /// RESOURCE_EXHAUSTED.
+    /// The largest gRPC message, in bytes, on every connection of the process: requests to
+    /// the bridge (larger ones are refused with RESOURCE_EXHAUSTED), and calls to and answers
+    /// from the workers, which get the same limit through the environment variable
+    /// `DSPEX_MAX_MESSAGE_BYTES`. Default 64 MiB; that environment variable, set for the Rust
+    /// process, overrides the default.
     pub max_message_size: usize,
     /// How long a session that no live Context owns may stay idle (default 1 h).
     pub session_ttl: Duration,
@@ -65,25 +68,51 @@ impl Default for BridgeConfig {
         Self {
             address: std::env::var("DSPEX_BRIDGE_ADDRESS")
                 .unwrap_or_else(|_| "127.0.0.1:0".to_owned()),
-            max_message_size: 4 * 1024 * 1024,
+            max_message_size: default_max_message_size(),
             session_ttl: crate::store::DEFAULT_SESSION_TTL,
             sweep_interval: Duration::from_secs(60),
         }
     }
 }
 
+/// The environment variable that sets the message size limit, for the Rust process (the
+/// default of [`BridgeConfig::max_message_size`]) and for the workers (which the pool
+/// starts with the bridge's limit in it).
+pub const MAX_MESSAGE_BYTES_ENV: &str = "DSPEX_MAX_MESSAGE_BYTES";
+
+/// The message size limit when neither the configuration nor the environment sets one.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+
+fn default_max_message_size() -> usize {
+    match std::env::var(MAX_MESSAGE_BYTES_ENV) {
+        Ok(raw) => match raw.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                tracing::warn!(
+                    value = %raw,
+                    "{MAX_MESSAGE_BYTES_ENV} is not a positive number of bytes; using {DEFAULT_MAX_MESSAGE_SIZE}"
+                );
+                DEFAULT_MAX_MESSAGE_SIZE
+            }
+        },
+        Err(_) => DEFAULT_MAX_MESSAGE_SIZE,
+    }
+}
+
 struct BridgeState {
-    config: BridgeConfig,
-    running: Option<Arc<BridgeEndpoint>>,
+    /// `None` until [`configure_bridge`]: the default then applies.
+    config: Option<BridgeConfig>,
+    running: Option<Running>,
+}
+
+/// The running bridge: where it listens, and the limit it was started with.
+struct Running {
+    endpoint: Arc<BridgeEndpoint>,
+    max_message_size: usize,
 }
 
 static BRIDGE: Mutex<BridgeState> = Mutex::new(BridgeState {
-    config: BridgeConfig {
-        address: String::new(),
-        max_message_size: 4 * 1024 * 1024,
-        session_ttl: crate::store::DEFAULT_SESSION_TTL,
-        sweep_interval: Duration::from_secs(60),
-    },
+    config: None,
     running: None,
 });
 
@@ -97,14 +126,53 @@ pub fn configure_bridge(config: BridgeConfig) -> Result<()> {
                 .into(),
         });
     }
-    state.config = config;
+    state.config = Some(config);
     Ok(())
 }
 
 /// The running bridge's endpoint: `None` until the first Context is bridged (it then runs
 /// for the rest of the process).
 pub fn bridge_endpoint() -> Option<BridgeEndpoint> {
-    BRIDGE.lock().running.as_deref().cloned()
+    BRIDGE
+        .lock()
+        .running
+        .as_ref()
+        .map(|r| (*r.endpoint).clone())
+}
+
+/// The message size limit of the running bridge (or of the one that will start): the
+/// worker pool applies the same one.
+pub(crate) fn max_message_size() -> usize {
+    let state = BRIDGE.lock();
+    match (&state.running, &state.config) {
+        (Some(running), _) => running.max_message_size,
+        (None, Some(config)) => config.max_message_size,
+        (None, None) => default_max_message_size(),
+    }
+}
+
+/// Refuses a message to a worker larger than the limit before it is encoded and sent, with
+/// an error naming the limit and how to raise it.
+pub(crate) fn check_message_size(what: &str, message: &impl prost::Message) -> Result<()> {
+    let limit = max_message_size();
+    let size = message.encoded_len();
+    if size <= limit {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        message: format!(
+            "{what} is {size} bytes, over the message size limit; {}",
+            oversize_hint(limit)
+        ),
+    })
+}
+
+/// What a message over `limit` bytes is told: the limit, and the settings that raise it.
+pub(crate) fn oversize_hint(limit: usize) -> String {
+    format!(
+        "the limit is {limit} bytes; raise it with BridgeConfig::max_message_size \
+         (dspex::configure_bridge) or the environment variable {MAX_MESSAGE_BYTES_ENV}"
+    )
 }
 
 /// Starts the bridge if it does not run yet; returns its endpoint. A failed start can be
@@ -112,14 +180,14 @@ pub fn bridge_endpoint() -> Option<BridgeEndpoint> {
 pub(crate) fn ensure_started() -> Result<Arc<BridgeEndpoint>> {
     let mut state = BRIDGE.lock();
     if let Some(running) = &state.running {
-        return Ok(running.clone());
+        return Ok(running.endpoint.clone());
     }
-    let mut config = state.config.clone();
-    if config.address.is_empty() {
-        config.address = BridgeConfig::default().address;
-    }
+    let config = state.config.clone().unwrap_or_default();
     let endpoint = Arc::new(start(&config)?);
-    state.running = Some(endpoint.clone());
+    state.running = Some(Running {
+        endpoint: endpoint.clone(),
+        max_message_size: config.max_message_size,
+    });
     Ok(endpoint)
 }
 
@@ -143,12 +211,14 @@ fn start(config: &BridgeConfig) -> Result<BridgeEndpoint> {
     store.set_session_ttl(config.session_ttl);
     let server =
         pb::variable_bridge_server::VariableBridgeServer::new(service::BridgeService { store })
-            .max_decoding_message_size(config.max_message_size);
+            .max_decoding_message_size(config.max_message_size)
+            .max_encoding_message_size(config.max_message_size);
     let service = tonic::service::interceptor::InterceptedService::new(
         server,
         auth::require_token(token.clone()),
     );
 
+    let limit = config.max_message_size;
     let handle = crate::runtime::handle()?;
     let sweep_every = config.sweep_interval.max(Duration::from_millis(10));
     handle.spawn(async move {
@@ -172,7 +242,9 @@ fn start(config: &BridgeConfig) -> Result<BridgeEndpoint> {
         let served = tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .layer(tower::util::MapResponseLayer::new(
-                status::oversize_as_resource_exhausted::<tonic::body::Body>,
+                move |res: http::Response<tonic::body::Body>| {
+                    status::oversize_as_resource_exhausted(res, limit)
+                },
             ))
             .add_service(service)
             .serve_with_incoming(TcpListenerStream::new(listener))

@@ -2,6 +2,7 @@
 //! find the session, call the table (which validates), convert the answer.
 
 use dspex_core::Result;
+use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
@@ -26,6 +27,28 @@ type Reply<T> = std::result::Result<Response<T>, Status>;
 
 fn reply<T>(result: Result<T>) -> Reply<T> {
     result.map(Response::new).map_err(to_status)
+}
+
+/// A request larger than this (encoded) is handled on the blocking pool: checking its
+/// strings against patterns can take milliseconds, and the serving thread is shared by
+/// every session, every module call and the workers' health checks.
+const OFFLOAD_BYTES: usize = 4096;
+
+/// Runs a handler's work for a request of `size` bytes: inline when it is small, on the
+/// blocking pool otherwise.
+async fn run<T: Send + 'static>(
+    size: usize,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Reply<T> {
+    if size <= OFFLOAD_BYTES {
+        return reply(work());
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => reply(result),
+        Err(e) => reply(Err(dspex_core::Error::Bridge {
+            message: format!("the handling of a request stopped: {e}"),
+        })),
+    }
 }
 
 impl BridgeService {
@@ -144,8 +167,9 @@ impl VariableBridge for BridgeService {
         req: Request<pb::RegisterVariableRequest>,
     ) -> Reply<pb::RegisterVariableResponse> {
         let req = req.into_inner();
-        reply((|| {
-            let session = self.session(&req.session_id)?;
+        let store = self.store;
+        run(req.encoded_len(), move || {
+            let session = store.session(&req.session_id)?;
             let var_type = var_type_from_pb(req.r#type)?;
             let value = value_from_pb(req.value, &req.name)?;
             let opts = VarOptions {
@@ -158,7 +182,8 @@ impl VariableBridge for BridgeService {
                     .table()
                     .register(&req.name, var_type, value, opts, UpdateSource::Python)?;
             Ok(pb::RegisterVariableResponse { id })
-        })())
+        })
+        .await
     }
 
     async fn get_variable(
@@ -180,8 +205,9 @@ impl VariableBridge for BridgeService {
         req: Request<pb::SetVariableRequest>,
     ) -> Reply<pb::SetVariableResponse> {
         let req = req.into_inner();
-        reply((|| {
-            let session = self.session(&req.session_id)?;
+        let store = self.store;
+        run(req.encoded_len(), move || {
+            let session = store.session(&req.session_id)?;
             let value = value_from_pb(req.value, &req.name)?;
             let opts = WriteOptions {
                 metadata: metadata_from_pb(req.metadata),
@@ -190,7 +216,8 @@ impl VariableBridge for BridgeService {
             };
             let version = session.table().set(&req.name, value, opts)?;
             Ok(pb::SetVariableResponse { version })
-        })())
+        })
+        .await
     }
 
     async fn get_variables(
@@ -216,8 +243,9 @@ impl VariableBridge for BridgeService {
         req: Request<pb::SetVariablesRequest>,
     ) -> Reply<pb::SetVariablesResponse> {
         let req = req.into_inner();
-        reply((|| {
-            let session = self.session(&req.session_id)?;
+        let store = self.store;
+        run(req.encoded_len(), move || {
+            let session = store.session(&req.session_id)?;
             let updates = req
                 .updates
                 .into_iter()
@@ -228,7 +256,8 @@ impl VariableBridge for BridgeService {
                 .table()
                 .update_many(updates, metadata.as_ref(), UpdateSource::Python)?;
             Ok(pb::SetVariablesResponse {})
-        })())
+        })
+        .await
     }
 
     async fn list_variables(

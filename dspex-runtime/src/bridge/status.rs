@@ -2,11 +2,16 @@
 //! the sentence Rust shows, and the `x-dspex-error` entry names the kind exactly.
 
 use dspex_core::Error;
+use dspex_core::quote::{MAX_STATUS_MESSAGE_BYTES, fit};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
 /// The metadata key naming the error kind.
 pub const ERROR_KIND_KEY: &str = "x-dspex-error";
+
+/// The metadata entry in which a worker names the Python exception class behind a status
+/// (`AdapterParseError`, `ValueError`, ...), beside [`ERROR_KIND_KEY`].
+pub const EXCEPTION_KEY: &str = "x-dspex-exception";
 
 /// The status code and kind for an error. User errors are never INTERNAL.
 pub(crate) fn classify(error: &Error) -> (Code, &'static str) {
@@ -27,18 +32,23 @@ pub(crate) fn classify(error: &Error) -> (Code, &'static str) {
     }
 }
 
-/// The status for an error.
+/// The status for an error. Every status the bridge builds is built here, so this is where
+/// a message is bounded: at most [`MAX_STATUS_MESSAGE_BYTES`], whatever the error quotes.
 pub(crate) fn to_status(error: Error) -> Status {
     let (code, kind) = classify(&error);
     let mut md = MetadataMap::new();
     md.insert(ERROR_KIND_KEY, MetadataValue::from_static(kind));
-    Status::with_metadata(code, error.to_string(), md)
+    let message = fit(&error.to_string(), MAX_STATUS_MESSAGE_BYTES);
+    Status::with_metadata(code, message, md)
 }
 
 /// tonic refuses an oversize request with OUT_OF_RANGE; our protocol says
-/// RESOURCE_EXHAUSTED. This rewrites exactly that refusal (trailers-only responses carry
-/// the status in the headers).
-pub(crate) fn oversize_as_resource_exhausted<B>(mut res: http::Response<B>) -> http::Response<B> {
+/// RESOURCE_EXHAUSTED, with a message that names the limit and how to raise it. This
+/// rewrites exactly that refusal (trailers-only responses carry the status in the headers).
+pub(crate) fn oversize_as_resource_exhausted<B>(
+    mut res: http::Response<B>,
+    limit: usize,
+) -> http::Response<B> {
     let headers = res.headers_mut();
     let out_of_range = headers
         .get("grpc-status")
@@ -49,6 +59,26 @@ pub(crate) fn oversize_as_resource_exhausted<B>(mut res: http::Response<B>) -> h
     });
     if out_of_range && too_large {
         headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+        let message = format!("request too large: {}", super::oversize_hint(limit));
+        if let Ok(value) = http::HeaderValue::from_str(&percent_encode(&message)) {
+            headers.insert("grpc-message", value);
+        }
     }
     res
+}
+
+/// A status message as the `grpc-message` header carries it: printable ASCII as it is,
+/// every other byte (and `%`) as `%XX`.
+fn percent_encode(message: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            // Writing into a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }

@@ -3,11 +3,12 @@
 //! Python goes through the same code and the same validation ([`dspex_core::Schema`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dspex_core::{
     Error, Metadata, Result, Schema, Value, VarId, VarOptions, VarType, Variable, VariableDef,
-    check_name,
+    check_name, limits,
 };
 use parking_lot::RwLock;
 
@@ -19,7 +20,9 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// watcher that resynchronises reports that writer.
 struct Entry {
     var: Variable,
-    schema: Schema,
+    /// Shared, so that a costly check can run outside the table's lock (a definition never
+    /// changes once registered).
+    schema: Arc<Schema>,
     source: UpdateSource,
 }
 
@@ -134,6 +137,16 @@ impl VariableTable {
 
     /// Writes a value; returns the new version.
     pub fn set(&self, key: &str, value: Value, opts: WriteOptions) -> Result<u64> {
+        // Ok: checked already (outside the lock); Err: still to check.
+        let pending = if is_costly(&value) {
+            let mut checked = self.check_unlocked(vec![(key.to_owned(), value)])?;
+            Ok(checked
+                .pop()
+                .ok_or_else(|| Error::variable_not_found(key))?
+                .1)
+        } else {
+            Err(value)
+        };
         let mut state = self.state.write();
         let i = state.find(key)?;
         let entry = &mut state.entries[i];
@@ -146,10 +159,16 @@ impl VariableTable {
                 actual: entry.var.version,
             });
         }
-        let value = entry
-            .schema
-            .check(value)
-            .map_err(|v| Error::from_violation(&entry.var.name, v))?;
+        let value = match pending {
+            Ok(value) => value,
+            Err(value) => entry
+                .schema
+                .check(value)
+                .map_err(|v| Error::from_violation(&entry.var.name, v))?,
+        };
+        if let Some(md) = &opts.metadata {
+            check_merged_metadata(&entry.var, md)?;
+        }
         Ok(self.apply(entry, value, opts.metadata.as_ref(), opts.source))
     }
 
@@ -191,21 +210,51 @@ impl VariableTable {
         metadata: Option<&Metadata>,
         source: UpdateSource,
     ) -> Result<()> {
+        let checked = self.check_unlocked(updates)?;
         let mut state = self.state.write();
-        let mut checked = Vec::with_capacity(updates.len());
-        for (key, value) in updates {
-            let i = state.find(&key)?;
-            let entry = &state.entries[i];
-            let value = entry
-                .schema
-                .check(value)
-                .map_err(|v| Error::from_violation(&entry.var.name, v))?;
-            checked.push((i, value));
+        let mut found = Vec::with_capacity(checked.len());
+        for (id, value) in checked {
+            let i = state.find(&id)?;
+            if let Some(md) = metadata {
+                check_merged_metadata(&state.entries[i].var, md)?;
+            }
+            found.push((i, value));
         }
-        for (i, value) in checked {
+        for (i, value) in found {
             self.apply(&mut state.entries[i], value, metadata, source);
         }
         Ok(())
+    }
+
+    /// Coerces and checks values without holding the table's lock, so that checking a
+    /// long string against a pattern never stalls the table's readers and writers. Returns
+    /// each value with the id of the variable it was checked for: a definition never
+    /// changes, so the value stays valid for it.
+    fn check_unlocked(&self, updates: Vec<(String, Value)>) -> Result<Vec<(VarId, Value)>> {
+        let schemas = {
+            let state = self.state.read();
+            updates
+                .iter()
+                .map(|(key, _)| {
+                    let entry = &state.entries[state.find(key)?];
+                    Ok((
+                        entry.var.id.clone(),
+                        entry.var.name.clone(),
+                        entry.schema.clone(),
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        schemas
+            .into_iter()
+            .zip(updates)
+            .map(|((id, name, schema), (_, value))| {
+                let value = schema
+                    .check(value)
+                    .map_err(|v| Error::from_violation(&name, v))?;
+                Ok((id, value))
+            })
+            .collect()
     }
 
     /// Every variable, in registration order.
@@ -243,13 +292,14 @@ impl VariableTable {
             }
             let schema = Schema::new(var.var_type, var.constraints.clone())
                 .map_err(|e| Error::from_definition(&var.name, e))?;
+            check_options(&var.name, var.description.as_deref(), &var.metadata)?;
             var.value = schema
                 .check(var.value)
                 .map_err(|v| Error::from_violation(&var.name, v))?;
             var.constraints = schema.constraints().clone();
             entries.push(Entry {
                 var,
-                schema,
+                schema: Arc::new(schema),
                 source: UpdateSource::Rust,
             });
         }
@@ -366,6 +416,7 @@ fn new_entry(def: VariableDef, source: UpdateSource) -> Result<Entry> {
     check_name(&name).map_err(|e| Error::from_definition(&name, e))?;
     let schema =
         Schema::new(var_type, opts.constraints).map_err(|e| Error::from_definition(&name, e))?;
+    check_options(&name, opts.description.as_deref(), &opts.metadata)?;
     let value = schema
         .check(initial)
         .map_err(|v| Error::from_violation(&name, v))?;
@@ -384,8 +435,43 @@ fn new_entry(def: VariableDef, source: UpdateSource) -> Result<Entry> {
     };
     Ok(Entry {
         var,
-        schema,
+        schema: Arc::new(schema),
         source,
+    })
+}
+
+/// Whether checking a value may cost enough to be done outside the lock: a string longer
+/// than a few KiB (checking it against a pattern takes up to milliseconds).
+fn is_costly(value: &Value) -> bool {
+    const COSTLY_STRING_BYTES: usize = 4096;
+    matches!(value, Value::String(s) if s.len() > COSTLY_STRING_BYTES)
+}
+
+/// The description and metadata of a definition, against their limits.
+fn check_options(name: &str, description: Option<&str>, metadata: &Metadata) -> Result<()> {
+    description
+        .map(limits::check_description)
+        .transpose()
+        .and_then(|_| limits::check_metadata(metadata))
+        .map_err(|e| Error::from_definition(name, e.into()))
+}
+
+/// A write's metadata, merged into the variable's, against the metadata limits (a write
+/// that would break them changes nothing).
+fn check_merged_metadata(var: &Variable, md: &Metadata) -> Result<()> {
+    let within = if md.keys().all(|k| var.metadata.contains_key(k)) {
+        // Nothing new: the count stays; only the written entries need a look.
+        limits::check_metadata(md)
+    } else {
+        let mut merged = var.metadata.clone();
+        merged.extend(md.iter().map(|(k, v)| (k.clone(), v.clone())));
+        limits::check_metadata(&merged)
+    };
+    within.map_err(|e| Error::InvalidArgument {
+        message: format!(
+            "variable `{}`: the write's metadata is refused: {e}",
+            dspex_core::quote::excerpt(&var.name)
+        ),
     })
 }
 

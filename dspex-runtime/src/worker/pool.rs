@@ -51,6 +51,7 @@ async fn start() -> Result<Arc<Pool>> {
         bridge,
         token: Token(token),
         start_timeout: config.start_timeout,
+        max_message_size: crate::bridge::max_message_size(),
     });
     let policy = Policy {
         health_interval: config.health_interval,
@@ -279,13 +280,21 @@ impl Pool {
 async fn died(live: &Live, status: &tonic::Status) -> bool {
     // A status the worker sent (a Python exception, a refusal) has no source; one made
     // by the client from a broken connection carries the transport error. Only the
-    // latter can mean a dead worker, so only it waits to see the process exit.
+    // latter can mean a dead worker: the worker's own answer is returned at once, never
+    // waits for an exit, never restarts the worker and is never sent again.
     if std::error::Error::source(status).is_none() {
         return false;
     }
+    if *live.exited.borrow() || !process_alive(live.pid) {
+        return true;
+    }
+    // The connection broke while the process still looks alive: a killed process closes
+    // its sockets a moment before it shows as dead, so give it that moment.
     let mut exited = live.exited.clone();
     let gone = tokio::time::timeout(Duration::from_millis(500), exited.wait_for(|e| *e)).await;
-    matches!(gone, Ok(Ok(_))) || status.code() == tonic::Code::Unavailable
+    matches!(gone, Ok(Ok(_)))
+        || !process_alive(live.pid)
+        || status.code() == tonic::Code::Unavailable
 }
 
 /// A request that fails this fast on a dead worker's connection never reached a live

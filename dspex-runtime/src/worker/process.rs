@@ -15,7 +15,7 @@ use tonic::transport::Channel;
 use super::client::Token;
 use super::pb::worker_client::WorkerClient;
 use super::slot::Live;
-use crate::bridge::BridgeEndpoint;
+use crate::bridge::{BridgeEndpoint, MAX_MESSAGE_BYTES_ENV};
 
 /// The line a worker prints once it serves.
 const READY: &str = "DSPEX_WORKER_READY ";
@@ -27,22 +27,31 @@ pub(crate) struct Spawner {
     pub(crate) bridge: BridgeEndpoint,
     pub(crate) token: Token,
     pub(crate) start_timeout: Duration,
+    /// The largest message either way, as the bridge's (the worker gets it too).
+    pub(crate) max_message_size: usize,
 }
+
+/// The largest header block a worker's answer may have. A status travels in headers, and
+/// a worker that quotes too much in one must still be read as its answer, not as a broken
+/// connection: this is far above what any status needs (the worker bounds its own).
+const MAX_WORKER_HEADER_BYTES: u32 = 1024 * 1024;
 
 impl Spawner {
     /// Starts the worker of `slot` and connects to it. The returned [`Live`]'s `exited`
     /// never fires: the supervisor, which owns the child, replaces it.
     pub(crate) async fn start(&self, slot: usize, generation: u64) -> Result<(Child, Live)> {
-        let spawned = spawn(&self.python, slot, &self.bridge, self.start_timeout).await?;
+        let spawned = spawn(self, slot).await?;
         let python_error = |message: String| Error::Python { message };
         let channel = Channel::from_shared(format!("http://127.0.0.1:{}", spawned.port))
             .map_err(|e| python_error(format!("bad worker address: {e}")))?
             .tcp_nodelay(true)
+            .http2_max_header_list_size(MAX_WORKER_HEADER_BYTES)
             .connect()
             .await
             .map_err(|e| python_error(format!("could not connect to worker {slot}: {e}")))?;
         let client = WorkerClient::with_interceptor(channel, self.token.clone())
-            .max_decoding_message_size(64 * 1024 * 1024);
+            .max_decoding_message_size(self.max_message_size)
+            .max_encoding_message_size(self.max_message_size);
         let (_, never) = watch::channel(false);
         let live = Live {
             generation,
@@ -61,13 +70,16 @@ struct Spawned {
     pid: u32,
 }
 
-/// Starts a worker and waits for its readiness line (at most `timeout`).
-async fn spawn(
-    python: &std::path::Path,
-    worker_id: usize,
-    bridge: &BridgeEndpoint,
-    timeout: Duration,
-) -> Result<Spawned> {
+/// Starts a worker and waits for its readiness line (at most the start timeout).
+async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Spawned> {
+    let Spawner {
+        python,
+        bridge,
+        start_timeout: timeout,
+        max_message_size,
+        ..
+    } = spawner;
+    let timeout = *timeout;
     let mut child = Command::new(python)
         .args(["-m", "dspex_bridge.worker", "--worker-id"])
         .arg(worker_id.to_string())
@@ -75,6 +87,7 @@ async fn spawn(
         .arg(std::process::id().to_string())
         .env("DSPEX_BRIDGE_ADDRESS", &bridge.address)
         .env("DSPEX_BRIDGE_TOKEN", &bridge.token)
+        .env(MAX_MESSAGE_BYTES_ENV, max_message_size.to_string())
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
