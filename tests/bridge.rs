@@ -9,6 +9,10 @@ use dspex::{BackendKind, Constraints, Context, Error, SessionStore, Value, VarOp
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
+/// Held by the tests that leave an unowned session in the global store, and by the one that
+/// sweeps it with a 1 ms TTL: run side by side, the sweep would remove the other's session.
+static UNOWNED_SESSIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn sample_context() -> dspex::Result<Context> {
     let ctx = Context::new();
     ctx.defvariable(
@@ -71,6 +75,7 @@ async fn switch_keeps_everything_and_is_idempotent() -> dspex::Result<()> {
 async fn failed_switch_leaves_the_context_local_and_intact() -> dspex::Result<()> {
     let ctx = sample_context()?;
     let before = ctx.list();
+    let _sweeps = UNOWNED_SESSIONS.lock().await;
     // Inject the failure: the session id is already taken in the store.
     let squatter = SessionStore::global().create_session(ctx.id())?;
     let err = ctx.ensure_bridged().await.unwrap_err();
@@ -127,6 +132,7 @@ async fn dropping_the_context_removes_its_session_and_idle_sessions_expire() -> 
     // An unowned session expires after the TTL; an owned one never does.
     let owned = Context::new();
     owned.ensure_bridged().await?;
+    let _sweeps = UNOWNED_SESSIONS.lock().await;
     store.create_session("orphan-session")?;
     let ttl = store.session_ttl();
     store.set_session_ttl(Duration::from_millis(1));
