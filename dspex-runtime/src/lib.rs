@@ -24,7 +24,7 @@ pub use context::Context;
 /// `Signature` is the typed signature trait.
 pub use dspex_core::Signature as StringSignature;
 pub use dspex_core::*;
-pub use lm::Lm;
+pub use lm::{Adapter, Lm};
 pub use module::{
     ChainOfThought, Module, ModuleSlot, ModuleSpec, Predict, Prediction, ProgramOfThought, ReAct,
 };
@@ -37,7 +37,7 @@ pub use store::{DEFAULT_SESSION_TTL, Session, SessionStore};
 pub use typed::macro_support as typed_macro_support;
 pub use typed::{
     FieldRole, FieldSpec, ModuleKind, ReservedConflict, Signature, SignatureFieldType,
-    SignatureSpec, TypeDescriptor,
+    SignatureSpec, TypeDescriptor, TypedModule, TypedModuleSlot, TypedPrediction,
 };
 pub use variable_set::VariableSet;
 pub use watch::{UpdateSource, VariableUpdate, WATCH_BUFFER, WatchEvent, Watcher};
