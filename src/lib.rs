@@ -24,5 +24,8 @@ pub mod __private {
         Constraints, Context, Error, Module, ModuleInfo, ModuleSlot, ModuleSpec, ProgramInfo,
         Result, Value, VarId, VarOptions, VarType, VariableDef, VariableInfo, VariableSet,
     };
+    pub use dspex_runtime::{
+        ChainOfThought, Predict, ProgramOfThought, ReAct, TypedModule, TypedModuleSlot,
+    };
     pub use dspex_runtime::{FieldRole, FieldSpec, ReservedConflict, Signature, SignatureSpec};
 }

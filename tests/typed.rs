@@ -405,3 +405,73 @@ async fn the_untyped_api_is_unchanged_beside_typed_modules() -> dspex::Result<()
     assert_eq!(p.get::<i64>("total")?, 8);
     Ok(())
 }
+
+#[dspex::program]
+struct Answering {
+    #[var(default = 0.4, min = 0.0, max = 2.0)]
+    temperature: f64,
+    /// Reasons, then answers.
+    #[module(ChainOfThought, signature = Qa, bind(temperature))]
+    reason: TypedModule<Qa>,
+    #[module(Predict, signature = "question -> answer, total: int")]
+    plain: dspex::Module,
+}
+
+#[tokio::test]
+async fn a_program_declares_a_typed_module_and_lists_its_fields() -> dspex::Result<()> {
+    let ctx = Context::new();
+    let program = Answering::new(&ctx)?;
+    ctx.configure_lm(Lm::echo()).await?;
+    let reason: &TypedModule<Qa> = program.reason().await?;
+    assert_eq!(reason.bindings(), [("temperature".into(), "temperature".into())]);
+    program.set_temperature(1.5)?;
+    let full = reason
+        .call_full(QaInput {
+            question: "3 or 4?".into(),
+        })
+        .await?;
+    assert_eq!(temperature_seen(&full.output.answer), "1.5");
+    assert_eq!(full.output.total, 7);
+    assert!(full.extra::<String>("reasoning")?.starts_with("Echo: 3 or 4?"));
+    assert!(std::ptr::eq(reason, program.reason().await?), "created once");
+
+    let info = dspex::programs()
+        .find(|p| p.name() == "Answering")
+        .expect("registered");
+    let typed = info.module("reason").expect("declared");
+    assert_eq!(typed.module_type(), "ChainOfThought");
+    assert_eq!(typed.signature(), "Qa");
+    assert_eq!(typed.typed_signature().map(|s| s.name()), Some("Qa"));
+    let fields: Vec<_> = typed
+        .fields()
+        .iter()
+        .map(|f| (f.name().to_owned(), f.role(), f.type_name().to_owned()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("question".into(), FieldRole::Input, "str".into()),
+            ("answer".into(), FieldRole::Output, "str".into()),
+            ("total".into(), FieldRole::Output, "int".into()),
+            ("sure".into(), FieldRole::Output, "bool".into()),
+        ]
+    );
+    let plain = info.module("plain").expect("declared");
+    assert!(plain.typed_signature().is_none());
+    let types: Vec<_> = plain
+        .fields()
+        .iter()
+        .map(|f| (f.name().to_owned(), f.type_name().to_owned()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("question".into(), "str".into()),
+            ("answer".into(), "str".into()),
+            ("total".into(), "int".into())
+        ]
+    );
+    let p = program.plain().await?.call([("question", "1 and 2")]).await?;
+    assert_eq!(p.get::<i64>("total")?, 3);
+    Ok(())
+}
