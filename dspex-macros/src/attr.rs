@@ -443,7 +443,8 @@ pub fn module_attr(cx: &Ctxt, attr: &Attribute, field: Field) -> Module {
             "#[module] needs the module type first, e.g. `#[module(ChainOfThought, signature = \"question -> answer\")]`",
         );
     }
-    if module.signature.is_none() {
+    // A signature given in a form it cannot have was reported where it is written.
+    if module.signature.is_none() && !seen.contains(&Key::Signature) {
         cx.error_spanned_by(
             attr,
             "#[module] needs a `signature = \"inputs -> outputs\"`, or `signature = Qa` for a type deriving `dspex::Signature`",

@@ -3,11 +3,13 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
 
 use crate::api::{self, AccessorType, ModuleField};
 use crate::checked::{FieldVar, Module, ModuleSignature, Struct};
 use crate::expand::definition::{definition, summary};
 use crate::expand::registry::{binding_pairs, registry};
+use crate::expand::respan;
 
 fn var_accessors(var: &FieldVar, krate: &syn::Path) -> TokenStream {
     let p = quote!(#krate::__private);
@@ -87,7 +89,8 @@ fn module_accessor(module: &Module, krate: &syn::Path) -> TokenStream {
 /// checks the reserved names at compile time), else `TypedModule::new` with the type's name.
 fn typed_constructor(module: &Module, signature: &syn::Path, krate: &syn::Path) -> TokenStream {
     let p = quote!(#krate::__private);
-    match module.kind() {
+    // Spanned on the signature: a type that is no `Signature` is reported there.
+    let create = match module.kind() {
         Some(kind) if kind == "ReAct" => {
             quote!(#p::#kind::typed::<#signature>(&self.ctx, ::core::iter::empty::<&'static str>()))
         }
@@ -96,7 +99,8 @@ fn typed_constructor(module: &Module, signature: &syn::Path, krate: &syn::Path) 
             let module_type = module.module_type_name();
             quote!(#p::TypedModule::<#signature>::new(&self.ctx, #module_type))
         }
-    }
+    };
+    respan(create, signature.span())
 }
 
 /// A path as written, without spaces (`signatures::Qa`).

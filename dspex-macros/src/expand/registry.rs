@@ -4,12 +4,13 @@
 
 use dspex_core::Value;
 use proc_macro2::{Literal, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
 
 use crate::ast::{RustTy, unraw};
 use crate::checked::{FieldVar, Module, ModuleSignature, Struct};
 use crate::expand::program::path_text;
+use crate::expand::respan;
 use crate::expand::definition::{const_checks, default_arg, var_type_tokens};
 use crate::lit;
 
@@ -111,19 +112,16 @@ fn module_info(module: &Module, krate: &syn::Path) -> (TokenStream, TokenStream)
         ),
         ModuleSignature::Typed(signature) => {
             let name = path_text(signature);
+            let spec = respan(quote!(<#signature as #p::Signature>::spec), signature.span());
             let info = quote! {
-                #p::ModuleInfo::typed(
-                    #field,
-                    #module_type,
-                    #name,
-                    <#signature as #p::Signature>::spec,
-                    &[#(#bindings),*],
-                )
+                #p::ModuleInfo::typed(#field, #module_type, #name, #spec, &[#(#bindings),*])
             };
             let check = module.kind().map(|kind| {
-                quote_spanned! {signature.span()=>
-                    const _: () = #p::assert_no_reserved::<#signature, #p::#kind>();
-                }
+                let assertion = respan(
+                    quote!(#p::assert_no_reserved::<#signature, #p::#kind>()),
+                    signature.span(),
+                );
+                quote!(const _: () = #assertion;)
             });
             (info, check.unwrap_or_default())
         }
