@@ -21,11 +21,11 @@ pub mod __private {
     };
     pub use dspex_runtime::typed_macro_support::*;
     pub use dspex_runtime::{
-        Constraints, Context, Error, Module, ModuleInfo, ModuleSlot, ModuleSpec, ProgramInfo,
-        Result, Value, VarId, VarOptions, VarType, VariableDef, VariableInfo, VariableSet,
+        ChainOfThought, Predict, ProgramOfThought, ReAct, TypedModule, TypedModuleSlot,
     };
     pub use dspex_runtime::{
-        ChainOfThought, Predict, ProgramOfThought, ReAct, TypedModule, TypedModuleSlot,
+        Constraints, Context, Error, Module, ModuleInfo, ModuleSlot, ModuleSpec, ProgramInfo,
+        Result, Value, VarId, VarOptions, VarType, VariableDef, VariableInfo, VariableSet,
     };
     pub use dspex_runtime::{FieldRole, FieldSpec, ReservedConflict, Signature, SignatureSpec};
 }

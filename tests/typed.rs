@@ -423,7 +423,10 @@ async fn a_program_declares_a_typed_module_and_lists_its_fields() -> dspex::Resu
     let program = Answering::new(&ctx)?;
     ctx.configure_lm(Lm::echo()).await?;
     let reason: &TypedModule<Qa> = program.reason().await?;
-    assert_eq!(reason.bindings(), [("temperature".into(), "temperature".into())]);
+    assert_eq!(
+        reason.bindings(),
+        [("temperature".into(), "temperature".into())]
+    );
     program.set_temperature(1.5)?;
     let full = reason
         .call_full(QaInput {
@@ -432,8 +435,14 @@ async fn a_program_declares_a_typed_module_and_lists_its_fields() -> dspex::Resu
         .await?;
     assert_eq!(temperature_seen(&full.output.answer), "1.5");
     assert_eq!(full.output.total, 7);
-    assert!(full.extra::<String>("reasoning")?.starts_with("Echo: 3 or 4?"));
-    assert!(std::ptr::eq(reason, program.reason().await?), "created once");
+    assert!(
+        full.extra::<String>("reasoning")?
+            .starts_with("Echo: 3 or 4?")
+    );
+    assert!(
+        std::ptr::eq(reason, program.reason().await?),
+        "created once"
+    );
 
     let info = dspex::programs()
         .find(|p| p.name() == "Answering")
@@ -471,7 +480,11 @@ async fn a_program_declares_a_typed_module_and_lists_its_fields() -> dspex::Resu
             ("total".into(), "int".into())
         ]
     );
-    let p = program.plain().await?.call([("question", "1 and 2")]).await?;
+    let p = program
+        .plain()
+        .await?
+        .call([("question", "1 and 2")])
+        .await?;
     assert_eq!(p.get::<i64>("total")?, 3);
     Ok(())
 }

@@ -79,7 +79,10 @@ fn program_with_typed_modules() {
             custom: dspex::TypedModule<Lookup>,
         }
     };
-    snapshot("program_typed", crate::expand_program(TokenStream::new(), item));
+    snapshot(
+        "program_typed",
+        crate::expand_program(TokenStream::new(), item),
+    );
 }
 
 #[test]

@@ -37,7 +37,12 @@ pub fn program(input: &Struct) -> TokenStream {
         Some(quote!(#getter #setter))
     });
     let module_accessors = modules.iter().map(|m| {
-        api::module_accessor(krate, module_field(m), api::field_docs(&m.field), never.clone())
+        api::module_accessor(
+            krate,
+            module_field(m),
+            api::field_docs(&m.field),
+            never.clone(),
+        )
     });
     let structure = api::program_struct(attrs, vis, ident, krate, modules.iter().map(module_field));
     // The rewritten struct has no generics (a generic struct is refused).

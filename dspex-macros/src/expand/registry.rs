@@ -9,9 +9,9 @@ use syn::spanned::Spanned;
 
 use crate::ast::{RustTy, unraw};
 use crate::checked::{FieldVar, Module, ModuleSignature, Struct};
+use crate::expand::definition::{const_checks, default_arg, var_type_tokens};
 use crate::expand::program::path_text;
 use crate::expand::respan;
-use crate::expand::definition::{const_checks, default_arg, var_type_tokens};
 use crate::lit;
 
 fn static_value(var: &FieldVar, krate: &syn::Path) -> TokenStream {
@@ -112,7 +112,10 @@ fn module_info(module: &Module, krate: &syn::Path) -> (TokenStream, TokenStream)
         ),
         ModuleSignature::Typed(signature) => {
             let name = path_text(signature);
-            let spec = respan(quote!(<#signature as #p::Signature>::spec), signature.span());
+            let spec = respan(
+                quote!(<#signature as #p::Signature>::spec),
+                signature.span(),
+            );
             let info = quote! {
                 #p::ModuleInfo::typed(#field, #module_type, #name, #spec, &[#(#bindings),*])
             };
