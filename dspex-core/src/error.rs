@@ -160,6 +160,7 @@ pub enum Error {
     /// assert_eq!(raw.chars().count(), Error::OUTPUT_PARSE_RAW_CHARS + 1); // 200, then "…"
     /// ```
     #[error("output field `{field}`: expected {expected}, the LM answered {raw:?} ({reason})")]
+    #[non_exhaustive]
     OutputParse {
         /// The output field.
         field: String,
@@ -182,8 +183,9 @@ impl Error {
     /// How many characters of the LM's answer an [`Error::OutputParse`] keeps.
     pub const OUTPUT_PARSE_RAW_CHARS: usize = 200;
 
-    /// An [`Error::OutputParse`]; `raw` is cut at [`Error::OUTPUT_PARSE_RAW_CHARS`]
-    /// characters (an ellipsis marks the cut).
+    /// An [`Error::OutputParse`] (the variant is `#[non_exhaustive]`: built here, matched
+    /// with `..`); `raw` is cut at [`Error::OUTPUT_PARSE_RAW_CHARS`] characters (an
+    /// ellipsis marks the cut).
     pub fn output_parse(field: &str, expected: &str, raw: &str, reason: &str) -> Error {
         let mut cut: String = raw.chars().take(Self::OUTPUT_PARSE_RAW_CHARS).collect();
         if cut.len() < raw.len() {
