@@ -197,6 +197,7 @@ mod tests {
             expected,
             raw,
             reason,
+            ..
         } = err
         else {
             panic!("{err:?}");
