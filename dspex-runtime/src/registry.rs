@@ -170,6 +170,9 @@ impl PartialEq for ModuleInfo {
     }
 }
 
+// The comparison above is an equivalence: specs hold no floats (NaN) to break reflexivity.
+impl Eq for ModuleInfo {}
+
 impl ModuleInfo {
     /// Describes a module with a string signature. Generated code calls this.
     pub const fn new(
