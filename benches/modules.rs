@@ -1,13 +1,24 @@
 //! Workers and modules: worker cold start (spawn → ready, `import dspy` included), a pool
 //! of 4 ready, and the call overhead of a Predict through the whole path with the test LM,
-//! beside the same Predict called in-process in Python, measured in the same run.
+//! beside the same Predict called in-process in Python, and beside the same Predict with a
+//! typed signature (JSON inputs, a structured signature, the answer read by serde), all
+//! measured in the same run.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dspex::{Context, Lm, PoolConfig, Predict, VarOptions, VarType};
+use dspex::{Context, Lm, PoolConfig, Predict, TypedModule, VarOptions, VarType};
+
+/// The typed twin of `"question -> answer"`.
+#[derive(dspex::Signature)]
+struct Qa {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -58,13 +69,15 @@ fn modules(c: &mut Criterion) {
     ctx.defvariable("temperature", VarType::Float, 0.7, VarOptions::new())
         .expect("define");
     let t = Instant::now();
-    let predict: dspex::Result<dspex::Module> = rt.block_on(async {
+    let modules: dspex::Result<(dspex::Module, TypedModule<Qa>)> = rt.block_on(async {
         ctx.configure_lm(Lm::echo()).await?; // waits for every worker of the pool
         let predict = Predict::new(&ctx, "question -> answer").await?;
         predict.bind("temperature", "temperature").await?;
-        Ok(predict)
+        let typed = Predict::typed::<Qa>(&ctx).await?;
+        typed.bind("temperature", "temperature").await?;
+        Ok((predict, typed))
     });
-    let predict = predict.expect("a Predict on the pool");
+    let (predict, typed) = modules.expect("a Predict and a typed Predict on the pool");
     println!(
         "pool of 4 ready (bridge + 4 workers started concurrently): {:?}",
         t.elapsed()
@@ -101,6 +114,14 @@ fn modules(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(predict.call([("question", "What is 2+2?")]))
                 .expect("call")
+        })
+    });
+    c.bench_function("typed_predict_call_through_worker_test_lm", |b| {
+        b.iter(|| {
+            rt.block_on(typed.call(QaInput {
+                question: "What is 2+2?".into(),
+            }))
+            .expect("typed call")
         })
     });
 }

@@ -21,6 +21,9 @@ pub mod __private {
     };
     pub use dspex_runtime::typed_macro_support::*;
     pub use dspex_runtime::{
+        ChainOfThought, Predict, ProgramOfThought, ReAct, TypedModule, TypedModuleSlot,
+    };
+    pub use dspex_runtime::{
         Constraints, Context, Error, Module, ModuleInfo, ModuleSlot, ModuleSpec, ProgramInfo,
         Result, Value, VarId, VarOptions, VarType, VariableDef, VariableInfo, VariableSet,
     };

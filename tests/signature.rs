@@ -41,7 +41,6 @@ enum Shape {
 
 /// Every type a field can have.
 #[derive(dspex::Signature)]
-#[allow(dead_code)]
 struct AllTypes {
     #[input]
     text: String,
@@ -187,7 +186,6 @@ fn models_carry_their_schema_and_the_nested_types_it_reaches() {
 ///
 ///   Cite the context.   
 #[derive(dspex::Signature)]
-#[allow(dead_code)]
 pub struct Qa {
     ///   The question, as asked.  
     #[input]
@@ -214,6 +212,31 @@ fn docs_become_trimmed_instructions_and_descriptions() {
     assert_eq!(spec.inputs()[0].description(), "The question, as asked.");
     assert_eq!(spec.inputs()[1].description(), "");
     assert_eq!(spec.outputs()[0].description(), "The answer.");
+}
+
+#[test]
+fn a_whole_example_splits_into_its_inputs_and_outputs() {
+    let example = Qa {
+        question: "Why?".into(),
+        passages: vec!["The sky scatters blue light.".into()],
+        answer: "Scattering.".into(),
+        confidence: Some(0.5),
+    };
+    let (input, output): (QaInput, QaOutput) = example.into();
+    assert_eq!(
+        input,
+        QaInput {
+            question: "Why?".into(),
+            passages: vec!["The sky scatters blue light.".into()],
+        }
+    );
+    assert_eq!(
+        output,
+        QaOutput {
+            answer: "Scattering.".into(),
+            confidence: Some(0.5),
+        }
+    );
 }
 
 #[test]
@@ -249,7 +272,6 @@ fn the_spec_is_built_once() {
 
 /// Extract the order from the message.
 #[derive(dspex::Signature)]
-#[allow(dead_code)]
 struct ExtractOrder {
     /// The customer's message.
     #[input]
@@ -287,7 +309,6 @@ fn the_spec_serializes_to_the_shared_wire_form() {
 }
 
 #[derive(dspex::Signature)]
-#[allow(dead_code)]
 struct Reasoned {
     #[input]
     question: String,
@@ -343,7 +364,6 @@ fn a_clear_signature_passes_the_reserved_name_check_of_every_module_type() {
 
 /// Outputs declared between inputs.
 #[derive(dspex::Signature)]
-#[allow(dead_code)]
 struct Interleaved {
     #[output]
     first_out: String,

@@ -11,6 +11,17 @@ mod common;
 use common::temperature_seen;
 use dspex::{Context, Error, Lm, PoolConfig, Predict, VarOptions, VarType};
 
+/// Count the numbers.
+#[derive(dspex::Signature)]
+struct Count {
+    #[input]
+    text: String,
+    #[output]
+    total: u16,
+    #[output]
+    label: String,
+}
+
 fn kill9(pid: u32) {
     let status = Command::new("kill")
         .args(["-9", &pid.to_string()])
@@ -44,6 +55,8 @@ async fn a_crash_costs_only_the_calls_in_flight() -> dspex::Result<()> {
     predict.bind("temperature", "temperature").await?;
     let p = predict.call([("question", "first")]).await?;
     assert_eq!(temperature_seen(&p.get::<String>("answer")?), "0.4");
+    let typed = Predict::typed::<Count>(&ctx).await?;
+    typed.bind("temperature", "temperature").await?;
 
     // Killed between calls: the next call succeeds, same module, same bindings.
     let before = dspex::worker_pids().await;
@@ -52,6 +65,14 @@ async fn a_crash_costs_only_the_calls_in_flight() -> dspex::Result<()> {
     ctx.set("temperature", 0.6)?;
     let p = predict.call([("question", "after a kill")]).await?;
     assert_eq!(temperature_seen(&p.get::<String>("answer")?), "0.6");
+    // A typed module is re-created with its typed signature: its types hold on the new worker.
+    let counted = typed
+        .call(CountInput {
+            text: "2 and 3".into(),
+        })
+        .await?;
+    assert_eq!(counted.total, 5);
+    assert_eq!(temperature_seen(&counted.label), "0.6");
     let after = dspex::worker_pids().await;
     assert_eq!(after.len(), 1);
     assert_ne!(after, before, "a new worker process serves");

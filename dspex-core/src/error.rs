@@ -149,6 +149,33 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+    /// An LM answer that does not parse into the type of a module's output field (the
+    /// adapter could not read it, or it is out of the Rust type's range).
+    ///
+    /// ```
+    /// use dspex_core::Error;
+    /// let err = Error::output_parse("count", "int", "305", "invalid value: integer `305`, expected u8");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "output field `count`: expected int, the LM answered \"305\" (invalid value: \
+    ///      integer `305`, expected u8)"
+    /// );
+    /// let long = Error::output_parse("answer", "int", &"x".repeat(500), "not a number");
+    /// let Error::OutputParse { raw, .. } = long else { unreachable!() };
+    /// assert_eq!(raw.chars().count(), Error::OUTPUT_PARSE_RAW_CHARS + 1); // 200, then "…"
+    /// ```
+    #[error("output field `{field}`: expected {expected}, the LM answered {raw:?} ({reason})")]
+    #[non_exhaustive]
+    OutputParse {
+        /// The output field.
+        field: String,
+        /// The field's type, as DSPy writes it (`int`, `list[str]`, `Order`).
+        expected: String,
+        /// What the LM answered, cut at [`Error::OUTPUT_PARSE_RAW_CHARS`] characters.
+        raw: String,
+        /// What the parser said.
+        reason: String,
+    },
     /// Saving or restoring a Context (JSON) failed.
     #[error("serialization: {message}")]
     Serialization {
@@ -158,6 +185,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// How many characters of the LM's answer an [`Error::OutputParse`] keeps.
+    pub const OUTPUT_PARSE_RAW_CHARS: usize = 200;
+
+    /// An [`Error::OutputParse`] (the variant is `#[non_exhaustive]`: built here, matched
+    /// with `..`); `raw` is cut at [`Error::OUTPUT_PARSE_RAW_CHARS`] characters (an
+    /// ellipsis marks the cut).
+    pub fn output_parse(field: &str, expected: &str, raw: &str, reason: &str) -> Error {
+        let mut cut: String = raw.chars().take(Self::OUTPUT_PARSE_RAW_CHARS).collect();
+        if cut.len() < raw.len() {
+            cut.push('…');
+        }
+        Error::OutputParse {
+            field: field.to_owned(),
+            expected: expected.to_owned(),
+            raw: cut,
+            reason: reason.to_owned(),
+        }
+    }
+
     /// A `NotFound` for a variable.
     pub fn variable_not_found(name: &str) -> Error {
         Error::NotFound {

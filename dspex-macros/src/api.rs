@@ -46,6 +46,32 @@ pub fn field_docs(field: &Field) -> TokenStream {
     }
 }
 
+/// A module field of a program: the field, and its signature type when it is typed.
+pub struct ModuleField<'a> {
+    pub field: &'a Field,
+    pub typed: Option<&'a syn::Path>,
+}
+
+impl ModuleField<'_> {
+    /// The type of the field's slot: `ModuleSlot`, or `TypedModuleSlot<S>`.
+    fn slot(&self, krate: &syn::Path) -> TokenStream {
+        let p = quote!(#krate::__private);
+        match self.typed {
+            Some(signature) => quote!(#p::TypedModuleSlot<#signature>),
+            None => quote!(#p::ModuleSlot),
+        }
+    }
+
+    /// What the accessor returns a reference to: `Module`, or `TypedModule<S>`.
+    fn handle(&self, krate: &syn::Path) -> TokenStream {
+        let p = quote!(#krate::__private);
+        match self.typed {
+            Some(signature) => quote!(#p::TypedModule<#signature>),
+            None => quote!(#p::Module),
+        }
+    }
+}
+
 /// The program struct: the user's attributes and visibility, the Context, one slot per
 /// module field.
 pub fn program_struct<'a>(
@@ -53,14 +79,15 @@ pub fn program_struct<'a>(
     vis: &syn::Visibility,
     ident: &syn::Ident,
     krate: &syn::Path,
-    modules: impl Iterator<Item = &'a Field>,
+    modules: impl Iterator<Item = ModuleField<'a>>,
 ) -> TokenStream {
     let p = quote!(#krate::__private);
-    let slots = modules.map(|field| {
+    let slots = modules.map(|module| {
         let Field {
             attrs, vis, ident, ..
-        } = field;
-        quote!(#(#attrs)* #vis #ident: #p::ModuleSlot)
+        } = module.field;
+        let slot = module.slot(krate);
+        quote!(#(#attrs)* #vis #ident: #slot)
     });
     quote! {
         #(#attrs)*
@@ -150,18 +177,20 @@ pub fn setter(
     }
 }
 
-/// `pub async fn m(&self) -> Result<&Module>`, preceded by `docs`.
+/// `pub async fn m(&self) -> Result<&Module>` (`&TypedModule<S>` for a typed module),
+/// preceded by `docs`.
 pub fn module_accessor(
     krate: &syn::Path,
-    field: &Field,
+    module: ModuleField<'_>,
     docs: TokenStream,
     body: TokenStream,
 ) -> TokenStream {
     let p = quote!(#krate::__private);
-    let name = &field.ident;
+    let name = &module.field.ident;
+    let handle = module.handle(krate);
     quote! {
         #docs
-        pub async fn #name(&self) -> #p::Result<&#p::Module> {
+        pub async fn #name(&self) -> #p::Result<&#handle> {
             #body
         }
     }

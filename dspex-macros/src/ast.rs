@@ -182,13 +182,32 @@ impl Var {
     }
 }
 
-/// A `#[module(Type, signature = "...", bind(...))]` field.
+/// A `#[module(Type, signature = ..., bind(...))]` field.
 pub struct Module {
     pub field: Field,
     pub module_type: Option<Ident>,
-    pub signature: Option<LitStr>,
+    pub signature: Option<SignatureArg>,
     /// `(setting, variable)`.
     pub bindings: Vec<(Ident, Ident)>,
+}
+
+impl Module {
+    /// The signature type of a typed module, when it has one.
+    pub fn typed_signature(&self) -> Option<&syn::Path> {
+        match &self.signature {
+            Some(SignatureArg::Typed(path)) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+/// What `signature = ...` names in `#[module(...)]`.
+pub enum SignatureArg {
+    /// `signature = "question -> answer"`: the string form, for a `dspex::Module` field.
+    Text(LitStr),
+    /// `signature = Qa`: a type deriving `dspex::Signature`, for a `dspex::TypedModule<Qa>`
+    /// field.
+    Typed(syn::Path),
 }
 
 /// What a struct is being parsed for.

@@ -11,7 +11,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, ExprLit, Ident, Lit, Token};
 
-use crate::ast::{DefaultExpr, Field, Flag, Keyed, Module, Var};
+use crate::ast::{DefaultExpr, Field, Flag, Keyed, Module, SignatureArg, Var};
 use crate::ctxt::Ctxt;
 use crate::key::{Form, Key, Site};
 use crate::lit;
@@ -409,10 +409,13 @@ pub fn module_attr(cx: &Ctxt, attr: &Attribute, field: Field) -> Module {
                 match expr {
                     Expr::Lit(ExprLit {
                         lit: Lit::Str(s), ..
-                    }) => module.signature = Some(s),
+                    }) => module.signature = Some(SignatureArg::Text(s)),
+                    Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => {
+                        module.signature = Some(SignatureArg::Typed(p.path))
+                    }
                     other => cx.error_spanned_by(
                         other,
-                        "expected a string literal: `signature = \"question -> answer\"`",
+                        "expected a string literal or a signature type: `signature = \"question -> answer\"`, or `signature = Qa` for a type deriving `dspex::Signature`",
                     ),
                 }
             }
@@ -440,10 +443,11 @@ pub fn module_attr(cx: &Ctxt, attr: &Attribute, field: Field) -> Module {
             "#[module] needs the module type first, e.g. `#[module(ChainOfThought, signature = \"question -> answer\")]`",
         );
     }
-    if module.signature.is_none() {
+    // A signature given in a form it cannot have was reported where it is written.
+    if module.signature.is_none() && !seen.contains(&Key::Signature) {
         cx.error_spanned_by(
             attr,
-            "#[module] needs a `signature = \"inputs -> outputs\"`",
+            "#[module] needs a `signature = \"inputs -> outputs\"`, or `signature = Qa` for a type deriving `dspex::Signature`",
         );
     }
     module

@@ -9,7 +9,7 @@ use dspex_core::{Constraints, DefinitionError, Error, Schema, Signature, VarType
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 
-use crate::ast::{self, DefaultExpr, Flag, Keyed, Mode, RustTy, unraw};
+use crate::ast::{self, DefaultExpr, Flag, Keyed, Mode, RustTy, SignatureArg, unraw};
 use crate::checked::{self, BoundOp, ConstCheck, DefaultValue};
 use crate::ctxt::Ctxt;
 use crate::key::Key;
@@ -105,29 +105,18 @@ fn reserved(cx: &Ctxt, name: &str, tokens: &TokenStream, all: &[&str]) {
 }
 
 fn check_module(cx: &Ctxt, module: &ast::Module, var_names: &[String]) -> Option<checked::Module> {
-    let mut ok = true;
-    let ty_ok = match &module.field.ty {
-        syn::Type::Path(p) => {
-            p.qself.is_none()
-                && p.path.segments.last().is_some_and(|s| {
-                    s.ident == "Module" && matches!(s.arguments, syn::PathArguments::None)
-                })
-        }
-        _ => false,
+    let mut ok = check_module_type(cx, module);
+    let signature = match module.signature.as_ref() {
+        Some(SignatureArg::Text(sig)) => match Signature::parse(&sig.value()) {
+            Ok(_) => Some(checked::ModuleSignature::Text(sig.value())),
+            Err(e) => {
+                cx.error_spanned_by(sig, e);
+                None
+            }
+        },
+        Some(SignatureArg::Typed(path)) => Some(checked::ModuleSignature::Typed(path.clone())),
+        None => None,
     };
-    if !ty_ok {
-        cx.error_spanned_by(
-            &module.field.ty,
-            "a #[module] field has the type `dspex::Module`",
-        );
-        ok = false;
-    }
-    if let Some(sig) = &module.signature
-        && let Err(e) = Signature::parse(&sig.value())
-    {
-        cx.error_spanned_by(sig, e);
-        ok = false;
-    }
     let mut bindings: Vec<(String, String)> = Vec::new();
     for (setting, variable) in &module.bindings {
         let setting_name = unraw(setting);
@@ -155,10 +144,71 @@ fn check_module(cx: &Ctxt, module: &ast::Module, var_names: &[String]) -> Option
     }
     Some(checked::Module {
         field: module.field.clone(),
-        module_type: unraw(module.module_type.as_ref()?),
-        signature: module.signature.as_ref()?.value(),
+        module_type: module.module_type.clone()?,
+        signature: signature?,
         bindings: ok.then_some(bindings)?,
     })
+}
+
+/// The field's type against the signature: `dspex::Module` for the string form,
+/// `dspex::TypedModule<S>` for `signature = S` (the same `S`). Whether the field has the
+/// right type.
+fn check_module_type(cx: &Ctxt, module: &ast::Module) -> bool {
+    let ty = &module.field.ty;
+    let last = match ty {
+        syn::Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
+        _ => None,
+    };
+    let is = |name: &str| last.is_some_and(|s| s.ident == name);
+    match module.typed_signature() {
+        // No signature (an error already): nothing to check the type against.
+        None if module.signature.is_none() => true,
+        None if is("Module") && last.is_some_and(|s| s.arguments.is_none()) => true,
+        None if is("TypedModule") => {
+            cx.error_spanned_by(
+                ty,
+                "a #[module] with a string signature has the type `dspex::Module`; for a \
+                 `dspex::TypedModule<S>`, name the signature type: `signature = S`",
+            );
+            false
+        }
+        None => {
+            cx.error_spanned_by(ty, "a #[module] field has the type `dspex::Module`");
+            false
+        }
+        Some(signature) => {
+            let wanted = type_name(&syn::parse_quote!(#signature));
+            let argument = last.and_then(|s| match &s.arguments {
+                syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => a.args.first(),
+                _ => None,
+            });
+            match argument {
+                Some(syn::GenericArgument::Type(arg)) if is("TypedModule") => {
+                    if type_name(arg) == wanted {
+                        return true;
+                    }
+                    cx.error_spanned_by(
+                        arg,
+                        format!(
+                            "this module's signature is `{wanted}` (`signature = {wanted}`): the \
+                             field's type is `dspex::TypedModule<{wanted}>`"
+                        ),
+                    );
+                    false
+                }
+                _ => {
+                    cx.error_spanned_by(
+                        ty,
+                        format!(
+                            "a #[module] with the typed signature `{wanted}` has the type \
+                             `dspex::TypedModule<{wanted}>`"
+                        ),
+                    );
+                    false
+                }
+            }
+        }
+    }
 }
 
 /// A type as a person writes it (`&'static str`, not `& 'static str`).

@@ -56,10 +56,44 @@ pub struct FieldVar {
 /// A checked `#[module]` field.
 pub struct Module {
     pub field: Field,
-    pub module_type: String,
-    pub signature: String,
+    /// The module type as written (its span is where errors about it point).
+    pub module_type: Ident,
+    pub signature: ModuleSignature,
     /// `(setting, variable)`.
     pub bindings: Vec<(String, String)>,
+}
+
+impl Module {
+    /// The module type's name (`ChainOfThought`).
+    pub fn module_type_name(&self) -> String {
+        crate::ast::unraw(&self.module_type)
+    }
+
+    /// The signature type of a typed module.
+    pub fn typed_signature(&self) -> Option<&syn::Path> {
+        match &self.signature {
+            ModuleSignature::Typed(path) => Some(path),
+            ModuleSignature::Text(_) => None,
+        }
+    }
+
+    /// The module type as a Rust type of `dspex` (`Predict`, `ChainOfThought`,
+    /// `ProgramOfThought`, `ReAct`: the kinds with typed constructors and a compile-time
+    /// reserved-name check), if it is one.
+    pub fn kind(&self) -> Option<&Ident> {
+        const KINDS: [&str; 4] = ["Predict", "ChainOfThought", "ProgramOfThought", "ReAct"];
+        KINDS
+            .contains(&self.module_type_name().as_str())
+            .then_some(&self.module_type)
+    }
+}
+
+/// A checked module's signature.
+pub enum ModuleSignature {
+    /// The string form, parsed by `dspex_core::Signature::parse`.
+    Text(String),
+    /// A type implementing `dspex::Signature` (the compiler checks that it does).
+    Typed(syn::Path),
 }
 
 /// A checked struct under `#[dspex::program]` or `#[derive(Variables)]`.

@@ -65,6 +65,27 @@ fn program_with_variables_and_a_module() {
 }
 
 #[test]
+fn program_with_typed_modules() {
+    let item = quote! {
+        pub struct Extraction {
+            #[var(default = 0.2, min = 0.0, max = 2.0)]
+            temperature: f64,
+            /// Reads the order.
+            #[module(ChainOfThought, signature = signatures::ExtractOrder, bind(temperature))]
+            extract: dspex::TypedModule<signatures::ExtractOrder>,
+            #[module(ReAct, signature = Lookup)]
+            lookup: dspex::TypedModule<Lookup>,
+            #[module(MyRegisteredModule, signature = Lookup)]
+            custom: dspex::TypedModule<Lookup>,
+        }
+    };
+    snapshot(
+        "program_typed",
+        crate::expand_program(TokenStream::new(), item),
+    );
+}
+
+#[test]
 fn program_const_and_negative_defaults_with_crate_path() {
     let item = quote! {
         #[derive(Debug)]

@@ -8,8 +8,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::api::{self, AccessorType, VariableSetBodies};
-use crate::ast::{DefVariable, Struct};
+use crate::api::{self, AccessorType, ModuleField, VariableSetBodies};
+use crate::ast::{self, DefVariable, Struct};
 
 /// A body that never runs (the crate does not compile).
 fn never(krate: &syn::Path) -> TokenStream {
@@ -36,10 +36,15 @@ pub fn program(input: &Struct) -> TokenStream {
         let setter = api::setter(krate, field, &ty, quote!(), quote!(_), never.clone());
         Some(quote!(#getter #setter))
     });
-    let module_accessors = modules
-        .iter()
-        .map(|m| api::module_accessor(krate, &m.field, api::field_docs(&m.field), never.clone()));
-    let structure = api::program_struct(attrs, vis, ident, krate, modules.iter().map(|m| &m.field));
+    let module_accessors = modules.iter().map(|m| {
+        api::module_accessor(
+            krate,
+            module_field(m),
+            api::field_docs(&m.field),
+            never.clone(),
+        )
+    });
+    let structure = api::program_struct(attrs, vis, ident, krate, modules.iter().map(module_field));
     // The rewritten struct has no generics (a generic struct is refused).
     let implementation = api::program_impl(
         krate,
@@ -50,6 +55,13 @@ pub fn program(input: &Struct) -> TokenStream {
         quote!(#(#accessors)* #(#module_accessors)*),
     );
     quote!(#structure #implementation)
+}
+
+fn module_field(module: &ast::Module) -> ModuleField<'_> {
+    ModuleField {
+        field: &module.field,
+        typed: module.typed_signature(),
+    }
 }
 
 /// `#[dspex::program]` on an item that is not a struct with named fields: the item as

@@ -50,7 +50,11 @@ use crate::ctxt::Ctxt;
 /// - a **module**, `#[module(ModuleType, signature = "in1, in2 -> out1", bind(var),
 ///   bind(setting = var))]`, of type `dspex::Module`. `bind(temperature)` passes the
 ///   variable `temperature` as the DSPy setting `temperature` on every call;
-///   `bind(max_tokens = limit)` names both sides.
+///   `bind(max_tokens = limit)` names both sides. With a typed signature,
+///   `#[module(ChainOfThought, signature = Qa, bind(temperature))]` (`Qa` deriving
+///   [`Signature`](derive@Signature)), the field is a `dspex::TypedModule<Qa>`: a signature
+///   with a field the module type adds itself (`reasoning` for ChainOfThought) is a compile
+///   error on `Qa`.
 ///
 /// The struct is rewritten: the variables live in a [`Context`](../dspex/struct.Context.html)
 /// (the struct keeps a `ctx: Context` field), and each module field becomes a slot filled
@@ -60,9 +64,9 @@ use crate::ctxt::Ctxt;
 /// - `program.context() -> &Context`;
 /// - per variable `x`: `program.x() -> Result<T>` and `program.set_x(v) -> Result<u64>`
 ///   (the new version; a refused value changes nothing);
-/// - per module `m`: `program.m().await -> Result<&Module>`, which on first use bridges
-///   the Context and creates the Python module with its bindings. A program with no
-///   modules never bridges;
+/// - per module `m`: `program.m().await -> Result<&Module>` (`Result<&TypedModule<S>>`
+///   for a typed one), which on first use bridges the Context and creates the Python
+///   module with its bindings. A program with no modules never bridges;
 /// - an entry in [`dspex::programs()`](../dspex/fn.programs.html) (with `inventory`).
 ///
 /// Checked at compile time, each error on its token: defaults against their type and
@@ -99,6 +103,54 @@ use crate::ctxt::Ctxt;
 /// assert_eq!(ctx.variable("temperature")?.description.as_deref(), Some("Sampling temperature."));
 /// assert_eq!(writer.context().backend().kind, dspex::BackendKind::Local);
 /// # Ok::<(), dspex::Error>(())
+/// ```
+///
+/// A typed module, and what the registry says of it:
+///
+/// ```
+/// /// Answer the question.
+/// #[derive(dspex::Signature)]
+/// pub struct Qa {
+///     #[input]
+///     question: String,
+///     #[output]
+///     answer: String,
+///     #[output]
+///     sources: Vec<String>,
+/// }
+///
+/// #[dspex::program]
+/// pub struct Assistant {
+///     #[var(default = 0.7, min = 0.0, max = 2.0)]
+///     temperature: f64,
+///     #[module(ChainOfThought, signature = Qa, bind(temperature))]
+///     reason: dspex::TypedModule<Qa>,
+/// }
+///
+/// let info = dspex::programs().find(|p| p.name() == "Assistant").unwrap();
+/// let reason = info.module("reason").unwrap();
+/// assert_eq!(reason.signature(), "Qa");
+/// let types: Vec<_> = reason.fields().iter().map(|f| f.type_name().to_owned()).collect();
+/// assert_eq!(types, ["str", "str", "list[str]"]);
+/// // `Assistant::new(&ctx)?.reason().await?` is a `&TypedModule<Qa>`.
+/// ```
+///
+/// A typed signature with a field its module type adds itself does not compile:
+///
+/// ```compile_fail
+/// #[derive(dspex::Signature)]
+/// pub struct Explain {
+///     #[input]
+///     question: String,
+///     #[output]
+///     reasoning: String,
+/// }
+///
+/// #[dspex::program]
+/// pub struct Explainer {
+///     #[module(ChainOfThought, signature = Explain)] // signature `Explain` cannot be used with ChainOfThought: ...
+///     explain: dspex::TypedModule<Explain>,
+/// }
 /// ```
 ///
 /// A default outside its bounds does not compile:
@@ -419,8 +471,9 @@ fn finish(
 /// }
 /// ```
 ///
-/// and a field a module type adds itself, where a typed module of that type is declared
-/// with the signature (here `reasoning`, which ChainOfThought adds):
+/// and a field a module type adds itself, where a typed module of that type is created
+/// with the signature (here `reasoning`, which ChainOfThought adds; Predict adds nothing,
+/// so `Predict::typed::<Qa>` compiles):
 ///
 /// ```compile_fail
 /// #[derive(dspex::Signature)]
@@ -430,9 +483,15 @@ fn finish(
 ///     #[output]
 ///     reasoning: String,
 /// }
-/// # fn typed<S: dspex::Signature>() { const { dspex::__private::assert_no_reserved::<S, dspex::ChainOfThought>() } }
-/// typed::<Qa>(); // signature `Qa` cannot be used with ChainOfThought: its field `reasoning` is ...
+///
+/// let ctx = dspex::Context::new();
+/// let cot = dspex::ChainOfThought::typed::<Qa>(&ctx); // signature `Qa` cannot be used with ChainOfThought: its field `reasoning` is ...
+/// # drop(cot);
 /// ```
+///
+/// The same in a program, `#[module(ChainOfThought, signature = Qa)]`, is reported on
+/// `Qa` (see [`macro@program`]). Each compile error has a case with its expected message
+/// in the repository's `tests/ui/signature/`.
 #[proc_macro_derive(Signature, attributes(input, output, serde, dspex))]
 pub fn derive_signature(input: TokenStream) -> TokenStream {
     expand_signature(input.into()).into()

@@ -26,6 +26,30 @@ pub struct Lm {
     api_key_env: Option<String>,
     factory: Option<String>,
     echo: bool,
+    adapter: Option<Adapter>,
+}
+
+/// How DSPy formats a prompt and parses the LM's answer (`dspy.ChatAdapter`,
+/// `dspy.JSONAdapter`). Set it with [`Lm::adapter`]; without one, DSPy's default is used:
+/// ChatAdapter, which retries an answer it cannot parse with JSONAdapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Adapter {
+    /// `dspy.ChatAdapter`: one `[[ ## field ## ]]` section per output field.
+    Chat,
+    /// `dspy.JSONAdapter`: the answer is one JSON object (structured outputs where the LM
+    /// supports them): the usual choice for struct and list outputs.
+    Json,
+}
+
+impl Adapter {
+    /// The name the worker knows the adapter by.
+    fn name(self) -> &'static str {
+        match self {
+            Adapter::Chat => "chat",
+            Adapter::Json => "json",
+        }
+    }
 }
 
 impl Lm {
@@ -37,6 +61,7 @@ impl Lm {
             api_key_env: None,
             factory: None,
             echo: false,
+            adapter: None,
         }
     }
 
@@ -65,6 +90,18 @@ impl Lm {
         self
     }
 
+    /// The DSPy adapter every module of the Context uses with this LM.
+    ///
+    /// ```
+    /// use dspex::{Adapter, Lm};
+    /// let lm = Lm::echo().adapter(Adapter::Json); // modules answer as one JSON object
+    /// # let _ = lm;
+    /// ```
+    pub fn adapter(mut self, adapter: Adapter) -> Lm {
+        self.adapter = Some(adapter);
+        self
+    }
+
     /// A keyword argument for `dspy.LM` (temperature, max_tokens, ...).
     pub fn setting(mut self, key: &str, value: impl Into<Value>) -> Lm {
         self.settings.insert(key.to_owned(), value.into());
@@ -82,6 +119,11 @@ impl Lm {
             api_key_env: self.api_key_env.clone(),
             factory: self.factory.clone(),
             echo: self.echo,
+            adapter: self
+                .adapter
+                .map(Adapter::name)
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 }

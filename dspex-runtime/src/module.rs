@@ -1,6 +1,6 @@
 //! Rust handles to DSPy modules running in the worker pool.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -66,11 +66,19 @@ impl std::fmt::Debug for Module {
 }
 
 /// What a module is created from.
-struct Spec<'a> {
-    module_type: &'a str,
-    signature: &'a str,
-    tools: &'a [&'a str],
-    from_variable: Option<&'a str>,
+pub(crate) struct Spec<'a> {
+    pub(crate) module_type: &'a str,
+    pub(crate) signature: SignatureSource<'a>,
+    pub(crate) tools: Vec<String>,
+    pub(crate) from_variable: Option<&'a str>,
+}
+
+/// The signature a module is created with.
+pub(crate) enum SignatureSource<'a> {
+    /// The string form, `"question -> answer"`, parsed (and checked) here and by DSPy.
+    Text(&'a str),
+    /// A typed signature, sent as structured data.
+    Typed(pb::TypedSignature),
 }
 
 impl Module {
@@ -82,8 +90,8 @@ impl Module {
             ctx,
             Spec {
                 module_type,
-                signature,
-                tools: &[],
+                signature: SignatureSource::Text(signature),
+                tools: Vec::new(),
                 from_variable: None,
             },
         )
@@ -109,19 +117,25 @@ impl Module {
             ctx,
             Spec {
                 module_type: var.value.as_str().unwrap_or_default(),
-                signature,
-                tools: &[],
+                signature: SignatureSource::Text(signature),
+                tools: Vec::new(),
                 from_variable: Some(variable_name),
             },
         )
         .await
     }
 
-    async fn create(ctx: &Context, spec: Spec<'_>) -> Result<Module> {
+    pub(crate) async fn create(ctx: &Context, spec: Spec<'_>) -> Result<Module> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        dspex_core::Signature::parse(spec.signature).map_err(|e| Error::InvalidArgument {
-            message: e.to_string(),
-        })?;
+        let (signature, typed_signature) = match spec.signature {
+            SignatureSource::Text(text) => {
+                dspex_core::Signature::parse(text).map_err(|e| Error::InvalidArgument {
+                    message: e.to_string(),
+                })?;
+                (text.to_owned(), None)
+            }
+            SignatureSource::Typed(typed) => (String::new(), Some(typed)),
+        };
         ctx.ensure_bridged().await?;
         let pool = pool().await?;
         let slot = pool.place();
@@ -130,11 +144,12 @@ impl Module {
             module_id: id.clone(),
             session_id: ctx.id().to_owned(),
             module_type: spec.module_type.to_owned(),
-            signature: spec.signature.to_owned(),
+            signature,
             settings: Default::default(),
             bindings: Vec::new(),
-            tools: spec.tools.iter().map(|t| (*t).to_owned()).collect(),
+            tools: spec.tools,
             from_variable: spec.from_variable.map(str::to_owned),
+            typed_signature,
         };
         let created = pool.create_module(slot, req).await?;
         tracing::debug!(module = %id, class = %created.class_name, worker = slot, "module created");
@@ -179,6 +194,23 @@ impl Module {
             .into_iter()
             .map(|(k, v)| (k.as_ref().to_owned(), value_to_pb(&v.into())))
             .collect();
+        self.send(inputs, HashMap::new()).await
+    }
+
+    /// Calls the module with inputs given as JSON text (a typed module's), each validated
+    /// by the worker against its field's type.
+    pub(crate) async fn call_json(
+        &self,
+        json_inputs: HashMap<String, String>,
+    ) -> Result<Prediction> {
+        self.send(HashMap::new(), json_inputs).await
+    }
+
+    async fn send(
+        &self,
+        inputs: HashMap<String, pb::Value>,
+        json_inputs: HashMap<String, String>,
+    ) -> Result<Prediction> {
         let bound_values = {
             let bindings = self.inner.bindings.lock().clone();
             let names: Vec<&str> = bindings.iter().map(|(_, v)| v.as_str()).collect();
@@ -194,6 +226,7 @@ impl Module {
             module_id: self.inner.id.clone(),
             inputs,
             bound_values,
+            json_inputs,
         };
         crate::bridge::check_message_size(
             &format!("the call to module `{}`", self.inner.id),
@@ -228,6 +261,14 @@ impl Module {
     /// The bindings, as (setting, variable).
     pub fn bindings(&self) -> Vec<(String, String)> {
         self.inner.bindings.lock().clone()
+    }
+
+    /// Binds each `(setting, variable)` in turn (what a program's module is declared with).
+    pub(crate) async fn bind_all(&self, bindings: &[(&str, &str)]) -> Result<()> {
+        for (setting, variable) in bindings {
+            self.bind(setting, variable).await?;
+        }
+        Ok(())
     }
 }
 
@@ -278,8 +319,8 @@ impl ReAct {
             ctx,
             Spec {
                 module_type: "ReAct",
-                signature,
-                tools,
+                signature: SignatureSource::Text(signature),
+                tools: tools.iter().map(|t| (*t).to_owned()).collect(),
                 from_variable: None,
             },
         )
@@ -296,6 +337,14 @@ pub struct Prediction {
 
 impl Prediction {
     fn from_pb(response: pb::CallModuleResponse) -> Result<Prediction> {
+        if let Some(failure) = response.parse_failure {
+            return Err(Error::output_parse(
+                &failure.field,
+                &failure.expected,
+                &failure.raw,
+                &failure.reason,
+            ));
+        }
         let mut fields = BTreeMap::new();
         let mut json = BTreeMap::new();
         for (name, output) in response.outputs {
@@ -334,6 +383,11 @@ impl Prediction {
     /// The scalar output fields.
     pub fn fields(&self) -> &BTreeMap<String, Value> {
         &self.fields
+    }
+
+    /// Every output field as JSON (scalars, lists and objects).
+    pub fn json_fields(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.json
     }
 
     /// Any output field as JSON (lists and objects included).
@@ -378,9 +432,7 @@ impl ModuleSlot {
         self.cell
             .get_or_try_init(|| async {
                 let module = Module::new(ctx, spec.module_type, spec.signature).await?;
-                for (setting, variable) in spec.bindings {
-                    module.bind(setting, variable).await?;
-                }
+                module.bind_all(spec.bindings).await?;
                 Ok(module)
             })
             .await

@@ -14,6 +14,8 @@
 
 use dspex_core::{Constraints, Value, VarType};
 
+use crate::typed::{FieldRole, SignatureSpec};
+
 /// A variable's value as it can be written in a `static`: what `#[dspex::program]` records
 /// for defaults and bounds. [`StaticValue::to_value`] gives the [`Value`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,16 +142,39 @@ impl VariableInfo {
 }
 
 /// A DSPy module a program declares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct ModuleInfo {
     name: &'static str,
     module_type: &'static str,
     signature: &'static str,
+    typed: Option<fn() -> &'static SignatureSpec>,
     bindings: &'static [(&'static str, &'static str)],
 }
 
+impl PartialEq for ModuleInfo {
+    fn eq(&self, other: &Self) -> bool {
+        // Two typed modules have the same signature when their specs are the same.
+        (
+            self.name,
+            self.module_type,
+            self.signature,
+            self.bindings,
+            self.typed_signature(),
+        ) == (
+            other.name,
+            other.module_type,
+            other.signature,
+            other.bindings,
+            other.typed_signature(),
+        )
+    }
+}
+
+// The comparison above is an equivalence: specs hold no floats (NaN) to break reflexivity.
+impl Eq for ModuleInfo {}
+
 impl ModuleInfo {
-    /// Describes a module. Generated code calls this.
+    /// Describes a module with a string signature. Generated code calls this.
     pub const fn new(
         name: &'static str,
         module_type: &'static str,
@@ -160,6 +185,25 @@ impl ModuleInfo {
             name,
             module_type,
             signature,
+            typed: None,
+            bindings,
+        }
+    }
+
+    /// Describes a module with a typed signature, named `signature` as written, whose spec
+    /// `spec` returns. Generated code calls this.
+    pub const fn typed(
+        name: &'static str,
+        module_type: &'static str,
+        signature: &'static str,
+        spec: fn() -> &'static SignatureSpec,
+        bindings: &'static [(&'static str, &'static str)],
+    ) -> ModuleInfo {
+        ModuleInfo {
+            name,
+            module_type,
+            signature,
+            typed: Some(spec),
             bindings,
         }
     }
@@ -174,15 +218,76 @@ impl ModuleInfo {
         self.module_type
     }
 
-    /// The DSPy signature, e.g. `"question -> answer"`.
+    /// The DSPy signature, e.g. `"question -> answer"`; for a typed module, the name of
+    /// its signature type as written (`"Qa"`).
     pub fn signature(&self) -> &'static str {
         self.signature
+    }
+
+    /// The spec of a typed module's signature (`None` for a string signature).
+    pub fn typed_signature(&self) -> Option<&'static SignatureSpec> {
+        self.typed.map(|spec| spec())
+    }
+
+    /// The signature's fields, inputs first, each with its role and its type as DSPy
+    /// writes it (`str` for a field of a string signature without a type).
+    pub fn fields(&self) -> Vec<ModuleField> {
+        if let Some(spec) = self.typed_signature() {
+            return spec
+                .fields()
+                .iter()
+                .map(|f| ModuleField {
+                    name: f.name().to_owned(),
+                    role: f.role(),
+                    type_name: f.type_name().to_owned(),
+                })
+                .collect();
+        }
+        // The macro parsed the signature at compile time: it parses.
+        let Ok(parsed) = dspex_core::Signature::parse(self.signature) else {
+            return Vec::new();
+        };
+        let side = |fields: Vec<dspex_core::SignatureField>, role| {
+            fields.into_iter().map(move |f| ModuleField {
+                name: f.name,
+                role,
+                type_name: f.ty.unwrap_or_else(|| "str".to_owned()),
+            })
+        };
+        side(parsed.inputs, FieldRole::Input)
+            .chain(side(parsed.outputs, FieldRole::Output))
+            .collect()
     }
 
     /// The bindings, as `(setting, variable)` pairs: the DSPy setting `setting` takes the
     /// value of the variable `variable` on every call.
     pub fn bindings(&self) -> &'static [(&'static str, &'static str)] {
         self.bindings
+    }
+}
+
+/// A field of a declared module's signature ([`ModuleInfo::fields`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleField {
+    name: String,
+    role: FieldRole,
+    type_name: String,
+}
+
+impl ModuleField {
+    /// The field's name in DSPy.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Input or output.
+    pub fn role(&self) -> FieldRole {
+        self.role
+    }
+
+    /// The type as DSPy writes it: `str`, `list[str]`, `Optional[int]`, `Order`.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
     }
 }
 

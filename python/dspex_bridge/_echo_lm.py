@@ -20,7 +20,8 @@ output field gets a value of its annotation's type (`dspex_bridge._echo_values`)
   Example: ``Echo: What is 2+2? [temperature=0.3 max_tokens=256]``.
 - ``int`` / ``float``: the sum of the numbers found in the caller's inputs (``0`` if none).
 - ``bool``: ``True``. ``Literal[...]`` / ``Enum``: the first choice. ``list`` / ``set`` / ``tuple[T, ...]``:
-  one element. ``dict[str, V]``: ``{"echo": <V value>}``. A pydantic model: each of its fields, so typed.
+  one element. ``dict[str, V]``: ``{"echo": <V value>}``. A pydantic model: each of its fields, so typed
+  (an optional field of a model being built already, as in a recursive model, is ``None``).
 - ReAct: its first step calls the first tool, with arguments built from the input (integers/numbers: the
   numbers found in the input, in order; strings: the first input); once the trajectory holds a call it calls
   ``finish``.

@@ -36,13 +36,15 @@ class EchoSource:
         return float(sum(self.numbers))
 
 
-def value_for(annotation: Any, source: EchoSource) -> Any:
+def value_for(annotation: Any, source: EchoSource, building: frozenset[type] = frozenset()) -> Any:
     """The value answering a field annotated ``annotation``.
 
     ``str`` (and unannotated or unknown types): ``source.text``; ``int``/``float``: the sum of ``source.numbers``;
     ``bool``: ``True``; ``Literal``/``Enum``: the first choice; ``list``/``set``/``tuple[T, ...]``: one element;
     fixed ``tuple``: one value per position; ``dict[K, V]``: one entry (key ``"echo"`` when ``K`` is ``str``);
-    a pydantic model: its fields, recursively; ``X | None``: the value of ``X``.
+    a pydantic model: its fields, recursively; ``X | None``: the value of ``X``, except ``None`` where ``X`` is a
+    model being built already (a recursive model, such as an item that ``replaces: Item | None``, stays finite).
+    ``building`` holds the models being built.
     """
     if annotation is str or annotation is Any:
         return source.text
@@ -57,29 +59,34 @@ def value_for(annotation: Any, source: EchoSource) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return next(iter(annotation)).value
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
-        return {name: value_for(field.annotation, source) for name, field in annotation.model_fields.items()}
-    return _generic_value(annotation, source)
+        inner = building | {annotation}
+        return {name: value_for(field.annotation, source, inner) for name, field in annotation.model_fields.items()}
+    return _generic_value(annotation, source, building)
 
 
-def _generic_value(annotation: Any, source: EchoSource) -> Any:
+def _generic_value(annotation: Any, source: EchoSource, building: frozenset[type]) -> Any:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Literal:
         return args[0]
     if origin is Annotated:
-        return value_for(args[0], source)
+        return value_for(args[0], source, building)
     if origin is Union or origin is types.UnionType:
         present = [arg for arg in args if arg is not type(None)]
-        return value_for(present[0], source) if present else None
+        optional = len(present) < len(args)
+        if not present or (optional and any(arg in building for arg in present)):
+            return None
+        return value_for(present[0], source, building)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return [value_for(args[0], source)]
-        return [value_for(arg, source) for arg in args]
+            return [value_for(args[0], source, building)]
+        return [value_for(arg, source, building) for arg in args]
     if origin in _SEQUENCES or annotation in (list, set, frozenset, tuple):
-        return [value_for(args[0] if args else str, source)]
+        item = args[0] if args else str
+        return [] if item in building else [value_for(item, source, building)]
     if origin in _MAPPINGS or annotation is dict:
         key_type, item_type = args if len(args) == 2 else (str, Any)
-        key = DICT_KEY if key_type in (str, Any) else value_for(key_type, source)
-        return {key: value_for(item_type, source)}
+        key = DICT_KEY if key_type in (str, Any) else value_for(key_type, source, building)
+        return {} if item_type in building else {key: value_for(item_type, source, building)}
     return source.text
 
 

@@ -134,6 +134,25 @@ def test_typed_outputs_under_each_adapter(adapter: Any) -> None:
     assert len(lm.requests) == 1
 
 
+class Part(pydantic.BaseModel):
+    name: str
+    replaces: Part | None = None
+    children: list[Part] = []
+
+
+class Assemble(dspy.Signature):
+    request: str = dspy.InputField()
+    part: Part = dspy.OutputField()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS[:2], ids=lambda adapter: type(adapter).__name__)
+def test_a_recursive_model_gets_a_finite_value(adapter: Any) -> None:
+    lm = EchoLM()
+    with dspy.context(lm=lm, adapter=adapter):
+        result = dspy.Predict(Assemble)(request="a 3 part")
+    assert result.part == Part(name="Echo: a 3 part [temperature=none max_tokens=none]", replaces=None, children=[])
+
+
 def test_the_answer_is_written_in_the_adapters_own_format() -> None:
     lm = EchoLM()
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):

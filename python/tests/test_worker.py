@@ -702,3 +702,194 @@ def test_an_orphan_exits_at_once_and_no_token_refuses_to_start(bridge: BridgeFix
     )
     assert tokenless.returncode == 2 and "DSPEX_BRIDGE_TOKEN is not set" in tokenless.stderr
     assert "dspy" not in _imported(tokenless.stderr)
+
+
+# ---- typed modules --------------------------------------------------------------------------------
+
+SPEC_FILE = Path(__file__).resolve().parents[2] / "tests" / "vectors" / "typed_signature.json"
+ROLES = {"input": wpb.FIELD_ROLE_INPUT, "output": wpb.FIELD_ROLE_OUTPUT}
+
+
+def typed_signature(spec: dict[str, Any]) -> Any:
+    """The ``TypedSignature`` message of a spec in the wire JSON form (what Rust sends)."""
+    return wpb.TypedSignature(
+        name=spec["name"],
+        instructions=spec["instructions"],
+        fields=[
+            wpb.SignatureField(
+                name=f["name"],
+                role=ROLES[f["role"]],
+                description=f["description"],
+                type_name=f["type_name"],
+                type_json=json.dumps(f["type"]),
+            )
+            for f in spec["fields"]
+        ],
+    )
+
+
+def shared_spec() -> dict[str, Any]:
+    """The spec the Rust derive produces for `ExtractOrder` (checked by tests/signature.rs)."""
+    spec: dict[str, Any] = json.loads(SPEC_FILE.read_text())
+    return spec
+
+
+def create_typed(worker: Worker, session: str, module_type: str, spec: dict[str, Any]) -> str:
+    module_id = f"m{next(_ids)}"
+    worker.call(
+        "CreateModule",
+        wpb.CreateModuleRequest(
+            module_id=module_id, session_id=session, module_type=module_type, typed_signature=typed_signature(spec)
+        ),
+    )
+    return module_id
+
+
+def call_json(worker: Worker, module_id: str, **inputs: Any) -> Any:
+    request = wpb.CallModuleRequest(module_id=module_id, json_inputs={k: json.dumps(v) for k, v in inputs.items()})
+    return worker.call("CallModule", request)
+
+
+def small_spec(output_type: dict[str, Any], type_name: str, input_type: dict[str, Any] | None = None) -> dict[str, Any]:
+    kind = input_type or {"kind": "str"}
+    return {
+        "name": "Small",
+        "instructions": "Answer.",
+        "fields": [
+            {"name": "question", "role": "input", "description": "", "type_name": "str", "type": kind},
+            {
+                "name": "result",
+                "role": "output",
+                "description": "The result.",
+                "type_name": type_name,
+                "type": output_type,
+            },
+        ],
+    }
+
+
+def test_a_typed_signature_answers_its_types_as_json(worker: Worker, echo_session: str) -> None:
+    for module_type in ("Predict", "ChainOfThought"):
+        module = create_typed(worker, echo_session, module_type, shared_spec())
+        response = call_json(worker, module, message="2 boxes and 3 more")
+        assert not response.HasField("parse_failure")
+        order = output(response, "order")
+        assert order["items"][0]["quantity"] == 5
+        assert order["items"][0]["priority"] == "Low"
+        assert order["note"] is None or order["note"].startswith("Echo: 2 boxes")
+        assert output(response, "urgency") == "Low"
+        assert output(response, "total") == 5
+        assert output(response, "scores") == {"echo": 5.0}
+        assert ("reasoning" in response.outputs) == (module_type == "ChainOfThought")
+
+
+def test_typed_json_inputs_are_validated_into_their_types(worker: Worker, echo_session: str) -> None:
+    model = {
+        "kind": "model",
+        "name": "Box",
+        "json_schema": {
+            "type": "object",
+            "properties": {"label": {"type": "string"}, "size": {"type": "integer", "minimum": 0, "maximum": 255}},
+            "required": ["label", "size"],
+        },
+    }
+    module = create_typed(worker, echo_session, "Predict", small_spec({"kind": "int"}, "int", input_type=model))
+    response = call_json(worker, module, question={"label": "crate", "size": 4})
+    assert output(response, "result") == 4
+    code, message = worker.code_of("CallModule", wpb.CallModuleRequest(module_id=module, json_inputs={"question": "{"}))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "input `question` is not JSON" in message
+    request = wpb.CallModuleRequest(module_id=module, json_inputs={"question": json.dumps({"label": "x", "size": 300})})
+    code, message = worker.code_of("CallModule", request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message.startswith("input `question` is not a str: size:"), message
+    both = wpb.CallModuleRequest(module_id=module, inputs={"question": text("x")}, json_inputs={"question": '"x"'})
+    code, message = worker.code_of("CallModule", both)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "given twice" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "why"),
+    [
+        ({"type_json": "{not json"}, "field `result`: its type is not JSON"),
+        ({"type_json": json.dumps({"kind": "complex"})}, "field `result`: unknown type kind 'complex'"),
+        ({"role": wpb.FIELD_ROLE_UNSPECIFIED}, "field `result`: its role is not set"),
+        ({"name": "1st"}, "field name '1st' is not a Python identifier"),
+    ],
+)
+def test_a_bad_typed_signature_is_invalid_argument_naming_the_field(
+    worker: Worker, echo_session: str, field: dict[str, Any], why: str
+) -> None:
+    message = typed_signature(small_spec({"kind": "int"}, "int"))
+    for key, value in field.items():
+        setattr(message.fields[1], key, value)
+    request = wpb.CreateModuleRequest(
+        module_id="bad", session_id=echo_session, module_type="Predict", typed_signature=message
+    )
+    code, details = worker.code_of("CreateModule", request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert why in details, details
+
+
+def test_a_signature_is_a_string_or_typed_not_both(worker: Worker, echo_session: str) -> None:
+    request = wpb.CreateModuleRequest(
+        module_id="both",
+        session_id=echo_session,
+        module_type="Predict",
+        signature="question -> result",
+        typed_signature=typed_signature(small_spec({"kind": "int"}, "int")),
+    )
+    code, details = worker.code_of("CreateModule", request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "not both" in details
+
+
+def test_an_answer_that_does_not_parse_names_the_field(worker: Worker, echo_session: str) -> None:
+    batch = {
+        "kind": "model",
+        "name": "Batch",
+        "json_schema": {
+            "type": "object",
+            "title": "Batch",
+            "properties": {"size": {"type": "integer", "format": "uint8", "minimum": 0, "maximum": 255}},
+            "required": ["size"],
+        },
+    }
+    module = create_typed(worker, echo_session, "Predict", small_spec(batch, "Batch"))
+    # The test LM answers the sum of the input's numbers: 305 is not a u8.
+    response = call_json(worker, module, question="300 and 5")
+    assert response.HasField("parse_failure") and not response.outputs
+    failure = response.parse_failure
+    assert failure.field == "result"
+    assert failure.expected == "Batch"
+    assert "305" in failure.raw
+    assert "less than or equal to 255" in failure.reason, failure.reason
+    assert output(call_json(worker, module, question="2 and 5"), "result") == {"size": 7}
+
+
+def test_a_session_uses_the_adapter_its_lm_names(worker: Worker, bridge: BridgeFixture) -> None:
+    session = bridge.new_session()
+    spec = wpb.LmSpec(echo=True, adapter="json")
+    worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session, lm=spec))
+    module = create_typed(worker, session, "Predict", shared_spec())
+    assert output(call_json(worker, module, message="4 boxes"), "total") == 4
+    unknown = wpb.ConfigureLmRequest(session_id=session, lm=wpb.LmSpec(echo=True, adapter="xml"))
+    code, details = worker.code_of("ConfigureLm", unknown)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details == "unknown adapter 'xml' (the adapters are chat, json)"
+
+
+def test_a_call_formats_its_prompt_with_the_sessions_adapter() -> None:
+    import dspy
+
+    from dspex_bridge.testing import EchoLM
+    from dspex_bridge.worker import lm as lms
+    from dspex_bridge.worker import modules
+
+    lm = EchoLM()
+    predict = dspy.Predict("question -> answer")
+    entry = modules.ModuleEntry("m", "s", predict, "Predict", ("question",), settings={})
+    modules.run(entry, lm, lms.build_adapter("json"), {}, {"question": "q"})
+    assert "Outputs will be a JSON object" in lm.requests[-1]["messages"][0]["content"]
+    for adapter in (lms.build_adapter("chat"), lms.build_adapter("")):
+        modules.run(entry, lm, adapter, {}, {"question": "q"})
+        system = lm.requests[-1]["messages"][0]["content"]
+        assert "[[ ## answer ## ]]" in system and "JSON object" not in system

@@ -2,12 +2,14 @@
 //! setter per variable, one accessor per module), and its registry entry.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
 
-use crate::api::{self, AccessorType};
-use crate::checked::{FieldVar, Module, Struct};
+use crate::api::{self, AccessorType, ModuleField};
+use crate::checked::{FieldVar, Module, ModuleSignature, Struct};
 use crate::expand::definition::{definition, summary};
-use crate::expand::registry::{module_parts, registry};
+use crate::expand::registry::{binding_pairs, registry};
+use crate::expand::respan;
 
 fn var_accessors(var: &FieldVar, krate: &syn::Path) -> TokenStream {
     let p = quote!(#krate::__private);
@@ -47,23 +49,63 @@ fn module_accessor(module: &Module, krate: &syn::Path) -> TokenStream {
     let p = quote!(#krate::__private);
     let name = &module.field.ident;
     let docs = api::field_docs(&module.field);
-    let (module_type, signature, bindings) = module_parts(module);
-    let doc = format!(
-        " The `{module_type}` module (`{signature}`). The first call bridges the Context and creates it; later calls return it."
-    );
-    api::module_accessor(
-        krate,
-        &module.field,
-        quote!(#docs #[doc = #doc]),
-        quote! {
-            static SPEC: #p::ModuleSpec = #p::ModuleSpec {
-                module_type: #module_type,
-                signature: #signature,
-                bindings: &[#(#bindings),*],
-            };
-            self.#name.get_or_init(&self.ctx, &SPEC).await
-        },
-    )
+    let module_type = module.module_type_name();
+    let bindings = binding_pairs(module);
+    let (doc, body) = match &module.signature {
+        ModuleSignature::Text(signature) => (
+            format!(
+                " The `{module_type}` module (`{signature}`). The first call bridges the Context and creates it; later calls return it."
+            ),
+            quote! {
+                static SPEC: #p::ModuleSpec = #p::ModuleSpec {
+                    module_type: #module_type,
+                    signature: #signature,
+                    bindings: &[#(#bindings),*],
+                };
+                self.#name.get_or_init(&self.ctx, &SPEC).await
+            },
+        ),
+        ModuleSignature::Typed(signature) => {
+            let create = typed_constructor(module, signature, krate);
+            (
+                format!(
+                    " The `{module_type}` module with the typed signature `{}`. The first call bridges the Context and creates it; later calls return it.",
+                    path_text(signature)
+                ),
+                quote! {
+                    self.#name.get_or_init(|| #create, &[#(#bindings),*]).await
+                },
+            )
+        }
+    };
+    let field = ModuleField {
+        field: &module.field,
+        typed: module.typed_signature(),
+    };
+    api::module_accessor(krate, field, quote!(#docs #[doc = #doc]), body)
+}
+
+/// The call creating a typed module: the typed constructor of a built-in kind (which
+/// checks the reserved names at compile time), else `TypedModule::new` with the type's name.
+fn typed_constructor(module: &Module, signature: &syn::Path, krate: &syn::Path) -> TokenStream {
+    let p = quote!(#krate::__private);
+    // Spanned on the signature: a type that is no `Signature` is reported there.
+    let create = match module.kind() {
+        Some(kind) if kind == "ReAct" => {
+            quote!(#p::#kind::typed::<#signature>(&self.ctx, ::core::iter::empty::<&'static str>()))
+        }
+        Some(kind) => quote!(#p::#kind::typed::<#signature>(&self.ctx)),
+        None => {
+            let module_type = module.module_type_name();
+            quote!(#p::TypedModule::<#signature>::new(&self.ctx, #module_type))
+        }
+    };
+    respan(create, signature.span())
+}
+
+/// A path as written, without spaces (`signatures::Qa`).
+pub fn path_text(path: &syn::Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
 }
 
 /// The program struct, its `impl` and its registry entry.
@@ -81,7 +123,10 @@ pub fn program(input: &Struct) -> TokenStream {
     let definitions = vars.iter().map(|var| definition(&var.var, krate));
     let slot_inits = modules.iter().map(|m| {
         let name = &m.field.ident;
-        quote!(#name: #p::ModuleSlot::new())
+        match m.typed_signature() {
+            Some(_) => quote!(#name: #p::TypedModuleSlot::new()),
+            None => quote!(#name: #p::ModuleSlot::new()),
+        }
     });
     let new_body = quote! {
         ctx.defvariables([#(#definitions),*])?;
@@ -92,7 +137,16 @@ pub fn program(input: &Struct) -> TokenStream {
     };
     let accessors = vars.iter().map(|var| var_accessors(var, krate));
     let module_accessors = modules.iter().map(|m| module_accessor(m, krate));
-    let structure = api::program_struct(attrs, vis, ident, krate, modules.iter().map(|m| &m.field));
+    let structure = api::program_struct(
+        attrs,
+        vis,
+        ident,
+        krate,
+        modules.iter().map(|m| ModuleField {
+            field: &m.field,
+            typed: m.typed_signature(),
+        }),
+    );
     let implementation = api::program_impl(
         krate,
         ident,

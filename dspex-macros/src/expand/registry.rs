@@ -5,10 +5,13 @@
 use dspex_core::Value;
 use proc_macro2::{Literal, TokenStream};
 use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
 
 use crate::ast::{RustTy, unraw};
-use crate::checked::{FieldVar, Module, Struct};
+use crate::checked::{FieldVar, Module, ModuleSignature, Struct};
 use crate::expand::definition::{const_checks, default_arg, var_type_tokens};
+use crate::expand::program::path_text;
+use crate::expand::respan;
 use crate::lit;
 
 fn static_value(var: &FieldVar, krate: &syn::Path) -> TokenStream {
@@ -85,14 +88,47 @@ fn variable_info(var: &FieldVar, krate: &syn::Path) -> TokenStream {
     }
 }
 
-/// `(module type, signature, [(setting, variable), ...])` as literals.
-pub fn module_parts(module: &Module) -> (&str, &str, Vec<TokenStream>) {
-    let bindings = module
+/// `[(setting, variable), ...]` as literals.
+pub fn binding_pairs(module: &Module) -> Vec<TokenStream> {
+    module
         .bindings
         .iter()
         .map(|(setting, variable)| quote!((#setting, #variable)))
-        .collect();
-    (&module.module_type, &module.signature, bindings)
+        .collect()
+}
+
+/// The module's `ModuleInfo`, and for a typed module of a built-in kind the `const`
+/// assertion that its signature has no field the kind adds itself, spanned on the
+/// signature so that the error points at `signature = S`.
+fn module_info(module: &Module, krate: &syn::Path) -> (TokenStream, TokenStream) {
+    let p = quote!(#krate::__private);
+    let field = module.field.name();
+    let module_type = module.module_type_name();
+    let bindings = binding_pairs(module);
+    match &module.signature {
+        ModuleSignature::Text(signature) => (
+            quote!(#p::ModuleInfo::new(#field, #module_type, #signature, &[#(#bindings),*])),
+            TokenStream::new(),
+        ),
+        ModuleSignature::Typed(signature) => {
+            let name = path_text(signature);
+            let spec = respan(
+                quote!(<#signature as #p::Signature>::spec),
+                signature.span(),
+            );
+            let info = quote! {
+                #p::ModuleInfo::typed(#field, #module_type, #name, #spec, &[#(#bindings),*])
+            };
+            let check = module.kind().map(|kind| {
+                let assertion = respan(
+                    quote!(#p::assert_no_reserved::<#signature, #p::#kind>()),
+                    signature.span(),
+                );
+                quote!(const _: () = #assertion;)
+            });
+            (info, check.unwrap_or_default())
+        }
+    }
 }
 
 /// `const _: () = { <const checks>; inventory::submit!(ProgramInfo::new(...)) };`.
@@ -107,15 +143,13 @@ pub fn registry(input: &Struct) -> TokenStream {
     let p = quote!(#krate::__private);
     let name = unraw(ident);
     let var_infos = vars.iter().map(|v| variable_info(v, krate));
-    let module_infos = modules.iter().map(|m| {
-        let field = m.field.name();
-        let (module_type, signature, bindings) = module_parts(m);
-        quote!(#p::ModuleInfo::new(#field, #module_type, #signature, &[#(#bindings),*]))
-    });
+    let (module_infos, reserved_checks): (Vec<_>, Vec<_>) =
+        modules.iter().map(|m| module_info(m, krate)).unzip();
     let checks = vars.iter().map(|v| const_checks(&v.var));
     quote! {
         const _: () = {
             #(#checks)*
+            #(#reserved_checks)*
             const PROGRAM: #p::ProgramInfo = #p::ProgramInfo::new(
                 #name,
                 ::core::module_path!(),

@@ -116,7 +116,40 @@ pub fn signature(input: &SignatureInput, checked: &CheckedSignature) -> TokenStr
     let input_struct = io_struct(input, Side::Input, &checked.inputs, true);
     let output_struct = io_struct(input, Side::Output, &checked.outputs, true);
     let imp = signature_impl(input, body);
-    quote!(#input_struct #output_struct #imp)
+    let split = split_impl(input, checked);
+    quote!(#input_struct #output_struct #imp #split)
+}
+
+/// `impl From<Name> for (NameInput, NameOutput)`: a value of the signature struct is one
+/// whole example (inputs and outputs), split in two. It also reads every field, so a
+/// signature struct that is never built (the usual case) has no "never read" warnings.
+fn split_impl(input: &SignatureInput, checked: &CheckedSignature) -> TokenStream {
+    let ident = &input.ident;
+    let input_ty = format_ident!("{}Input", ident);
+    let output_ty = format_ident!("{}Output", ident);
+    let moves = |fields: &[&SignatureField]| -> Vec<TokenStream> {
+        fields
+            .iter()
+            .map(|f| {
+                let name = &f.ident;
+                quote!(#name: example.#name)
+            })
+            .collect()
+    };
+    let inputs = moves(&checked.inputs);
+    let outputs = moves(&checked.outputs);
+    let doc = format!(
+        " Splits one whole example of the signature `{ident}` into its inputs and its outputs."
+    );
+    quote! {
+        #[automatically_derived]
+        impl ::core::convert::From<#ident> for (#input_ty, #output_ty) {
+            #[doc = #doc]
+            fn from(example: #ident) -> Self {
+                (#input_ty { #(#inputs,)* }, #output_ty { #(#outputs,)* })
+            }
+        }
+    }
 }
 
 /// `FieldSpec::of::<T>(...)`, spanned on the field's type: a type that is not a

@@ -12,6 +12,8 @@ address in DSPEX_BRIDGE_ADDRESS, to read variables back).
 Errors: NOT_FOUND (unknown module or session), INVALID_ARGUMENT (bad signature, unknown
 module type, bad inputs, unknown setting), FAILED_PRECONDITION (no LM configured),
 UNKNOWN (the DSPy module or the LM raised: the message carries the Python exception).
+An LM answer that does not parse into an output field's type is not an error status: the
+call answers with `CallModuleResponse.parse_failure`, which names the field.
 """
 
 from collections import abc as _abc
@@ -19,6 +21,7 @@ from . import variables_pb2 as _variables_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -29,6 +32,24 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _FieldRole:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FieldRoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FieldRole.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FIELD_ROLE_UNSPECIFIED: _FieldRole.ValueType  # 0
+    FIELD_ROLE_INPUT: _FieldRole.ValueType  # 1
+    FIELD_ROLE_OUTPUT: _FieldRole.ValueType  # 2
+
+class FieldRole(_FieldRole, metaclass=_FieldRoleEnumTypeWrapper):
+    """Whether a signature field is given to the module or produced by it."""
+
+FIELD_ROLE_UNSPECIFIED: FieldRole.ValueType  # 0
+FIELD_ROLE_INPUT: FieldRole.ValueType  # 1
+FIELD_ROLE_OUTPUT: FieldRole.ValueType  # 2
+Global___FieldRole: _TypeAlias = FieldRole  # noqa: Y015
 
 @_typing.final
 class LmSpec(_message.Message):
@@ -62,6 +83,7 @@ class LmSpec(_message.Message):
     API_KEY_ENV_FIELD_NUMBER: _builtins.int
     FACTORY_FIELD_NUMBER: _builtins.int
     ECHO_FIELD_NUMBER: _builtins.int
+    ADAPTER_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """A LiteLLM model string, e.g. "openai/gpt-4o-mini"."""
     api_key_env: _builtins.str
@@ -70,6 +92,11 @@ class LmSpec(_message.Message):
     """"package.module:callable" returning a dspy LM, imported in the worker."""
     echo: _builtins.bool
     """The offline, deterministic test LM (dspex_bridge.testing.EchoLM)."""
+    adapter: _builtins.str
+    """The DSPy adapter the session's modules format prompts and parse answers with: "chat"
+    (dspy.ChatAdapter), "json" (dspy.JSONAdapter), or empty for DSPy's default (ChatAdapter,
+    which retries a response it cannot parse with JSONAdapter).
+    """
     @_builtins.property
     def settings(self) -> _containers.MessageMap[_builtins.str, _variables_pb2.Value]:
         """Keyword arguments for dspy.LM (temperature, max_tokens, ...)."""
@@ -82,10 +109,11 @@ class LmSpec(_message.Message):
         api_key_env: _builtins.str | None = ...,
         factory: _builtins.str | None = ...,
         echo: _builtins.bool = ...,
+        adapter: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_api_key_env", b"_api_key_env", "_factory", b"_factory", "api_key_env", b"api_key_env", "factory", b"factory"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_api_key_env", b"_api_key_env", "_factory", b"_factory", "api_key_env", b"api_key_env", "echo", b"echo", "factory", b"factory", "model", b"model", "settings", b"settings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_api_key_env", b"_api_key_env", "_factory", b"_factory", "adapter", b"adapter", "api_key_env", b"api_key_env", "echo", b"echo", "factory", b"factory", "model", b"model", "settings", b"settings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__api_key_env: _TypeAlias = _typing.Literal["api_key_env"]  # noqa: Y015
     _WhichOneofArgType__api_key_env: _TypeAlias = _typing.Literal["_api_key_env", b"_api_key_env"]  # noqa: Y015
@@ -162,6 +190,82 @@ class Binding(_message.Message):
 Global___Binding: _TypeAlias = Binding  # noqa: Y015
 
 @_typing.final
+class SignatureField(_message.Message):
+    """One field of a TypedSignature."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TYPE_NAME_FIELD_NUMBER: _builtins.int
+    TYPE_JSON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The field's name in DSPy (a Python identifier)."""
+    role: Global___FieldRole.ValueType
+    description: _builtins.str
+    """Shown to the LM (the Rust field's doc comment); may be empty."""
+    type_name: _builtins.str
+    """The type as DSPy writes it ("list[str]", "Optional[int]", "Order"), for messages."""
+    type_json: _builtins.str
+    """The type descriptor, as JSON: {"kind": "str"}, {"kind": "int", "min": 0, "max": 255},
+    {"kind": "list", "items": {...}}, {"kind": "optional", "inner": {...}},
+    {"kind": "dict", "values": {...}}, {"kind": "literal", "values": ["a", "b"]}, {"kind": "any"},
+    or {"kind": "model", "name": "Order", "json_schema": {...}} (a struct or enum, whose JSON
+    Schema the worker builds a pydantic model from; nested types in its "$defs").
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        role: Global___FieldRole.ValueType = ...,
+        description: _builtins.str = ...,
+        type_name: _builtins.str = ...,
+        type_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "role", b"role", "type_json", b"type_json", "type_name", b"type_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignatureField: _TypeAlias = SignatureField  # noqa: Y015
+
+@_typing.final
+class TypedSignature(_message.Message):
+    """A typed signature (`#[derive(dspex::Signature)]` in Rust): the worker builds the
+    dspy.Signature class from it, with real Python types, instead of parsing a string.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    INSTRUCTIONS_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The signature's name (the Rust struct's), a Python identifier."""
+    instructions: _builtins.str
+    """The instructions given to the LM (the struct's doc comment)."""
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignatureField]:
+        """Inputs first, each role in declaration order."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        instructions: _builtins.str = ...,
+        fields: _abc.Iterable[Global___SignatureField] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "instructions", b"instructions", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TypedSignature: _TypeAlias = TypedSignature  # noqa: Y015
+
+@_typing.final
 class CreateModuleRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -194,6 +298,7 @@ class CreateModuleRequest(_message.Message):
     BINDINGS_FIELD_NUMBER: _builtins.int
     TOOLS_FIELD_NUMBER: _builtins.int
     FROM_VARIABLE_FIELD_NUMBER: _builtins.int
+    TYPED_SIGNATURE_FIELD_NUMBER: _builtins.int
     module_id: _builtins.str
     """Chosen by the runtime; stable across worker restarts."""
     session_id: _builtins.str
@@ -215,6 +320,12 @@ class CreateModuleRequest(_message.Message):
     def tools(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """ReAct tools as "package.module:function" import paths."""
 
+    @_builtins.property
+    def typed_signature(self) -> Global___TypedSignature:
+        """A typed signature, given instead of `signature` (setting both is INVALID_ARGUMENT). A
+        bad one is INVALID_ARGUMENT naming the field at fault.
+        """
+
     def __init__(
         self,
         *,
@@ -226,10 +337,11 @@ class CreateModuleRequest(_message.Message):
         bindings: _abc.Iterable[Global___Binding] | None = ...,
         tools: _abc.Iterable[_builtins.str] | None = ...,
         from_variable: _builtins.str | None = ...,
+        typed_signature: Global___TypedSignature | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "from_variable", b"from_variable"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "from_variable", b"from_variable", "typed_signature", b"typed_signature"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "bindings", b"bindings", "from_variable", b"from_variable", "module_id", b"module_id", "module_type", b"module_type", "session_id", b"session_id", "settings", b"settings", "signature", b"signature", "tools", b"tools"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "bindings", b"bindings", "from_variable", b"from_variable", "module_id", b"module_id", "module_type", b"module_type", "session_id", b"session_id", "settings", b"settings", "signature", b"signature", "tools", b"tools", "typed_signature", b"typed_signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__from_variable: _TypeAlias = _typing.Literal["from_variable"]  # noqa: Y015
     _WhichOneofArgType__from_variable: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable"]  # noqa: Y015
@@ -368,9 +480,30 @@ class CallModuleRequest(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class JsonInputsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MODULE_ID_FIELD_NUMBER: _builtins.int
     INPUTS_FIELD_NUMBER: _builtins.int
     BOUND_VALUES_FIELD_NUMBER: _builtins.int
+    JSON_INPUTS_FIELD_NUMBER: _builtins.int
     module_id: _builtins.str
     @_builtins.property
     def inputs(self) -> _containers.MessageMap[_builtins.str, _variables_pb2.Value]: ...
@@ -381,20 +514,61 @@ class CallModuleRequest(_message.Message):
         them from the bridge.
         """
 
+    @_builtins.property
+    def json_inputs(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Inputs as JSON text (a typed module's inputs: lists, objects, any value); a typed module
+        validates each against its field's type. An input is in `inputs` or here, not in both.
+        """
+
     def __init__(
         self,
         *,
         module_id: _builtins.str = ...,
         inputs: _abc.Mapping[_builtins.str, _variables_pb2.Value] | None = ...,
         bound_values: _abc.Mapping[_builtins.str, _variables_pb2.Value] | None = ...,
+        json_inputs: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bound_values", b"bound_values", "inputs", b"inputs", "module_id", b"module_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bound_values", b"bound_values", "inputs", b"inputs", "json_inputs", b"json_inputs", "module_id", b"module_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CallModuleRequest: _TypeAlias = CallModuleRequest  # noqa: Y015
+
+@_typing.final
+class OutputParseFailure(_message.Message):
+    """The LM answered, but the adapter could not parse its answer into an output field's type."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    RAW_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """The output field."""
+    expected: _builtins.str
+    """The field's type, as DSPy writes it."""
+    raw: _builtins.str
+    """The LM's answer, as it came."""
+    reason: _builtins.str
+    """What the parser said."""
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        expected: _builtins.str = ...,
+        raw: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expected", b"expected", "field", b"field", "raw", b"raw", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutputParseFailure: _TypeAlias = OutputParseFailure  # noqa: Y015
 
 @_typing.final
 class CallModuleResponse(_message.Message):
@@ -422,16 +596,22 @@ class CallModuleResponse(_message.Message):
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     OUTPUTS_FIELD_NUMBER: _builtins.int
+    PARSE_FAILURE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def outputs(self) -> _containers.MessageMap[_builtins.str, Global___Output]: ...
+    @_builtins.property
+    def parse_failure(self) -> Global___OutputParseFailure:
+        """Set, and `outputs` empty, when the LM's answer does not parse."""
+
     def __init__(
         self,
         *,
         outputs: _abc.Mapping[_builtins.str, Global___Output] | None = ...,
+        parse_failure: Global___OutputParseFailure | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["parse_failure", b"parse_failure"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["outputs", b"outputs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outputs", b"outputs", "parse_failure", b"parse_failure"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -12,6 +12,8 @@ address in DSPEX_BRIDGE_ADDRESS, to read variables back).
 Errors: NOT_FOUND (unknown module or session), INVALID_ARGUMENT (bad signature, unknown
 module type, bad inputs, unknown setting), FAILED_PRECONDITION (no LM configured),
 UNKNOWN (the DSPy module or the LM raised: the message carries the Python exception).
+An LM answer that does not parse into an output field's type is not an error status: the
+call answers with `CallModuleResponse.parse_failure`, which names the field.
 """
 
 from collections import abc as _abc

@@ -5,6 +5,9 @@ of a callable returning a ``dspy.BaseLM``, called with the spec's settings) or `
 ``dspy.LM`` model string, with the settings as its keyword arguments, its response cache off,
 and its API key read from the environment variable ``api_key_env`` names). ``echo`` and
 ``factory`` each take precedence over a ``model`` string, which then only names the LM.
+
+A spec may also name the DSPy adapter the session's modules use (``adapter``): ``"chat"``,
+``"json"``, or empty for DSPy's default.
 """
 
 from __future__ import annotations
@@ -47,9 +50,24 @@ def lm_kind(spec: worker_pb.LmSpec) -> LmKind:
     raise invalid("an LmSpec sets one of model, factory, echo (got none)")
 
 
+ADAPTERS: Final = {"chat": dspy.ChatAdapter, "json": dspy.JSONAdapter}
+"""The adapters a spec can name."""
+
+
+def build_adapter(name: str) -> Any:
+    """The adapter ``name`` names (``None`` for DSPy's default, an empty name)."""
+    if not name:
+        return None
+    adapter = ADAPTERS.get(name)
+    if adapter is None:
+        raise invalid(f"unknown adapter {name!r} (the adapters are {', '.join(sorted(ADAPTERS))})")
+    return adapter()
+
+
 def describe(spec: worker_pb.LmSpec, kind: LmKind) -> str:
     """What the log says of an LM: its model string, or its kind (never a key)."""
-    return spec.model if kind is LmKind.MODEL else kind.value
+    described = spec.model if kind is LmKind.MODEL else kind.value
+    return f"{described}, {spec.adapter} adapter" if spec.adapter else described
 
 
 def build_lm(spec: worker_pb.LmSpec, kind: LmKind, settings: dict[str, Any]) -> Any:

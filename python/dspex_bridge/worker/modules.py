@@ -22,6 +22,7 @@ from ..session_context import SessionContext
 from .config import ADDRESS_ENV
 from .imports import import_object
 from .status import invalid, not_found, precondition
+from .typed import TypedFields
 
 
 @dataclass
@@ -38,6 +39,8 @@ class ModuleEntry:
     """The fixed settings."""
     bindings: dict[str, str] = field(default_factory=dict)
     """Bound settings: setting → variable name."""
+    typed: TypedFields | None = None
+    """A typed module's input validators and type names (``None``: a string signature)."""
 
 
 def check_setting(setting: str) -> None:
@@ -80,13 +83,16 @@ def class_named(module_type: str) -> type[Any]:
 
 
 def construct(
-    cls: type[Any], signature: str, tools: list[str], context: SessionContext | None
+    cls: type[Any], signature: str | type[dspy.Signature], tools: list[str], context: SessionContext | None
 ) -> tuple[Any, tuple[str, ...] | None]:
-    """A new ``cls`` for ``signature`` (with ``tools`` for ReAct), and its input fields
-    (blocking: DSPy parses the signature and may build sub-modules)."""
+    """A new ``cls`` for ``signature`` — a string DSPy parses, or a typed signature's class —
+    (with ``tools`` for ReAct), and its input fields (blocking: DSPy may build sub-modules)."""
     inputs: tuple[str, ...] | None = None
     parsed: Any = None
-    if signature:
+    if isinstance(signature, type):
+        parsed = signature
+        inputs = tuple(signature.input_fields)
+    elif signature:
         try:
             parsed = ensure_signature(signature)
         except Exception as error:  # noqa: BLE001 - DSPy raises several kinds for a bad signature
@@ -105,7 +111,8 @@ def construct(
     try:
         module = cls(parsed, **kwargs) if parsed is not None else cls(**kwargs)
     except Exception as error:  # noqa: BLE001 - a module's constructor may raise anything
-        raise invalid(f"cannot create {cls.__name__}({signature!r}): {type(error).__name__}: {error}") from None
+        shown = signature.__name__ if isinstance(signature, type) else repr(signature)
+        raise invalid(f"cannot create {cls.__name__}({shown}): {type(error).__name__}: {error}") from None
     return module, inputs
 
 
@@ -153,11 +160,12 @@ async def call_settings(
     return settings
 
 
-def run(entry: ModuleEntry, lm: Any, settings: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
-    """One call of the module with the session's ``lm`` and the call's ``settings``
-    (blocking: the LM is called)."""
+def run(entry: ModuleEntry, lm: Any, adapter: Any, settings: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
+    """One call of the module with the session's ``lm`` and ``adapter`` (``None``: DSPy's
+    default) and the call's ``settings`` (blocking: the LM is called)."""
     module = entry.module
-    with dspy.context(lm=lm):
+    overrides: dict[str, Any] = {"lm": lm} if adapter is None else {"lm": lm, "adapter": adapter}
+    with dspy.context(**overrides):
         if isinstance(module, VariableAwareMixin):
             return module.call_with_settings(settings, **inputs)
         with lm_settings(settings):

@@ -17,11 +17,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from dspy.utils.exceptions import AdapterParseError
+
 from .._codec import decode_value, encode_output
 from .._proto_loader import pb, worker_pb, worker_pb_grpc
 from ..errors import BridgeError
 from . import lm as lms
-from . import modules
+from . import modules, typed
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
@@ -84,7 +86,9 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         spec = request.lm
         settings = _decoded(spec.settings, "LM setting")
         kind = lms.lm_kind(spec)
+        adapter = lms.build_adapter(spec.adapter)
         session.lm = await self._in_thread(lms.build_lm, spec, kind, settings)
+        session.adapter = adapter
         logger.info("session %s: LM %s", request.session_id, lms.describe(spec, kind))
         return worker_pb.ConfigureLmResponse()
 
@@ -92,9 +96,12 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     async def CreateModule(
         self, request: worker_pb.CreateModuleRequest, context: Context
     ) -> worker_pb.CreateModuleResponse:
-        """Creates (or replaces) a module, with its fixed settings and its bindings."""
+        """Creates (or replaces) a module, with its fixed settings and its bindings, for a
+        string signature or a typed one."""
         if not request.module_id:
             raise invalid("module_id is empty")
+        if request.HasField("typed_signature") and request.signature:
+            raise invalid("a module has a `signature` or a `typed_signature`, not both")
         session = self.sessions.get(request.session_id)
         settings = _decoded(request.settings, "setting")
         for setting in settings:
@@ -109,10 +116,12 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             cls = await modules.class_from_variable(request.from_variable, bridge)
         else:
             cls = modules.class_named(request.module_type)
+        signature: str | type[Any] = request.signature
+        typed_fields: typed.TypedFields | None = None
+        if request.HasField("typed_signature"):
+            signature, typed_fields = await self._in_thread(typed.signature_class, request.typed_signature)
         # The session's bridge context if it has one yet (else the first binding attaches it).
-        module, inputs = await self._in_thread(
-            modules.construct, cls, request.signature, list(request.tools), session.context
-        )
+        module, inputs = await self._in_thread(modules.construct, cls, signature, list(request.tools), session.context)
         entry = ModuleEntry(
             module_id=request.module_id,
             session_id=request.session_id,
@@ -120,11 +129,13 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             class_name=type(module).__name__,
             inputs=inputs,
             settings=settings,
+            typed=typed_fields,
         )
         for setting, variable in bindings.items():
             await modules.bind(entry, setting, variable, self.sessions.context(request.session_id))
         self.modules[request.module_id] = entry
-        logger.info("module %s: %s(%r)", request.module_id, entry.class_name, request.signature)
+        shown = request.typed_signature.name if typed_fields is not None else repr(request.signature)
+        logger.info("module %s: %s(%s)", request.module_id, entry.class_name, shown)
         return worker_pb.CreateModuleResponse(class_name=entry.class_name)
 
     @answering_with_status
@@ -138,9 +149,14 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
 
     @answering_with_status
     async def CallModule(self, request: worker_pb.CallModuleRequest, context: Context) -> worker_pb.CallModuleResponse:
-        """Calls a module with the request's inputs; its outputs, each encoded by `_codec`."""
+        """Calls a module with the request's inputs; its outputs, each encoded by `_codec`, or
+        the output field an answer the adapter could not parse failed on."""
         entry = self._module(request.module_id)
         inputs = _decoded(request.inputs, "input")
+        both = sorted(set(inputs) & set(request.json_inputs))
+        if both:
+            raise invalid(f"input(s) {', '.join(both)} given twice (as a value and as JSON)")
+        inputs.update(typed.decode_json_inputs(request.json_inputs, entry.typed))
         if entry.inputs is not None:
             unknown = sorted(set(inputs) - set(entry.inputs))
             if unknown:
@@ -156,7 +172,12 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         reads_bridge = any(setting not in bound_values for setting in entry.bindings)
         bridge = self.sessions.context(entry.session_id) if reads_bridge else None
         settings = await modules.call_settings(entry, bound_values, bridge)
-        prediction = await self._in_thread(modules.run, entry, session.lm, settings, inputs)
+        try:
+            prediction = await self._in_thread(modules.run, entry, session.lm, session.adapter, settings, inputs)
+        except AdapterParseError as error:
+            failure = typed.parse_failure(error, entry.typed)
+            logger.warning("module %s: the answer does not parse into `%s`", request.module_id, failure.field)
+            return worker_pb.CallModuleResponse(parse_failure=failure)
         outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
         return worker_pb.CallModuleResponse(outputs=outputs)
 

@@ -19,6 +19,8 @@ class Session:
 
     lm: Any = None
     """The session's ``dspy.BaseLM`` (``None`` until ``ConfigureLm``)."""
+    adapter: Any = None
+    """The session's DSPy adapter (``None``: DSPy's default)."""
     context: SessionContext | None = None
     """The session's variables on the bridge, created on first need."""
 

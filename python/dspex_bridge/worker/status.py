@@ -20,6 +20,7 @@ from ..errors import (
     ValidationError,
     VariableNotFoundError,
 )
+from ..signature import SignatureSpecError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
         return error.code, error.message
     if isinstance(error, VariableNotFoundError):
         return grpc.StatusCode.NOT_FOUND, str(error)
-    if isinstance(error, (ValidationError, UnknownModuleTypeError)):
+    if isinstance(error, (ValidationError, UnknownModuleTypeError, SignatureSpecError)):
         return grpc.StatusCode.INVALID_ARGUMENT, str(error)
     if isinstance(error, AuthenticationError):
         return grpc.StatusCode.FAILED_PRECONDITION, f"the bridge refused the worker's token: {error}"
