@@ -175,6 +175,10 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         try:
             prediction = await self._in_thread(modules.run, entry, session.lm, session.adapter, settings, inputs)
         except AdapterParseError as error:
+            # A typed module's caller gets the failed field in-band (Rust reports it as an
+            # output parse error); an untyped module's caller gets DSPy's own exception.
+            if entry.typed is None:
+                raise
             failure = typed.parse_failure(error, entry.typed)
             logger.warning("module %s: the answer does not parse into `%s`", request.module_id, failure.field)
             return worker_pb.CallModuleResponse(parse_failure=failure)
