@@ -20,12 +20,13 @@ from typing import Any, TypeVar
 from .._codec import decode_value, encode_output
 from .._proto_loader import pb, worker_pb, worker_pb_grpc
 from ..errors import BridgeError
+from ..message_size import DEFAULT_MAX_MESSAGE_BYTES
 from . import lm as lms
 from . import modules
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
-from .status import Context, answering_with_status, invalid, not_found, precondition
+from .status import Context, answering_with_status, invalid, no_lm, not_found
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +48,21 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     """The ``Worker`` service (registered on the server by `server.serve`). Each RPC turns
     whatever it raises into the call's status (`answering_with_status`)."""
 
-    def __init__(self, worker_id: int, threads: int, sessions: Sessions) -> None:
+    def __init__(
+        self, worker_id: int, threads: int, sessions: Sessions, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ) -> None:
         self.worker_id = worker_id
         self.sessions = sessions
+        self.max_message_bytes = max_message_bytes
+        """The largest answer the worker sends (a larger one is refused with RESOURCE_EXHAUSTED)."""
         self.modules: dict[str, ModuleEntry] = {}
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="dspex-call")
 
     @classmethod
     def from_config(cls, config: WorkerConfig) -> WorkerService:
         """The service a worker started with ``config`` runs."""
-        sessions = Sessions(config.bridge_address, config.token, config.cache)
-        return cls(config.worker_id, config.threads, sessions)
+        sessions = Sessions(config.bridge_address, config.token, config.cache, config.max_message_bytes)
+        return cls(config.worker_id, config.threads, sessions, config.max_message_bytes)
 
     def _module(self, module_id: str) -> ModuleEntry:
         entry = self.modules.get(module_id)
@@ -150,7 +155,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
                 raise invalid(f"missing input(s) {', '.join(absent)}")
         session = self.sessions.get(entry.session_id)
         if session.lm is None:
-            raise precondition(f"no LM configured for session `{entry.session_id}` (ConfigureLm first)")
+            raise no_lm(entry.session_id)
         bound_values = _decoded(request.bound_values, "bound value")
         # The bridge context is created only when a bound setting must be read from it.
         reads_bridge = any(setting not in bound_values for setting in entry.bindings)
