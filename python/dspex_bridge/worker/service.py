@@ -4,8 +4,9 @@
 A call's ``bound_values`` are keyed by **setting** name (``{"temperature": 0.3}``, whatever the
 bound variable is called). ``CreateModule`` with an existing ``module_id`` replaces that module,
 so that re-creating the modules after a worker restart is idempotent. The blocking work (LM
-construction, module construction, module calls) runs in a thread pool, so that the event
-loop keeps serving other calls meanwhile.
+construction, module construction, module calls with the decoding of their inputs and the
+encoding of their outputs) runs in a thread pool, so that the event loop keeps serving other
+calls and health checks meanwhile.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from . import modules
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
-from .status import Context, answering_with_status, invalid, no_lm, not_found
+from .status import Context, answering_with_status, invalid, no_lm, not_found, too_large
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,21 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         if entry is None:
             raise not_found(f"unknown module `{module_id}`")
         return entry
+
+    def _call(
+        self, entry: ModuleEntry, lm: Any, settings: dict[str, Any], wire_inputs: Mapping[str, pb.Value]
+    ) -> worker_pb.CallModuleResponse:
+        """One module call, from its wire inputs to its answer, each output encoded by `_codec`;
+        an answer over the message size limit is refused. Blocking, and run off the event loop
+        as a whole: a document can be megabytes, in and out."""
+        inputs = _decoded(wire_inputs, "input")
+        prediction = modules.run(entry, lm, settings, inputs)
+        outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
+        answer = worker_pb.CallModuleResponse(outputs=outputs)
+        size = answer.ByteSize()
+        if size > self.max_message_bytes:
+            raise too_large("the answer (the module's outputs)", size, self.max_message_bytes)
+        return answer
 
     async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
@@ -145,7 +161,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     async def CallModule(self, request: worker_pb.CallModuleRequest, context: Context) -> worker_pb.CallModuleResponse:
         """Calls a module with the request's inputs; its outputs, each encoded by `_codec`."""
         entry = self._module(request.module_id)
-        inputs = _decoded(request.inputs, "input")
+        inputs = request.inputs  # only the names here: the values are decoded with the call
         if entry.inputs is not None:
             unknown = sorted(set(inputs) - set(entry.inputs))
             if unknown:
@@ -161,9 +177,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         reads_bridge = any(setting not in bound_values for setting in entry.bindings)
         bridge = self.sessions.context(entry.session_id) if reads_bridge else None
         settings = await modules.call_settings(entry, bound_values, bridge)
-        prediction = await self._in_thread(modules.run, entry, session.lm, settings, inputs)
-        outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
-        return worker_pb.CallModuleResponse(outputs=outputs)
+        return await self._in_thread(self._call, entry, session.lm, settings, request.inputs)
 
     @answering_with_status
     async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:

@@ -17,11 +17,10 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
-from google.protobuf.message import Message
 
 from .._quote import MAX_STATUS_MESSAGE_BYTES, excerpt, fit
 from ..errors import (
@@ -42,16 +41,9 @@ PYTHON_EXCEPTION: Final = "python_exception"
 """The kind of an exception raised by DSPy or by user code (an LM, a tool, a factory)."""
 
 
-class Limited(Protocol):
-    """A servicer that knows the largest message it may send."""
-
-    @property
-    def max_message_bytes(self) -> int: ...
-
-
-Servicer = TypeVar("Servicer", bound=Limited)
+Servicer = TypeVar("Servicer")
 Request = TypeVar("Request")
-Response = TypeVar("Response", bound=Message)
+Response = TypeVar("Response")
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 """The context of a call (its metadata, and how to abort it)."""
 
@@ -88,7 +80,8 @@ def no_lm(session_id: str) -> WorkerError:
 
 
 def too_large(what: str, size: int, limit: int) -> WorkerError:
-    """RESOURCE_EXHAUSTED: an answer over the message size limit, which the caller could not read."""
+    """RESOURCE_EXHAUSTED: an answer over the message size limit, which the caller could not
+    read (said here, rather than by gRPC, with the limit and its setting)."""
     message = (
         f"{what} is {size} bytes, too large for one message: the limit is {limit} bytes "
         f"(the worker's {MAX_MESSAGE_BYTES_ENV})"
@@ -136,18 +129,13 @@ def _metadata_text(text: str) -> str:
 def answering_with_status(
     method: Callable[[Servicer, Request, Context], Awaitable[Response]],
 ) -> Callable[[Servicer, Request, Context], Coroutine[Any, Any, Response]]:
-    """An RPC method with every exception turned into the call's status (and logged), and an
-    answer over the message size limit refused as such: nothing a request does escapes to
-    the server, and no status message is longer than 4 KiB."""
+    """An RPC method with every exception turned into the call's status (and logged): nothing
+    a request does escapes to the server, and no status message is longer than 4 KiB."""
 
     @functools.wraps(method)
     async def handle(servicer: Servicer, request: Request, context: Context) -> Response:
         try:
-            response = await method(servicer, request, context)
-            size = response.ByteSize()
-            if size > servicer.max_message_bytes:
-                raise too_large(f"the answer to {method.__name__}", size, servicer.max_message_bytes)
-            return response
+            return await method(servicer, request, context)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # every failure becomes a status, the worker keeps serving
