@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from .._codec import decode_value, encode_output
 from .._proto_loader import pb, worker_pb, worker_pb_grpc
+from .._quote import excerpt
 from ..errors import BridgeError
 from ..message_size import DEFAULT_MAX_MESSAGE_BYTES
 from . import lm as lms
@@ -68,7 +69,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     def _module(self, module_id: str) -> ModuleEntry:
         entry = self.modules.get(module_id)
         if entry is None:
-            raise not_found(f"unknown module `{module_id}`")
+            raise not_found(f"unknown module `{excerpt(module_id)}`")
         return entry
 
     def _call(
@@ -183,7 +184,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:
         """Forgets a module."""
         if self.modules.pop(request.module_id, None) is None:
-            raise not_found(f"unknown module `{request.module_id}`")
+            raise not_found(f"unknown module `{excerpt(request.module_id)}`")
         return worker_pb.DropModuleResponse()
 
     async def close(self) -> None:
