@@ -12,7 +12,7 @@ use dspex::limits::{
     MAX_STRING_BYTES,
 };
 use dspex::quote::MAX_STATUS_MESSAGE_BYTES;
-use dspex::{Constraints, Context, Error, Lm, Predict, VarOptions, VarType};
+use dspex::{Constraints, Context, Error, Lm, Predict, ReAct, VarOptions, VarType};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -406,6 +406,34 @@ async fn more_than_one_token_is_refused_in_either_order() -> dspex::Result<()> {
     Ok(())
 }
 
+/// The whole length an error says a text had: the number in its last `(N bytes)`.
+fn said_length(message: &str) -> Option<usize> {
+    let (before, _) = message.rsplit_once(" bytes)")?;
+    let (_, number) = before.rsplit_once('(')?;
+    number.parse().ok()
+}
+
+/// Asserts `err` is `Error::Python` naming `class` first, within a status's bound, saying
+/// the whole length of the exception's text (at least `at_least` bytes).
+fn python_error_naming(err: &Error, class: &str, at_least: usize) {
+    let Error::Python { message } = err else {
+        panic!("expected Error::Python, got {err:?}");
+    };
+    assert!(message.starts_with(&format!("{class}: ")), "{message}");
+    assert!(
+        message.len() <= MAX_STATUS_MESSAGE_BYTES,
+        "{} bytes",
+        message.len()
+    );
+    assert!(
+        err.to_string().len() <= MAX_ERROR_BYTES,
+        "{}",
+        err.to_string().len()
+    );
+    let whole = said_length(message).unwrap_or_default();
+    assert!(whole >= at_least, "says {whole} bytes: {message}");
+}
+
 #[tokio::test]
 async fn a_python_exception_arrives_as_itself_at_once() -> dspex::Result<()> {
     let ctx = common::llm_context()?;
@@ -419,19 +447,48 @@ async fn a_python_exception_arrives_as_itself_at_once() -> dspex::Result<()> {
         .await
         .unwrap_err();
     let took = start.elapsed();
-    let Error::Python { message } = &err else {
-        panic!("expected Error::Python, got {err:?}");
-    };
-    assert!(message.contains("AdapterParseError"), "{message}");
-    assert!(message.contains("bytes)"), "{message}");
-    assert!(
-        err.to_string().len() <= MAX_ERROR_BYTES,
-        "{}",
-        err.to_string().len()
-    );
+    python_error_naming(&err, "AdapterParseError", 51_200);
     assert!(took < Duration::from_secs(3), "took {took:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(dspex::worker_pids().await, pids, "no worker restarted");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tool_that_raises_at_import_arrives_as_a_short_python_error() -> dspex::Result<()> {
+    let ctx = common::llm_context()?;
+    ctx.configure_lm(Lm::echo()).await?;
+    let pids = dspex::worker_pids().await;
+    let start = Instant::now();
+    let err = ReAct::new(
+        &ctx,
+        "question -> answer",
+        &["tests.support.hostile_tool:tool"],
+    )
+    .await
+    .unwrap_err();
+    let took = start.elapsed();
+    python_error_naming(&err, "RuntimeError", 20_000);
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(dspex::worker_pids().await, pids, "no worker restarted");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_long_tool_path_gets_a_short_refusal() -> dspex::Result<()> {
+    let ctx = common::llm_context()?;
+    ctx.configure_lm(Lm::echo()).await?;
+    let path = format!("{}:tool", "p".repeat(20_000));
+    let start = Instant::now();
+    let err = ReAct::new(&ctx, "question -> answer", &[path.as_str()])
+        .await
+        .unwrap_err();
+    let took = start.elapsed();
+    // A path that names no module is a wrong argument, not the failure of Python code.
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    let message = short(&err, took, Duration::from_secs(3));
+    assert!(message.contains("(20005 bytes)"), "{message}");
     Ok(())
 }
 

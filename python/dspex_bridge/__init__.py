@@ -6,9 +6,10 @@ types, the same coercion and the same constraints (checked in Rust, on the bridg
 
 ```python
 import grpc
-from dspex_bridge import SessionContext
+from dspex_bridge import SessionContext, channel_options
 
-channel = grpc.aio.insecure_channel(address)
+# The bridge's message size limit ($DSPEX_MAX_MESSAGE_BYTES, default 64 MiB), not gRPC's 4 MiB.
+channel = grpc.aio.insecure_channel(address, options=channel_options())
 session = SessionContext(session_id, channel)   # token from $DSPEX_BRIDGE_TOKEN
 await session.set_variable("temperature", 0.95)
 
@@ -35,10 +36,12 @@ from .errors import (
     VariableNotFoundError,
     VersionConflictError,
 )
+from .message_size import MAX_MESSAGE_BYTES_ENV, channel_options
 from .session_context import TOKEN_ENV, SessionContext, SyncSessionContext
 from .watch import SyncVariableWatch, VariableUpdate, VariableWatch, WatchItem, WatchLagged
 
 __all__ = [
+    "MAX_MESSAGE_BYTES_ENV",
     "TOKEN_ENV",
     "AlreadyExistsError",
     "AuthenticationError",
@@ -62,4 +65,5 @@ __all__ = [
     "VersionConflictError",
     "WatchItem",
     "WatchLagged",
+    "channel_options",
 ]

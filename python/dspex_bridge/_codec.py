@@ -16,6 +16,7 @@ from typing import Any, Final, TypeAlias
 from pydantic_core import to_jsonable_python
 
 from ._proto_loader import pb, worker_pb
+from ._quote import excerpt
 from .errors import BridgeError, EncodingError
 
 PyValue: TypeAlias = float | int | str | bool
@@ -73,14 +74,23 @@ def encode_value(value: PyValue, name: str) -> pb.Value:
         return wire
     if isinstance(value, numbers.Integral):
         raise EncodingError(
-            f"variable `{name}`: the integer {value} does not fit in 64 bits, the bridge's integers",
+            f"variable `{excerpt(name)}`: the integer {_integer_text(int(value))} does not fit in 64 bits, "
+            "the bridge's integers",
             "invalid_argument",
         )
     raise EncodingError(
-        f"variable `{name}`: cannot send {type(value).__name__} {value!r} to the bridge: "
+        f"variable `{excerpt(name)}`: cannot send {type(value).__name__} {excerpt(repr(value))} to the bridge: "
         "a value is a float, an int, a str or a bool",
         "invalid_argument",
     )
+
+
+def _integer_text(value: int) -> str:
+    """An integer as an error shows it: its digits, bounded; one too large for Python to print
+    (over 4300 digits) by its size."""
+    if value.bit_length() > 4096:
+        return f"of {value.bit_length()} bits"
+    return excerpt(str(value))
 
 
 def encode_output(value: object) -> worker_pb.Output:
@@ -111,7 +121,10 @@ def decode_value(value: pb.Value) -> PyValue:
 
 def _length(key: str, raw: object, name: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise EncodingError(f"variable `{name}`: `{key}` must be a non-negative int, got {raw!r}", "invalid_definition")
+        raise EncodingError(
+            f"variable `{excerpt(name)}`: `{key}` must be a non-negative int, got {excerpt(repr(raw))}",
+            "invalid_definition",
+        )
     return raw
 
 
@@ -132,19 +145,22 @@ def encode_constraints(constraints: Mapping[str, Any] | None, name: str) -> Any:
             message.max_length = _length(key, raw, name)
         elif key == "pattern":
             if not isinstance(raw, str):
-                raise EncodingError(f"variable `{name}`: `pattern` must be a str, got {raw!r}", "invalid_definition")
+                raise EncodingError(
+                    f"variable `{excerpt(name)}`: `pattern` must be a str, got {excerpt(repr(raw))}",
+                    "invalid_definition",
+                )
             message.pattern = raw
         elif key == "choices":
             if isinstance(raw, str) or not isinstance(raw, Iterable):
                 raise EncodingError(
-                    f"variable `{name}`: `choices` must be a list of str, got {raw!r}",
+                    f"variable `{excerpt(name)}`: `choices` must be a list of str, got {excerpt(repr(raw))}",
                     "invalid_definition",
                 )
             message.choices.extend(raw)
             message.has_choices = True
         else:
             raise EncodingError(
-                f"variable `{name}`: unknown constraint `{key}` (the constraints are {', '.join(CONSTRAINT_KEYS)})",
+                f"variable `{excerpt(name)}`: unknown constraint `{excerpt(str(key))}` (the constraints are {', '.join(CONSTRAINT_KEYS)})",
                 "invalid_definition",
             )
     return message

@@ -32,6 +32,7 @@ from typing import Any, ClassVar, TypeVar
 
 import dspy
 
+from ._quote import excerpt
 from .errors import ModuleVariableNotFoundError, UnknownModuleTypeError
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ async def read_variable(session: Any, variable_name: str) -> Any:
 
 
 def _not_found(variable_name: str) -> ModuleVariableNotFoundError:
-    return ModuleVariableNotFoundError(f"variable `{variable_name}` not found", "not_found")
+    return ModuleVariableNotFoundError(f"variable `{excerpt(variable_name)}` not found", "not_found")
 
 
 # ---- the mixin -----------------------------------------------------------------------------
@@ -319,8 +320,8 @@ class ModuleVariableResolver:
         there is none."""
         module_class = cls.MODULE_REGISTRY.get(name)
         if module_class is None:
-            known = ", ".join(sorted(cls.MODULE_REGISTRY))
-            raise UnknownModuleTypeError(f"unknown module type `{name}` (known: {known})", "invalid_argument")
+            known = excerpt(", ".join(sorted(cls.MODULE_REGISTRY)))
+            raise UnknownModuleTypeError(f"unknown module type `{excerpt(name)}` (known: {known})", "invalid_argument")
         return module_class
 
     @classmethod
@@ -337,7 +338,8 @@ class ModuleVariableResolver:
         value = await read_variable(self.session_context, variable_name)
         if not isinstance(value, str):
             raise UnknownModuleTypeError(
-                f"variable `{variable_name}` holds {value!r}, not a module name", "invalid_argument"
+                f"variable `{excerpt(variable_name)}` holds {excerpt(repr(value))}, not a module name",
+                "invalid_argument",
             )
         return self.lookup(value)
 

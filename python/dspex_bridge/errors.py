@@ -3,7 +3,10 @@
 The bridge answers every refused call with a gRPC status whose details are the sentence
 Rust shows (for instance ``variable `temperature`: 2.5 is above the maximum 2.0``) and a
 trailing metadata entry ``x-dspex-error`` naming the kind of error. The exceptions carry
-that sentence unchanged as their message, and the kind as ``.kind``.
+that sentence as their message, and the kind as ``.kind``. A message is bounded whatever
+sent it (`_quote.fit`: at most 4 KiB, saying how long the whole was), and gRPC's own refusal
+of a message over a channel's size limit is said with the limit and the setting that raises
+it (`message_size`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from typing import Final, Protocol, cast
 
 import grpc
 
+from ._quote import fit
+from .message_size import explain_oversize
+
 ERROR_KIND_KEY: Final = "x-dspex-error"
+"""The trailing metadata entry naming the kind of error (the bridge's and the workers')."""
+EXCEPTION_KEY: Final = "x-dspex-exception"
+"""The trailing metadata entry in which a worker names the Python exception class behind a
+status (``AdapterParseError``, ``ValueError``, ...)."""
 
 
 class BridgeError(Exception):
@@ -129,7 +139,7 @@ def _error_kind(error: RpcErrorLike) -> str | None:
         return None
     for key, value in metadata:
         if key == ERROR_KIND_KEY:
-            return value.decode() if isinstance(value, bytes) else str(value)
+            return fit(value.decode(errors="replace") if isinstance(value, bytes) else str(value), 128)
     return None
 
 
@@ -137,8 +147,10 @@ def from_rpc_error(error: grpc.RpcError) -> BridgeError:
     """The dspex_bridge exception for a failed call (sync or asyncio)."""
     call = cast(RpcErrorLike, error)
     code = call.code()
-    message = call.details() or f"the bridge answered {code.name}"
+    details = call.details() or ""
     kind = _error_kind(call) or _KIND_BY_CODE.get(code) or code.name.lower()
+    oversize = explain_oversize(details) if code == grpc.StatusCode.RESOURCE_EXHAUSTED else None
+    message = oversize or fit(details) or f"the bridge answered {code.name}"
     cls = _BY_KIND.get(kind) or _BY_KIND.get(_KIND_BY_CODE.get(code, ""))
     if cls is None:
         cls = BridgeUnavailableError if code in _UNAVAILABLE else BridgeError

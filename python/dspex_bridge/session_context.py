@@ -64,7 +64,8 @@ class SessionContext(_SessionBase):
     """The variables of one session, over a ``grpc.aio`` channel.
 
     ```python
-    channel = grpc.aio.insecure_channel(address)
+    # channel_options(): messages as large as the bridge takes ($DSPEX_MAX_MESSAGE_BYTES)
+    channel = grpc.aio.insecure_channel(address, options=dspex_bridge.channel_options())
     session = SessionContext(session_id, channel)      # token from $DSPEX_BRIDGE_TOKEN
     temperature = await session.get_variable("temperature")
     await session.set_variable("temperature", 0.95)
@@ -73,7 +74,9 @@ class SessionContext(_SessionBase):
     Errors: `VariableNotFoundError` (a ``KeyError``) for an unknown variable,
     `SessionNotFoundError` for an unknown session, `ValidationError` (a ``ValueError``) whose
     message is the bridge's for a refused value, `VersionConflictError` when
-    ``expected_version`` is stale, `AuthenticationError` (a ``PermissionError``) for a bad token.
+    ``expected_version`` is stale, `AuthenticationError` (a ``PermissionError``) for a bad token,
+    and a `ValidationError` of kind ``resource_exhausted`` naming the limit and its setting for
+    a message over the channel's size limit.
 
     With ``cache=True`` a background task watches the session and `get_variable` /
     `get_variables` are served from memory (about a microsecond) while that stream is live;

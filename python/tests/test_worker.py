@@ -46,7 +46,9 @@ def worker_env(bridge: BridgeFixture | None, **extra: str) -> dict[str, str]:
 class Worker:
     """A running worker subprocess: its readiness line, a stub, and its stderr."""
 
-    def __init__(self, bridge: BridgeFixture, worker_id: int = 0, timeout: float = 30.0) -> None:
+    def __init__(
+        self, bridge: BridgeFixture, worker_id: int = 0, timeout: float = 30.0, env: dict[str, str] | None = None
+    ) -> None:
         self.token = bridge.token
         self.process = subprocess.Popen(
             [
@@ -61,7 +63,7 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=worker_env(bridge, DSPEX_TEST_KEY=SECRET_KEY),
+            env=worker_env(bridge, DSPEX_TEST_KEY=SECRET_KEY, **(env or {})),
         )
         self.stderr: list[str] = []  # lines, as the Rust side would forward them
         self._stdout: queue.Queue[str | None] = queue.Queue()

@@ -2,7 +2,7 @@
 //! call, and how a worker's refusals read as [`Error`]s.
 
 use dspex_core::Error;
-use dspex_core::quote::excerpt;
+use dspex_core::quote::{MAX_STATUS_MESSAGE_BYTES, excerpt, fit};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -26,12 +26,17 @@ impl tonic::service::Interceptor for Token {
 pub(crate) type Client = WorkerClient<InterceptedService<Channel, Token>>;
 
 /// A worker's refusal as an `Error`, with its message bounded (the whole of it goes to
-/// `tracing` at debug level). The kind follows the status code the worker chose, and a
-/// Python exception is named by its class.
+/// `tracing` at debug level). The kind follows the status code the worker chose and the
+/// kind it named (`x-dspex-error`), and a Python exception is named by its class
+/// (`x-dspex-exception`).
+///
+/// The worker quotes what its messages show by the same rule as [`dspex_core::quote`]
+/// (an exception's text: its first characters and its whole length), so its message is
+/// taken as it is, only bounded like any status.
 pub(crate) fn worker_error(status: tonic::Status) -> Error {
     use tonic::Code;
     let full = status.message();
-    let message = excerpt(full);
+    let message = fit(full, MAX_STATUS_MESSAGE_BYTES);
     let kind = metadata_text(&status, ERROR_KIND_KEY);
     let class = metadata_text(&status, EXCEPTION_KEY);
     tracing::debug!(
@@ -43,7 +48,11 @@ pub(crate) fn worker_error(status: tonic::Status) -> Error {
     );
     match status.code() {
         Code::InvalidArgument => Error::InvalidArgument { message },
-        Code::ResourceExhausted | Code::OutOfRange if full.contains("too large") => {
+        Code::ResourceExhausted | Code::OutOfRange
+            if kind.as_deref() == Some("resource_exhausted")
+                || full.contains("too large")
+                || full.contains("larger than max") =>
+        {
             Error::InvalidArgument {
                 message: format!(
                     "{message}: a message between the program and its workers is over the size \
@@ -56,13 +65,14 @@ pub(crate) fn worker_error(status: tonic::Status) -> Error {
         Code::NotFound => Error::Python {
             message: format!("not found in the worker: {message}"),
         },
-        Code::FailedPrecondition => Error::Python {
+        Code::FailedPrecondition if kind.as_deref() == Some("no_lm") => Error::Python {
             message: format!("{message} (configure one with ctx.configure_lm(Lm::...))"),
         },
         _ => Error::Python {
             message: match class {
-                Some(class) if !message.starts_with(&format!("{class}:")) => {
-                    format!("{class}: {message}")
+                // Bounded once named: the class is part of the message.
+                Some(class) if !full.starts_with(&format!("{class}:")) => {
+                    fit(&format!("{class}: {full}"), MAX_STATUS_MESSAGE_BYTES)
                 }
                 _ => message,
             },
@@ -74,4 +84,103 @@ pub(crate) fn worker_error(status: tonic::Status) -> Error {
 fn metadata_text(status: &tonic::Status, key: &str) -> Option<String> {
     let value = status.metadata().get(key)?.to_str().ok()?;
     Some(excerpt(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::metadata::MetadataMap;
+
+    /// A status as a worker sends it: code, message, and its kind and exception entries.
+    fn status(code: tonic::Code, message: &str, kind: &str, class: Option<&str>) -> tonic::Status {
+        let mut md = MetadataMap::new();
+        md.insert(ERROR_KIND_KEY, kind.parse().expect("ascii"));
+        if let Some(class) = class {
+            md.insert(EXCEPTION_KEY, class.parse().expect("ascii"));
+        }
+        tonic::Status::with_metadata(code, message, md)
+    }
+
+    #[test]
+    fn a_python_exception_keeps_the_workers_bounded_message() {
+        let message = format!("AdapterParseError: {}… (51239 bytes)", "z".repeat(300));
+        let err = worker_error(status(
+            tonic::Code::Unknown,
+            &message,
+            "python_exception",
+            Some("AdapterParseError"),
+        ));
+        let Error::Python { message: got } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(got, message, "not cut again, not prefixed twice");
+
+        let err = worker_error(status(
+            tonic::Code::Unknown,
+            "the test LM is down",
+            "python_exception",
+            Some("RuntimeError"),
+        ));
+        assert_eq!(err.to_string(), "python: RuntimeError: the test LM is down");
+    }
+
+    #[test]
+    fn any_message_is_bounded() {
+        let err = worker_error(status(
+            tonic::Code::Unknown,
+            &"m".repeat(100_000),
+            "python_exception",
+            Some("ValueError"),
+        ));
+        let Error::Python { message } = err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            message.len() <= MAX_STATUS_MESSAGE_BYTES,
+            "{}",
+            message.len()
+        );
+        assert!(message.starts_with("ValueError: mmm"), "{message}");
+        assert!(message.ends_with("… (100012 bytes)"), "{message}");
+    }
+
+    #[test]
+    fn only_a_missing_lm_is_told_to_configure_one() {
+        let no_lm = worker_error(status(
+            tonic::Code::FailedPrecondition,
+            "no LM configured for session `s` (ConfigureLm first)",
+            "no_lm",
+            None,
+        ));
+        assert!(no_lm.to_string().contains("ctx.configure_lm"), "{no_lm}");
+        let no_key = worker_error(status(
+            tonic::Code::FailedPrecondition,
+            "the environment variable `KEY` (the API key) is not set",
+            "failed_precondition",
+            None,
+        ));
+        assert!(matches!(no_key, Error::Python { .. }), "{no_key:?}");
+        assert!(!no_key.to_string().contains("configure_lm"), "{no_key}");
+    }
+
+    #[test]
+    fn an_answer_over_the_limit_names_the_setting_that_raises_it() {
+        let err = worker_error(status(
+            tonic::Code::ResourceExhausted,
+            "the answer (the module's outputs) is 9000000 bytes, too large for one message: the \
+             limit is 8388608 bytes (the worker's DSPEX_MAX_MESSAGE_BYTES)",
+            "resource_exhausted",
+            None,
+        ));
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("BridgeConfig::max_message_size"),
+            "{err}"
+        );
+        // gRPC's own refusal of a request over a worker's limit reads the same.
+        let err = worker_error(tonic::Status::resource_exhausted(
+            "SERVER: Received message larger than max (9000000 vs. 8388608)",
+        ));
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    }
 }

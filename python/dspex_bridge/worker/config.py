@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from ..message_size import max_message_bytes
 from ..session_context import TOKEN_ENV
 
 ADDRESS_ENV: Final = "DSPEX_BRIDGE_ADDRESS"
@@ -35,6 +36,10 @@ class WorkerConfig:
     cache: bool
     """Whether each session's variables are read through a cached `SessionContext`."""
     log_level: str
+    max_message_bytes: int
+    """The largest gRPC message the worker receives or sends, on its server and on its channel
+    to the bridge (``DSPEX_MAX_MESSAGE_BYTES``, which the Rust pool sets to the bridge's limit;
+    default 64 MiB)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,4 +70,5 @@ def read_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Worke
         bridge_address=environ.get(ADDRESS_ENV) or None,
         cache=environ.get(CACHE_ENV, "1").strip() != "0",
         log_level=environ.get(LOG_ENV, "INFO").upper(),
+        max_message_bytes=max_message_bytes(environ),
     )

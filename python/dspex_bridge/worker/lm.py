@@ -20,6 +20,7 @@ import dspy
 
 from .._echo_lm import ECHO_MODEL, EchoLM
 from .._proto_loader import worker_pb
+from .._quote import excerpt
 from .imports import import_object
 from .status import invalid, precondition
 
@@ -76,7 +77,7 @@ def build_lm(spec: worker_pb.LmSpec, kind: LmKind, settings: dict[str, Any]) -> 
         try:
             return EchoLM(spec.model or ECHO_MODEL, max_requests=MAX_ECHO_REQUESTS, **settings)
         except (TypeError, ValueError) as error:
-            raise invalid(f"test LM settings: {error}") from None
+            raise invalid(f"test LM settings: {excerpt(str(error))}") from None
     if kind is LmKind.FACTORY:
         return _from_factory(spec.factory, settings)
     return _from_model(spec, settings)
@@ -85,13 +86,13 @@ def build_lm(spec: worker_pb.LmSpec, kind: LmKind, settings: dict[str, Any]) -> 
 def _from_factory(path: str, settings: dict[str, Any]) -> Any:
     factory = import_object(path, "LM factory")
     if not callable(factory):
-        raise invalid(f"LM factory `{path}` is not callable")
+        raise invalid(f"LM factory `{excerpt(path)}` is not callable")
     try:
         lm = factory(**settings)
     except (TypeError, ValueError) as error:
-        raise invalid(f"LM factory `{path}`: {type(error).__name__}: {error}") from None
+        raise invalid(f"LM factory `{excerpt(path)}`: {type(error).__name__}: {excerpt(str(error))}") from None
     if not isinstance(lm, dspy.BaseLM):
-        raise invalid(f"LM factory `{path}` returned {type(lm).__name__}, not a dspy LM")
+        raise invalid(f"LM factory `{excerpt(path)}` returned {type(lm).__name__}, not a dspy LM")
     return lm
 
 
@@ -101,10 +102,10 @@ def _from_model(spec: worker_pb.LmSpec, settings: dict[str, Any]) -> Any:
     if spec.HasField("api_key_env"):
         key = os.environ.get(spec.api_key_env)
         if not key:
-            raise precondition(f"the environment variable `{spec.api_key_env}` (the API key) is not set")
+            raise precondition(f"the environment variable `{excerpt(spec.api_key_env)}` (the API key) is not set")
         kwargs["api_key"] = key
     try:
         return dspy.LM(spec.model, **kwargs)
     except (TypeError, ValueError) as error:
         # A refused constructor's message never contains the key: it is not echoed back.
-        raise invalid(f"LM `{spec.model}`: {type(error).__name__}: {error}") from None
+        raise invalid(f"LM `{excerpt(spec.model)}`: {type(error).__name__}: {excerpt(str(error))}") from None

@@ -17,6 +17,7 @@ from typing import Final
 import grpc.aio
 
 from .._proto_loader import worker_pb_grpc
+from ..message_size import channel_options
 from .auth import TokenInterceptor
 from .config import WorkerConfig
 from .process import stop_requested
@@ -40,7 +41,9 @@ async def serve(config: WorkerConfig, started: float) -> None:
     """Serves until SIGTERM or SIGINT. ``started`` (``time.perf_counter()``) is when the
     process started, for the log."""
     service = WorkerService.from_config(config)
-    server = grpc.aio.server(interceptors=[TokenInterceptor(config.token)])
+    server = grpc.aio.server(
+        interceptors=[TokenInterceptor(config.token)], options=channel_options(config.max_message_bytes)
+    )
     worker_pb_grpc.add_WorkerServicer_to_server(service, server)
     port = server.add_insecure_port(f"{config.host}:{config.port}")
     if port == 0:

@@ -4,8 +4,9 @@
 A call's ``bound_values`` are keyed by **setting** name (``{"temperature": 0.3}``, whatever the
 bound variable is called). ``CreateModule`` with an existing ``module_id`` replaces that module,
 so that re-creating the modules after a worker restart is idempotent. The blocking work (LM
-construction, module construction, module calls) runs in a thread pool, so that the event
-loop keeps serving other calls meanwhile.
+construction, module construction, module calls with the decoding of their inputs and the
+encoding of their outputs) runs in a thread pool, so that the event loop keeps serving other
+calls and health checks meanwhile.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from dspy.utils.exceptions import AdapterParseError
 
 from .._codec import decode_value, encode_output
 from .._proto_loader import pb, worker_pb, worker_pb_grpc
+from .._quote import excerpt
 from ..errors import BridgeError
+from ..message_size import DEFAULT_MAX_MESSAGE_BYTES
 from . import lm as lms
 from . import modules, typed
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
-from .status import Context, answering_with_status, invalid, not_found, precondition
+from .status import Context, answering_with_status, invalid, no_lm, not_found, too_large
 
 logger = logging.getLogger(__name__)
 
@@ -49,23 +52,57 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     """The ``Worker`` service (registered on the server by `server.serve`). Each RPC turns
     whatever it raises into the call's status (`answering_with_status`)."""
 
-    def __init__(self, worker_id: int, threads: int, sessions: Sessions) -> None:
+    def __init__(
+        self, worker_id: int, threads: int, sessions: Sessions, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ) -> None:
         self.worker_id = worker_id
         self.sessions = sessions
+        self.max_message_bytes = max_message_bytes
+        """The largest answer the worker sends (a larger one is refused with RESOURCE_EXHAUSTED)."""
         self.modules: dict[str, ModuleEntry] = {}
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="dspex-call")
 
     @classmethod
     def from_config(cls, config: WorkerConfig) -> WorkerService:
         """The service a worker started with ``config`` runs."""
-        sessions = Sessions(config.bridge_address, config.token, config.cache)
-        return cls(config.worker_id, config.threads, sessions)
+        sessions = Sessions(config.bridge_address, config.token, config.cache, config.max_message_bytes)
+        return cls(config.worker_id, config.threads, sessions, config.max_message_bytes)
 
     def _module(self, module_id: str) -> ModuleEntry:
         entry = self.modules.get(module_id)
         if entry is None:
-            raise not_found(f"unknown module `{module_id}`")
+            raise not_found(f"unknown module `{excerpt(module_id)}`")
         return entry
+
+    def _call(
+        self,
+        entry: ModuleEntry,
+        lm: Any,
+        adapter: Any,
+        settings: dict[str, Any],
+        request: worker_pb.CallModuleRequest,
+    ) -> worker_pb.CallModuleResponse:
+        """One module call, from its wire inputs to its answer, each output encoded by `_codec`;
+        an answer over the message size limit is refused. Blocking, and run off the event loop
+        as a whole: a document can be megabytes, in and out."""
+        inputs = _decoded(request.inputs, "input")
+        inputs.update(typed.decode_json_inputs(request.json_inputs, entry.typed))
+        try:
+            prediction = modules.run(entry, lm, adapter, settings, inputs)
+        except AdapterParseError as error:
+            # A typed module's caller gets the failed field in-band (Rust reports it as an
+            # output parse error); an untyped module's caller gets DSPy's own exception.
+            if entry.typed is None:
+                raise
+            failure = typed.parse_failure(error, entry.typed)
+            logger.warning("module %s: the answer does not parse into `%s`", excerpt(entry.module_id), failure.field)
+            return worker_pb.CallModuleResponse(parse_failure=failure)
+        outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
+        answer = worker_pb.CallModuleResponse(outputs=outputs)
+        size = answer.ByteSize()
+        if size > self.max_message_bytes:
+            raise too_large("the answer (the module's outputs)", size, self.max_message_bytes)
+        return answer
 
     async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
@@ -152,11 +189,11 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         """Calls a module with the request's inputs; its outputs, each encoded by `_codec`, or
         the output field an answer the adapter could not parse failed on."""
         entry = self._module(request.module_id)
-        inputs = _decoded(request.inputs, "input")
-        both = sorted(set(inputs) & set(request.json_inputs))
+        # Only the names here: the values are decoded with the call, off the event loop.
+        both = sorted(set(request.inputs) & set(request.json_inputs))
         if both:
             raise invalid(f"input(s) {', '.join(both)} given twice (as a value and as JSON)")
-        inputs.update(typed.decode_json_inputs(request.json_inputs, entry.typed))
+        inputs = [*request.inputs, *request.json_inputs]
         if entry.inputs is not None:
             unknown = sorted(set(inputs) - set(entry.inputs))
             if unknown:
@@ -166,30 +203,19 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
                 raise invalid(f"missing input(s) {', '.join(absent)}")
         session = self.sessions.get(entry.session_id)
         if session.lm is None:
-            raise precondition(f"no LM configured for session `{entry.session_id}` (ConfigureLm first)")
+            raise no_lm(entry.session_id)
         bound_values = _decoded(request.bound_values, "bound value")
         # The bridge context is created only when a bound setting must be read from it.
         reads_bridge = any(setting not in bound_values for setting in entry.bindings)
         bridge = self.sessions.context(entry.session_id) if reads_bridge else None
         settings = await modules.call_settings(entry, bound_values, bridge)
-        try:
-            prediction = await self._in_thread(modules.run, entry, session.lm, session.adapter, settings, inputs)
-        except AdapterParseError as error:
-            # A typed module's caller gets the failed field in-band (Rust reports it as an
-            # output parse error); an untyped module's caller gets DSPy's own exception.
-            if entry.typed is None:
-                raise
-            failure = typed.parse_failure(error, entry.typed)
-            logger.warning("module %s: the answer does not parse into `%s`", request.module_id, failure.field)
-            return worker_pb.CallModuleResponse(parse_failure=failure)
-        outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
-        return worker_pb.CallModuleResponse(outputs=outputs)
+        return await self._in_thread(self._call, entry, session.lm, session.adapter, settings, request)
 
     @answering_with_status
     async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:
         """Forgets a module."""
         if self.modules.pop(request.module_id, None) is None:
-            raise not_found(f"unknown module `{request.module_id}`")
+            raise not_found(f"unknown module `{excerpt(request.module_id)}`")
         return worker_pb.DropModuleResponse()
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from ..message_size import DEFAULT_MAX_MESSAGE_BYTES, channel_options
 from ..session_context import SessionContext
 from .status import invalid
 
@@ -28,10 +29,13 @@ class Session:
 class Sessions:
     """Every session the worker has been asked about, and one bridge channel for all of them."""
 
-    def __init__(self, bridge_address: str | None, token: str, cache: bool) -> None:
+    def __init__(
+        self, bridge_address: str | None, token: str, cache: bool, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ) -> None:
         self._bridge_address = bridge_address
         self._token = token
         self._cache = cache
+        self._max_message_bytes = max_message_bytes
         self._sessions: dict[str, Session] = {}
         self._channel: grpc.aio.Channel | None = None
 
@@ -52,7 +56,8 @@ class Sessions:
         session = self.get(session_id)
         if session.context is None and self._bridge_address:
             if self._channel is None:
-                self._channel = grpc.aio.insecure_channel(self._bridge_address)
+                options = channel_options(self._max_message_bytes)
+                self._channel = grpc.aio.insecure_channel(self._bridge_address, options=options)
             session.context = SessionContext(session_id, self._channel, token=self._token, cache=self._cache)
         return session.context
 
