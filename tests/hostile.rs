@@ -31,6 +31,10 @@ const WORST_ALLOWED_PATTERN: &str = r"(?:[\s\S]{0,50}z){10}q";
 /// (≤ 50 ms in a release build); tests share two cores with everything else.
 const WORST_WRITE_BOUND: Duration = Duration::from_millis(500);
 
+/// Every test here measures how long something took, and some of them keep both cores busy
+/// on purpose: run side by side, they would time each other rather than the code.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A Local Context with a plain string, a float, and a choice among many long choices.
 fn sample() -> dspex::Result<Context> {
     let ctx = Context::new();
@@ -83,6 +87,7 @@ fn short(err: &Error, took: Duration, bound: Duration) -> String {
 
 #[tokio::test]
 async fn an_oversized_value_gets_a_short_error_of_its_kind() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     for ctx in both_modes().await? {
         let mode = ctx.backend().kind;
         let huge = "y".repeat(1_000_000);
@@ -124,6 +129,7 @@ async fn an_oversized_value_gets_a_short_error_of_its_kind() -> dspex::Result<()
 
 #[tokio::test]
 async fn an_oversized_name_gets_a_short_error_of_its_kind() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     for ctx in both_modes().await? {
         let name = "n".repeat(100_000);
         let (result, took) =
@@ -144,6 +150,7 @@ async fn an_oversized_name_gets_a_short_error_of_its_kind() -> dspex::Result<()>
 
 #[tokio::test]
 async fn each_part_of_a_definition_has_its_limit() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let string_with = |c: Constraints| VarOptions::new().constraints(c);
     let choices_of = |n: usize, len: usize| {
         let choices: Vec<String> = (0..n).map(|i| format!("{i:0len$}")).collect();
@@ -215,6 +222,7 @@ async fn each_part_of_a_definition_has_its_limit() -> dspex::Result<()> {
 
 #[tokio::test]
 async fn the_pathological_pattern_is_refused_at_definition() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     for ctx in both_modes().await? {
         let opts = VarOptions::new().constraints(Constraints::new().pattern(PATHOLOGICAL_PATTERN));
         let (result, took) = timed(|| ctx.defvariable("v", VarType::String, "zzzzzzzzzzq", opts));
@@ -228,6 +236,7 @@ async fn the_pathological_pattern_is_refused_at_definition() -> dspex::Result<()
 
 #[tokio::test]
 async fn the_worst_allowed_write_is_checked_in_bounded_time() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let matching = format!("{}q", "z".repeat(MAX_STRING_BYTES - 1));
     let failing = "z".repeat(MAX_STRING_BYTES);
     for ctx in both_modes().await? {
@@ -293,6 +302,7 @@ fn short_status(err: &tonic::Status, kind: &str, took: Duration) {
 
 #[tokio::test]
 async fn a_grpc_client_sending_huge_values_gets_short_invalid_argument() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let ctx = sample()?;
     ctx.ensure_bridged().await?;
     let (mut client, token) = client(&ctx).await;
@@ -382,6 +392,7 @@ async fn a_grpc_client_sending_huge_values_gets_short_invalid_argument() -> dspe
 
 #[tokio::test]
 async fn more_than_one_token_is_refused_in_either_order() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let ctx = sample()?;
     ctx.ensure_bridged().await?;
     let (mut client, token) = client(&ctx).await;
@@ -436,6 +447,7 @@ fn python_error_naming(err: &Error, class: &str, at_least: usize) {
 
 #[tokio::test]
 async fn a_python_exception_arrives_as_itself_at_once() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let ctx = common::llm_context()?;
     ctx.configure_lm(Lm::custom("tests.support.hostile_lm:rambling_lm").setting("size", 51_200))
         .await?;
@@ -456,6 +468,7 @@ async fn a_python_exception_arrives_as_itself_at_once() -> dspex::Result<()> {
 
 #[tokio::test]
 async fn a_tool_that_raises_at_import_arrives_as_a_short_python_error() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let ctx = common::llm_context()?;
     ctx.configure_lm(Lm::echo()).await?;
     let pids = dspex::worker_pids().await;
@@ -477,6 +490,7 @@ async fn a_tool_that_raises_at_import_arrives_as_a_short_python_error() -> dspex
 
 #[tokio::test]
 async fn a_long_tool_path_gets_a_short_refusal() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let ctx = common::llm_context()?;
     ctx.configure_lm(Lm::echo()).await?;
     let path = format!("{}:tool", "p".repeat(20_000));
@@ -494,6 +508,7 @@ async fn a_long_tool_path_gets_a_short_refusal() -> dspex::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pings_keep_answering_while_the_worst_request_is_handled() -> dspex::Result<()> {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let ctx = common::llm_context()?;
     let opts = VarOptions::new().constraints(Constraints::new().pattern(WORST_ALLOWED_PATTERN));
     ctx.defvariable("document", VarType::String, "zzzzzzzzzzq", opts)?;
