@@ -3,14 +3,13 @@
 //! Python goes through the same code and the same validation ([`dspex_core::Schema`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use dspex_core::{
     Error, Metadata, Result, Schema, Value, VarId, VarOptions, VarType, Variable, VariableDef,
-    check_name,
 };
 use parking_lot::RwLock;
 
+use super::definition::{check_value, checked_import, checked_new, now_ms};
 use crate::watch::{Current, Snapshot, UpdateSource, WatchHub, Watcher};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -101,12 +100,12 @@ impl VariableTable {
         Ok(id)
     }
 
-    /// Defines several variables from Rust, all or nothing: every definition is checked (and
-    /// every name, against the table and the batch) before any is added.
-    pub fn register_many(&self, defs: Vec<VariableDef>) -> Result<Vec<VarId>> {
+    /// Defines several variables, all or nothing: every definition is checked (and every
+    /// name, against the table and the batch) before any is added.
+    pub fn register_many(&self, defs: Vec<VariableDef>, source: UpdateSource) -> Result<Vec<VarId>> {
         let entries = defs
             .into_iter()
-            .map(|def| new_entry(def, UpdateSource::Rust))
+            .map(|def| new_entry(def, source))
             .collect::<Result<Vec<_>>>()?;
         let ids = entries.iter().map(|e| e.var.id.clone()).collect();
         self.insert_all(entries)?;
@@ -146,10 +145,7 @@ impl VariableTable {
                 actual: entry.var.version,
             });
         }
-        let value = entry
-            .schema
-            .check(value)
-            .map_err(|v| Error::from_violation(&entry.var.name, v))?;
+        let value = check_value(&entry.schema, &entry.var.name, value)?;
         Ok(self.apply(entry, value, opts.metadata.as_ref(), opts.source))
     }
 
@@ -165,10 +161,7 @@ impl VariableTable {
         let i = state.find(key)?;
         let entry = &mut state.entries[i];
         let next = f(&entry.var.value)?;
-        let value = entry
-            .schema
-            .check(next)
-            .map_err(|v| Error::from_violation(&entry.var.name, v))?;
+        let value = check_value(&entry.schema, &entry.var.name, next)?;
         Ok(self.apply(entry, value, None, source))
     }
 
@@ -196,10 +189,7 @@ impl VariableTable {
         for (key, value) in updates {
             let i = state.find(&key)?;
             let entry = &state.entries[i];
-            let value = entry
-                .schema
-                .check(value)
-                .map_err(|v| Error::from_violation(&entry.var.name, v))?;
+            let value = check_value(&entry.schema, &entry.var.name, value)?;
             checked.push((i, value));
         }
         for (i, value) in checked {
@@ -224,6 +214,7 @@ impl VariableTable {
     }
 
     /// Number of variables.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
     pub fn len(&self) -> usize {
         self.state.read().entries.len()
     }
@@ -232,27 +223,17 @@ impl VariableTable {
     /// nothing: every definition and value is validated, and a name or id already taken is
     /// refused.
     pub fn import(&self, vars: Vec<Variable>) -> Result<()> {
-        let mut entries = Vec::with_capacity(vars.len());
-        for mut var in vars {
-            check_name(&var.name).map_err(|e| Error::from_definition(&var.name, e))?;
-            if !var.id.contains('-') {
-                return Err(Error::InvalidDefinition {
-                    name: var.name.clone(),
-                    reason: format!("id {:?} is not a variable id (ids contain `-`)", var.id),
-                });
-            }
-            let schema = Schema::new(var.var_type, var.constraints.clone())
-                .map_err(|e| Error::from_definition(&var.name, e))?;
-            var.value = schema
-                .check(var.value)
-                .map_err(|v| Error::from_violation(&var.name, v))?;
-            var.constraints = schema.constraints().clone();
-            entries.push(Entry {
-                var,
-                schema,
-                source: UpdateSource::Rust,
-            });
-        }
+        let entries = vars
+            .into_iter()
+            .map(|var| {
+                let (var, schema) = checked_import(var)?;
+                Ok(Entry {
+                    var,
+                    schema,
+                    source: UpdateSource::Rust,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.insert_all(entries)
     }
 
@@ -312,26 +293,18 @@ impl VariableTable {
         snapshot_of(&self.state.read(), names)
     }
 
-    /// Moves every variable (compiled definitions included, nothing re-validated) into
-    /// `target`, which must be empty, adding `metadata` to each. Infallible once it starts:
-    /// the backend switch uses it so that 10,000 variables move in milliseconds.
-    pub fn move_into(&self, target: &VariableTable, metadata: &Metadata) -> Result<()> {
-        let mut source = self.state.write();
-        let mut dest = target.state.write();
-        if !dest.entries.is_empty() {
-            return Err(Error::Bridge {
-                message: "the target session already holds variables".into(),
-            });
-        }
-        let mut moved = std::mem::take(&mut *source);
-        for entry in &mut moved.entries {
+    /// Merges `metadata` into every variable, in one step (the backend switch marks the
+    /// variables it publishes this way). Neither versions nor watchers are involved: it is
+    /// not a write.
+    #[cfg(feature = "python")]
+    pub fn add_metadata(&self, metadata: &Metadata) {
+        let mut state = self.state.write();
+        for entry in &mut state.entries {
             entry
                 .var
                 .metadata
                 .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        *dest = moved;
-        Ok(())
     }
 
     fn apply(
@@ -357,31 +330,7 @@ impl VariableTable {
 
 /// A checked, new variable (name, definition, initial value), not yet in any table.
 fn new_entry(def: VariableDef, source: UpdateSource) -> Result<Entry> {
-    let VariableDef {
-        name,
-        var_type,
-        initial,
-        opts,
-    } = def;
-    check_name(&name).map_err(|e| Error::from_definition(&name, e))?;
-    let schema =
-        Schema::new(var_type, opts.constraints).map_err(|e| Error::from_definition(&name, e))?;
-    let value = schema
-        .check(initial)
-        .map_err(|v| Error::from_violation(&name, v))?;
-    let now = now_ms();
-    let var = Variable {
-        id: new_var_id(),
-        name,
-        var_type,
-        value,
-        constraints: schema.constraints().clone(),
-        description: opts.description,
-        metadata: opts.metadata,
-        version: 0,
-        created_at_ms: now,
-        updated_at_ms: now,
-    };
+    let (var, schema) = checked_new(def)?;
     Ok(Entry {
         var,
         schema,
@@ -409,33 +358,4 @@ fn insert(state: &mut TableState, entry: Entry) {
     state.index.insert(entry.var.name.clone(), i);
     state.index.insert(entry.var.id.clone(), i);
     state.entries.push(entry);
-}
-
-/// A process-unique id: `var-<process nonce>-<counter>`. The nonce keeps ids restored from
-/// a file saved by another process from colliding with this process's own.
-fn new_var_id() -> VarId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "var-{:06x}-{}",
-        crate::ids::process_nonce() & 0xff_ffff,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Milliseconds since the Unix epoch, from the coarse clock where there is one: a write
-/// stamps its time, and on these VMs a precise clock read (~60 ns) would be a third of the
-/// cost of a validated `set`; the coarse one costs a few ns and is precise to a few ms.
-fn now_ms() -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-            return (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000;
-        }
-    }
-    crate::store::now_ms()
 }
