@@ -101,8 +101,6 @@ pub(crate) struct RedisState {
     cache: bool,
     /// The names this Context defined or adopted: defining one again is `AlreadyExists`.
     declared: Mutex<HashSet<String>>,
-    /// Makes each write's token unique (see `scripts.rs`).
-    next_token: AtomicU64,
     /// The bridge session serving these variables to Python, once there is one.
     #[cfg(feature = "python")]
     served: Mutex<Option<Arc<crate::store::Session>>>,
@@ -144,7 +142,6 @@ impl RedisState {
             shared,
             cache,
             declared: Mutex::new(HashSet::new()),
-            next_token: AtomicU64::new(0),
             #[cfg(feature = "python")]
             served: Mutex::new(None),
         })
@@ -158,13 +155,15 @@ impl RedisState {
         &self.shared.mirror
     }
 
-    /// The key under which a write's reply is kept for a retry.
+    /// The key under which a write's reply is kept for a retry: unique to this write
+    /// among every process and Context (process nonce, process-wide counter).
     fn token(&self) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         format!(
             "{}{:016x}-{}",
             self.keys().done_prefix,
             crate::ids::process_nonce(),
-            self.next_token.fetch_add(1, Ordering::Relaxed)
+            NEXT.fetch_add(1, Ordering::Relaxed)
         )
     }
 
