@@ -25,7 +25,12 @@ async fn connect(url: &str) -> Context {
 /// Runs this binary's `child_process` entry point in a new process, doing `role`.
 fn spawn_child(role: &str, url: &str) -> std::process::Child {
     Command::new(std::env::current_exe().expect("own path"))
-        .args(["child_process", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "child_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("DSPEX_REDIS_CHILD", role)
         .env("DSPEX_REDIS_URL", url)
         .stdout(Stdio::null())
@@ -138,7 +143,10 @@ async fn a_watcher_sees_every_write_of_another_process_in_order() {
         };
         assert_eq!(update.value.as_i64(), Some(expected));
         assert_eq!(update.version, expected as u64);
-        assert_eq!(update.old_value.and_then(|v| v.as_i64()), Some(expected - 1));
+        assert_eq!(
+            update.old_value.and_then(|v| v.as_i64()),
+            Some(expected - 1)
+        );
     }
     assert!(child.wait().expect("child").success());
     // The read cache followed the same stream.
@@ -172,7 +180,8 @@ async fn redis_killed_and_restarted_loses_nothing_acknowledged() {
     for i in 1..=50 {
         ctx.set("a", i).expect("acknowledged write");
     }
-    ctx.update_many([("a", 51), ("b", 51)]).expect("acknowledged batch");
+    ctx.update_many([("a", 51), ("b", 51)])
+        .expect("acknowledged batch");
 
     server.kill();
     let err = ctx.set("a", 1_000).unwrap_err();
@@ -277,7 +286,9 @@ async fn two_processes_never_both_win_set_if_version() {
 
 #[tokio::test]
 async fn bad_urls_passwords_and_namespaces_are_clear_errors() {
-    let err = Context::connect("http://nope", NAMESPACE).await.unwrap_err();
+    let err = Context::connect("http://nope", NAMESPACE)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
     assert!(err.to_string().contains("not a Redis URL"), "{err}");
 

@@ -102,7 +102,8 @@ impl RedisServer {
     }
 
     fn launch(&mut self) -> io::Result<()> {
-        let binary = std::env::var_os("DSPEX_REDIS_SERVER").unwrap_or_else(|| "redis-server".into());
+        let binary =
+            std::env::var_os("DSPEX_REDIS_SERVER").unwrap_or_else(|| "redis-server".into());
         let mut command = Command::new(&binary);
         command
             .arg("--port")
@@ -152,7 +153,9 @@ impl RedisServer {
             match pong {
                 Ok(_) => return Ok(()),
                 Err(e) if Instant::now() > deadline => {
-                    return Err(io::Error::other(format!("redis-server never answered: {e}")));
+                    return Err(io::Error::other(format!(
+                        "redis-server never answered: {e}"
+                    )));
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }

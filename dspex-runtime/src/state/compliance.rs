@@ -65,16 +65,28 @@ fn refused_writes_change_nothing(p: Backend) {
 
 /// Coercions: 42 → 42.0 for a float, 3.0 → 3 for an integer, 3.5 and NaN refused.
 fn coercions(p: Backend) {
-    p.register("f", VarType::Float, Value::Integer(1), VarOptions::new(), RUST)
-        .unwrap();
+    p.register(
+        "f",
+        VarType::Float,
+        Value::Integer(1),
+        VarOptions::new(),
+        RUST,
+    )
+    .unwrap();
     set(&*p, "f", 42).unwrap();
     assert_eq!(p.get("f").unwrap(), Value::Float(42.0));
     assert!(matches!(
         set(&*p, "f", f64::NAN),
         Err(Error::TypeMismatch { .. })
     ));
-    p.register("i", VarType::Integer, Value::Float(1.0), VarOptions::new(), RUST)
-        .unwrap();
+    p.register(
+        "i",
+        VarType::Integer,
+        Value::Float(1.0),
+        VarOptions::new(),
+        RUST,
+    )
+    .unwrap();
     assert_eq!(p.get("i").unwrap(), Value::Integer(1));
     set(&*p, "i", 3.0).unwrap();
     assert_eq!(p.get("i").unwrap(), Value::Integer(3));
@@ -90,7 +102,8 @@ fn coercions(p: Backend) {
         "b",
         VarType::Boolean,
         Value::Boolean(true),
-        VarOptions::new(), RUST,
+        VarOptions::new(),
+        RUST,
     )
     .unwrap();
     assert!(matches!(set(&*p, "b", 1), Err(Error::TypeMismatch { .. })));
@@ -120,7 +133,8 @@ fn string_constraints(p: Backend) {
             .max_length(4)
             .pattern("^[a-zé]+$"),
     );
-    p.register("s", VarType::String, "abc".into(), s, RUST).unwrap();
+    p.register("s", VarType::String, "abc".into(), s, RUST)
+        .unwrap();
     assert!(matches!(
         set(&*p, "s", "a"),
         Err(Error::ConstraintViolation { .. })
@@ -181,7 +195,8 @@ fn invalid_definitions(p: Backend) {
                 "x",
                 var_type,
                 initial,
-                VarOptions::new().constraints(constraints), RUST,
+                VarOptions::new().constraints(constraints),
+                RUST,
             )
             .unwrap_err();
         assert!(matches!(err, Error::InvalidDefinition { .. }), "{err:?}");
@@ -192,7 +207,8 @@ fn invalid_definitions(p: Backend) {
             "x",
             VarType::Float,
             3.0.into(),
-            VarOptions::new().constraints(Constraints::new().max(2.0)), RUST,
+            VarOptions::new().constraints(Constraints::new().max(2.0)),
+            RUST,
         )
         .unwrap_err();
     assert!(matches!(err, Error::ConstraintViolation { .. }), "{err:?}");
@@ -253,7 +269,8 @@ fn register_many_is_all_or_nothing(p: Backend) {
 /// set with metadata merges keys; set at an expected version refuses a moved version.
 fn metadata_and_versions(p: Backend) {
     let opts = VarOptions::new().metadata("owner", "me").description("d");
-    p.register("v", VarType::Integer, 0.into(), opts, RUST).unwrap();
+    p.register("v", VarType::Integer, 0.into(), opts, RUST)
+        .unwrap();
     let md: Metadata = [("reason".to_owned(), "tuning".to_owned())].into();
     let write = WriteOptions {
         metadata: Some(md),
@@ -291,21 +308,27 @@ fn batches(p: Backend) {
     let err = p
         .update_many(
             vec![("a".into(), 0.5.into()), ("b".into(), 9.0.into())],
-            None, RUST,
+            None,
+            RUST,
         )
         .unwrap_err();
     assert_eq!(err.variable(), Some("b"));
     let err = p
         .update_many(
             vec![("a".into(), 0.5.into()), ("q".into(), 1.0.into())],
-            None, RUST,
+            None,
+            RUST,
         )
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
     assert_eq!(p.get("a").unwrap(), Value::Float(0.1));
     assert_eq!(p.variable("a").unwrap().version, 0);
-    p.update_many(vec![("a".into(), 1.into()), ("b".into(), 1.5.into())], None, RUST)
-        .unwrap();
+    p.update_many(
+        vec![("a".into(), 1.into()), ("b".into(), 1.5.into())],
+        None,
+        RUST,
+    )
+    .unwrap();
     assert_eq!(p.get("a").unwrap(), Value::Float(1.0));
     assert_eq!(p.variable("b").unwrap().version, 1);
 }
@@ -339,9 +362,11 @@ fn update_is_atomic(p: Backend) {
         for _ in 0..2 {
             s.spawn(|| {
                 for _ in 0..10_000 {
-                    p.update("count", &mut |v| {
-                        Ok(Value::Integer(v.as_i64().unwrap_or_default() + 1))
-                    }, RUST)
+                    p.update(
+                        "count",
+                        &mut |v| Ok(Value::Integer(v.as_i64().unwrap_or_default() + 1)),
+                        RUST,
+                    )
                     .unwrap();
                 }
             });

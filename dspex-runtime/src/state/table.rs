@@ -102,7 +102,11 @@ impl VariableTable {
 
     /// Defines several variables, all or nothing: every definition is checked (and every
     /// name, against the table and the batch) before any is added.
-    pub fn register_many(&self, defs: Vec<VariableDef>, source: UpdateSource) -> Result<Vec<VarId>> {
+    pub fn register_many(
+        &self,
+        defs: Vec<VariableDef>,
+        source: UpdateSource,
+    ) -> Result<Vec<VarId>> {
         let entries = defs
             .into_iter()
             .map(|def| new_entry(def, source))

@@ -282,6 +282,10 @@ mod tests {
         let err = parse_record(&fields, None).unwrap_err();
         assert!(err.contains("refused by its definition"), "{err}");
         fields.insert("type".into(), "list".into());
-        assert!(parse_record(&fields, None).unwrap_err().contains("not a dspex type"));
+        assert!(
+            parse_record(&fields, None)
+                .unwrap_err()
+                .contains("not a dspex type")
+        );
     }
 }

@@ -113,7 +113,9 @@ impl Follower {
     async fn connect(&self) -> RedisResult<MultiplexedConnection> {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_millis(BLOCK_MS) + Duration::from_secs(5)));
+            .set_response_timeout(Some(
+                Duration::from_millis(BLOCK_MS) + Duration::from_secs(5),
+            ));
         self.shared
             .pool
             .client()
@@ -129,7 +131,10 @@ impl Follower {
     async fn start(&mut self) -> Result<MultiplexedConnection> {
         let mut con = self.connect().await.map_err(|e| self.error(&e))?;
         self.check_shape(&mut con).await?;
-        let problems = self.load(&mut con, false).await.map_err(|e| self.error(&e))?;
+        let problems = self
+            .load(&mut con, false)
+            .await
+            .map_err(|e| self.error(&e))?;
         if let Some((key, problem)) = problems.into_iter().next() {
             return Err(shape_error(
                 &self.shared.namespace,
@@ -172,14 +177,18 @@ impl Follower {
             Some(FORMAT) => Ok(()),
             Some(other) => Err(shape_error(
                 &self.shared.namespace,
-                format!("key `{}` says its format is {other:?}, not {FORMAT:?}", keys.meta),
+                format!(
+                    "key `{}` says its format is {other:?}, not {FORMAT:?}",
+                    keys.meta
+                ),
             )),
-            None if (1..4).any(|i| kind(i) != "none") || kind(0) != "none" => {
-                Err(shape_error(
-                    &self.shared.namespace,
-                    format!("its keys exist but `{}` does not name a dspex format", keys.meta),
-                ))
-            }
+            None if (1..4).any(|i| kind(i) != "none") || kind(0) != "none" => Err(shape_error(
+                &self.shared.namespace,
+                format!(
+                    "its keys exist but `{}` does not name a dspex format",
+                    keys.meta
+                ),
+            )),
             None => {
                 let now = super::super::definition::now_ms();
                 redis::cmd("HSETNX")
@@ -270,7 +279,14 @@ impl Follower {
         let mut entries = Vec::new();
         for stream in streams {
             let parts = array(stream).ok_or_else(|| protocol_error("XREAD stream"))?;
-            entries.extend(parts.get(1).and_then(array).unwrap_or_default().iter().cloned());
+            entries.extend(
+                parts
+                    .get(1)
+                    .and_then(array)
+                    .unwrap_or_default()
+                    .iter()
+                    .cloned(),
+            );
         }
         for entry in &entries {
             let parts = array(entry).ok_or_else(|| protocol_error("XREAD entry"))?;
@@ -354,7 +370,10 @@ impl Follower {
             .arg(name)
             .invoke_async(con)
             .await?;
-        let Some(fields) = array(&reply).and_then(|items| items.first()).and_then(pairs) else {
+        let Some(fields) = array(&reply)
+            .and_then(|items| items.first())
+            .and_then(pairs)
+        else {
             return Ok(());
         };
         match parse_record(&fields, None) {

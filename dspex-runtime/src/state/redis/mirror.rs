@@ -65,7 +65,10 @@ impl Mirror {
     /// The cached value.
     #[inline]
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.state.read().find(key).map(|c| c.record.var.value.clone())
+        self.state
+            .read()
+            .find(key)
+            .map(|c| c.record.var.value.clone())
     }
 
     /// The cached variable.
@@ -202,7 +205,12 @@ impl Mirror {
 
     /// Watches cached variables (every key must be cached); the subscription and the
     /// initial values are taken under one lock.
-    pub fn watch(&self, keys: &[&str], include_initial: bool, snapshot: Snapshot) -> Result<Watcher> {
+    pub fn watch(
+        &self,
+        keys: &[&str],
+        include_initial: bool,
+        snapshot: Snapshot,
+    ) -> Result<Watcher> {
         let state = self.state.read();
         let names = if keys.is_empty() {
             None
@@ -221,7 +229,12 @@ impl Mirror {
         let current = currents(&state, names.as_ref());
         let subscription = self.hub.subscribe(names);
         drop(state);
-        Ok(Watcher::new(subscription, snapshot, current, include_initial))
+        Ok(Watcher::new(
+            subscription,
+            snapshot,
+            current,
+            include_initial,
+        ))
     }
 }
 

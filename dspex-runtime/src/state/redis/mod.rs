@@ -50,8 +50,8 @@ use dspex_core::{
 use parking_lot::Mutex;
 
 use self::codec::{
-    Record, array, decode_metadata, decode_value, definition_args, encode_metadata,
-    encode_source, encode_value, int, pairs, parse_record, text,
+    Record, array, decode_metadata, decode_value, definition_args, encode_metadata, encode_source,
+    encode_value, int, pairs, parse_record, text,
 };
 use self::keys::{Keys, check_namespace};
 use self::mirror::{Definition, Mirror, WriteInfo};
@@ -110,7 +110,9 @@ pub(crate) struct RedisState {
 /// parse (one that parsed is shown from its parts).
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -189,13 +191,14 @@ impl RedisState {
                 let name = fields.get("name").cloned().unwrap_or_default();
                 let known = self.mirror().schema_of(&name);
                 let (record, schema) =
-                    parse_record(&fields, known.as_ref().map(|(id, s)| (id.as_str(), s)))
-                        .map_err(|p| {
+                    parse_record(&fields, known.as_ref().map(|(id, s)| (id.as_str(), s))).map_err(
+                        |p| {
                             codec::shape_error(
                                 &self.shared.namespace,
                                 format!("key `{}` (read as `{key}`): {p}", k.var(&name)),
                             )
-                        })?;
+                        },
+                    )?;
                 let var = record.var.clone();
                 self.mirror().insert(record, schema);
                 Ok(Some(var))
@@ -233,7 +236,14 @@ impl RedisState {
                 .arg(&["value", "version", "md", "updated", "src"])
                 .query(con)
         })?;
-        let [Some(value), Some(version), Some(md), Some(updated), Some(src)] = &fields[..] else {
+        let [
+            Some(value),
+            Some(version),
+            Some(md),
+            Some(updated),
+            Some(src),
+        ] = &fields[..]
+        else {
             if fields.first().is_some_and(Option::is_none) {
                 return Err(Error::variable_not_found(key));
             }
@@ -416,13 +426,12 @@ impl RedisState {
                 other => return Err(unexpected("a definition", other)),
             }
         }
-        let ids = ids
-            .into_iter()
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Error::BackendUnavailable {
+        let ids = ids.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
+            Error::BackendUnavailable {
                 backend: "redis",
                 reason: "the definitions kept changing while they were written".to_owned(),
-            })?;
+            }
+        })?;
         self.declared
             .lock()
             .extend(vars.iter().map(|(v, _)| v.name.clone()));

@@ -24,18 +24,16 @@ const MAX_IDLE: usize = 16;
 
 /// Where the Redis server is, as messages show it: the password is never shown.
 pub(crate) fn describe_url(info: &redis::ConnectionInfo) -> String {
-    format!(
-        "redis://{}/{}",
-        info.addr(),
-        info.redis_settings().db()
-    )
+    format!("redis://{}/{}", info.addr(), info.redis_settings().db())
 }
 
 /// The error for a failed round trip: the connection (`BackendUnavailable`), the
 /// credentials, or the server's answer.
 pub(crate) fn map_error(error: &redis::RedisError, server: &str, namespace: &str) -> Error {
     if error.kind() == redis::ErrorKind::AuthenticationFailed
-        || error.code().is_some_and(|c| c == "WRONGPASS" || c == "NOAUTH" || c == "NOPERM")
+        || error
+            .code()
+            .is_some_and(|c| c == "WRONGPASS" || c == "NOAUTH" || c == "NOPERM")
     {
         return Error::InvalidArgument {
             message: format!(
@@ -109,7 +107,10 @@ impl Pool {
 
     /// Runs `f` on a connection, retrying it once on a new one if a pooled connection
     /// turns out to be broken.
-    pub fn run<T>(&self, mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T> {
+    pub fn run<T>(
+        &self,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
         let (mut con, pooled) = self.take()?;
         match f(&mut con) {
             Ok(v) => {
