@@ -369,6 +369,9 @@ impl Context {
     /// stays Local with all its variables and the error is returned. Calling it again is a
     /// no-op. Operations on other clones wait for the switch and are applied exactly once.
     ///
+    /// On a Redis Context the variables stay in Redis: the bridge serves them from there
+    /// (the kind stays `Redis`, `requires_bridge` becomes true).
+    ///
     /// Call it from any tokio runtime: the bridge runs on the library's own runtime.
     ///
     /// ```
