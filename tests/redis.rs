@@ -416,3 +416,60 @@ async fn a_module_on_a_redis_context_runs_with_the_value_another_process_set() {
     let answer: String = prediction.get("answer").expect("answer");
     assert_eq!(common::temperature_seen(&answer), "1.25", "{answer}");
 }
+
+#[tokio::test]
+async fn a_watcher_that_missed_trimmed_events_gets_lagged_then_the_current_value() {
+    let server = RedisServer::start().expect("redis-server");
+    let ctx = connect(&server.url()).await;
+    ctx.defvariable("x", VarType::Integer, 0, VarOptions::new())
+        .expect("define");
+    let mut watcher = ctx.watch(&["x"], false).expect("watch");
+    let client = redis::Client::open(server.url()).expect("client");
+    let mut raw = client.get_connection().expect("connection");
+    let command = |raw: &mut redis::Connection, args: &[&str]| {
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.exec(raw).expect("raw command");
+    };
+    // Lock this Context out (its stream follower cannot reconnect) while another writes and
+    // the stream is trimmed past what this one read.
+    command(&mut raw, &["CONFIG", "SET", "requirepass", "pw"]);
+    command(
+        &mut raw,
+        &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+    );
+    let with_password = server.url().replace("redis://", "redis://:pw@");
+    let other = connect(&with_password).await;
+    other
+        .defvariable("x", VarType::Integer, 0, VarOptions::new())
+        .expect("adopt");
+    for i in 1..=5 {
+        other.set("x", i).expect("set");
+    }
+    command(
+        &mut raw,
+        &["XTRIM", "dspex:{checkout-service}:events", "MAXLEN", "0"],
+    );
+    command(&mut raw, &["CONFIG", "SET", "requirepass", ""]);
+
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), watcher.next())
+            .await
+            .expect("an event in time")
+    };
+    assert_eq!(next().await, Some(WatchEvent::Lagged { missed: 5 }));
+    let Some(WatchEvent::Update(current)) = next().await else {
+        panic!("expected the current value")
+    };
+    assert_eq!((current.value.as_i64(), current.version), (Some(5), 5));
+    assert_eq!(current.old_value, None);
+    assert_eq!(ctx.get::<i64>("x").expect("cached"), 5);
+    // And it follows the stream again.
+    other.set("x", 6).expect("set");
+    let Some(WatchEvent::Update(update)) = next().await else {
+        panic!("expected an update")
+    };
+    assert_eq!(update.version, 6);
+}

@@ -418,7 +418,9 @@ impl Follower {
     }
 
     /// After a reconnection: resumes from the cursor if the server still has every event
-    /// after it, else resynchronises.
+    /// after it, else resynchronises. (A stream whose head was trimmed past the cursor
+    /// counts as not intact even when nothing after the cursor was lost: a resync too many
+    /// is only a `Lagged` too many, never a lost write.)
     async fn catch_up(&mut self, con: &mut MultiplexedConnection) -> RedisResult<()> {
         let info: RedisResult<redis::Value> = redis::cmd("XINFO")
             .arg("STREAM")
@@ -432,12 +434,23 @@ impl Follower {
                     items
                         .chunks(2)
                         .find(|kv| text(&kv[0]).as_deref() == Some(name))
-                        .and_then(|kv| kv.get(1).and_then(text))
-                        .and_then(|t| StreamId::parse(&t))
+                        .and_then(|kv| kv.get(1))
                 };
-                let deleted = field("max-deleted-entry-id").unwrap_or(StreamId::ZERO);
-                let last = field("last-generated-id").unwrap_or(StreamId::ZERO);
-                deleted <= self.cursor && last >= self.cursor
+                let id = |name: &str| field(name).and_then(text).and_then(|t| StreamId::parse(&t));
+                let first = field("first-entry")
+                    .and_then(array)
+                    .and_then(|entry| entry.first())
+                    .and_then(text)
+                    .and_then(|t| StreamId::parse(&t));
+                let deleted = id("max-deleted-entry-id").unwrap_or(StreamId::ZERO);
+                let last = id("last-generated-id").unwrap_or(StreamId::ZERO);
+                // Trimming removes the oldest entries: if the stream still starts at or
+                // before the cursor, everything after it is there.
+                let head_kept = match first {
+                    Some(first) => first <= self.cursor,
+                    None => last == self.cursor,
+                };
+                head_kept && deleted <= self.cursor && last >= self.cursor
             }
             // No stream: intact only if it never had an event we read.
             Err(e) if e.code() == Some("ERR") => self.cursor == StreamId::ZERO,
