@@ -6,6 +6,10 @@
 //! so this is also its staleness) and the `update` throughput of four processes on one
 //! variable.
 //!
+//! On a shared machine, round-trip times drift between criterion's runs, so both
+//! comparisons are also measured interleaved — one raw call, one dspex call, in turn — and
+//! printed as `interleaved_*` lines with their ratio.
+//!
 //! The other processes are this benchmark binary, started with `DSPEX_BENCH_ROLE` set.
 
 use std::hint::black_box;
@@ -69,6 +73,24 @@ fn spawn(role: &str, url: &str) -> std::process::Child {
         .expect("spawn a child process")
 }
 
+/// Mean time of `raw` and of `ours`, called in turn `n` times.
+fn interleaved(name: &str, n: u32, mut raw: impl FnMut(), mut ours: impl FnMut()) {
+    let (mut raw_t, mut ours_t) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..n {
+        let t = Instant::now();
+        raw();
+        raw_t += t.elapsed();
+        let t = Instant::now();
+        ours();
+        ours_t += t.elapsed();
+    }
+    let (raw_t, ours_t) = (raw_t / n, ours_t / n);
+    println!(
+        "interleaved_{name}: raw {raw_t:?} dspex {ours_t:?} ratio {:.2}",
+        ours_t.as_secs_f64() / raw_t.as_secs_f64()
+    );
+}
+
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -88,7 +110,10 @@ fn benches(c: &mut Criterion, server: &RedisServer) {
         .expect("define");
     let uncached = connect(&rt, &url, "bench", false);
 
-    let client = redis::Client::open(url.as_str()).expect("client");
+    // The same TCP settings as the backend's connections (no Nagle delay).
+    let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).expect("url");
+    let tcp = info.tcp_settings().clone().set_nodelay(true);
+    let client = redis::Client::open(info.set_tcp_settings(tcp)).expect("client");
     let mut raw = client.get_connection().expect("connection");
     redis::cmd("SET")
         .arg("raw:temperature")
@@ -135,6 +160,40 @@ fn benches(c: &mut Criterion, server: &RedisServer) {
             black_box(cached.set(black_box("temperature"), x).expect("set"))
         })
     });
+    let mut y = 0.0;
+    interleaved(
+        "get",
+        10_000,
+        || {
+            let v: String = redis::cmd("GET")
+                .arg("raw:temperature")
+                .query(&mut raw)
+                .expect("GET");
+            black_box(v);
+        },
+        || {
+            black_box(uncached.get::<f64>("temperature").expect("get"));
+        },
+    );
+    let mut raw_set = client.get_connection().expect("connection");
+    interleaved(
+        "set",
+        5_000,
+        || {
+            let v: i64 = script
+                .key("raw:var")
+                .key("raw:events")
+                .arg(0.5)
+                .arg(now_us())
+                .invoke(&mut raw_set)
+                .expect("EVALSHA");
+            black_box(v);
+        },
+        || {
+            y = if y > 1.5 { 0.0 } else { y + 0.25 };
+            black_box(cached.set("temperature", y).expect("set"));
+        },
+    );
     c.bench_function("redis_get_cached_f64", |b| {
         b.iter(|| black_box(cached.get::<f64>(black_box("temperature")).expect("get")))
     });

@@ -121,11 +121,19 @@ impl RedisState {
     /// Connects to `url`, checks and loads `namespace`, and starts following its events.
     pub(crate) async fn connect(url: &str, namespace: &str, cache: bool) -> Result<RedisState> {
         check_namespace(namespace)?;
-        let client = redis::Client::open(url).map_err(|e| Error::InvalidArgument {
-            message: format!(
-                "{:?} is not a Redis URL ({e}); expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
-                redact_url(url)
-            ),
+        let info = redis::IntoConnectionInfo::into_connection_info(url)
+            .map_err(|e| Error::InvalidArgument {
+                message: format!(
+                    "{:?} is not a Redis URL ({e}); expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
+                    redact_url(url)
+                ),
+            })?;
+        // Each round trip is one small request and one small reply: send at once.
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let client = redis::Client::open(info.set_tcp_settings(tcp)).map_err(|e| {
+            Error::InvalidArgument {
+                message: format!("{:?} is not a usable Redis URL ({e})", redact_url(url)),
+            }
         })?;
         let shared = Arc::new(Shared {
             namespace: namespace.to_owned(),
