@@ -30,14 +30,36 @@ demo: setup
 test: setup rust-checks
 	@$(MAKE) --no-print-directory proto-check python-lint packaging python-tests
 
+# The default build (python), the lean one (variables, macros, Local: no tonic, prost or
+# worker code) and the Redis backend are each checked; the tests run with Redis on, against
+# redis-servers they start themselves.
 rust-checks:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
+	$(CARGO) clippy --workspace --all-targets --features dspex/redis -- -D warnings
+	$(CARGO) check -p dspex --no-default-features
+	$(CARGO) check -p dspex --features redis
+	$(CARGO) test --workspace --features dspex/redis
 
-setup: $(VENV_STAMP)
+setup: $(VENV_STAMP) redis-server
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup"; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+# The Redis tests start their own redis-server (Redis 7, Debian's package). Installed here
+# when missing, without leaving the distribution's service running: the tests use only the
+# servers they start.
+.PHONY: redis-server
+redis-server:
+	@[ -n "$$DSPEX_REDIS_SERVER" ] || command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing redis-server (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null && \
+	    { systemctl disable --now redis-server >/dev/null 2>&1 || service redis-server stop >/dev/null 2>&1 || true; }; \
+	  else \
+	    echo "redis-server not found: install Redis 7, e.g. 'sudo apt-get install -y redis-server' (Debian/Ubuntu)"; \
+	    echo "or 'brew install redis' (macOS), or set DSPEX_REDIS_SERVER to a redis-server binary"; \
+	    exit 1; \
+	  fi; }
+	@$${DSPEX_REDIS_SERVER:-redis-server} --version
 
 # The project's Python: a venv at the root with dspex_bridge installed editable (+ test and lint deps).
 $(VENV_STAMP): python/pyproject.toml
@@ -81,3 +103,4 @@ bench: setup
 	$(CARGO) bench --bench variables
 	$(CARGO) bench --bench bridge
 	$(CARGO) bench --bench modules
+	$(CARGO) bench --features redis --bench redis

@@ -1,11 +1,19 @@
-//! Compiles the wire protocol with protox: no system `protoc` needed.
+//! Compiles the wire protocol with protox: no system `protoc` needed. Only the `python`
+//! feature (the bridge and the workers) speaks it, so a build without it compiles nothing.
 //!
 //! The `.proto` files live inside this crate (`proto/`, also reachable from the repository
 //! root through the `proto` symlink) so that the packaged crate builds on its own.
 
-use std::path::PathBuf;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(feature = "python")]
+    compile_protos()?;
+    Ok(())
+}
+
+#[cfg(feature = "python")]
+fn compile_protos() -> Result<(), Box<dyn std::error::Error>> {
+    use std::path::PathBuf;
+
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("proto");
     let files: Vec<PathBuf> = std::fs::read_dir(root.join("dspex/bridge/v1"))?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -3,6 +3,7 @@
 
 pub use dspex_runtime::*;
 
+#[cfg(feature = "python")]
 pub use dspex_macros::Signature;
 pub use dspex_macros::{Variables, defvariable, program};
 
@@ -19,13 +20,16 @@ pub mod __private {
         DefResult, StaticConstraints, StaticValue, context, inventory, take_value,
         unreachable_fallback,
     };
-    pub use dspex_runtime::typed_macro_support::*;
+    #[cfg(feature = "python")]
     pub use dspex_runtime::{
         ChainOfThought, Predict, ProgramOfThought, ReAct, TypedModule, TypedModuleSlot,
     };
     pub use dspex_runtime::{
-        Constraints, Context, Error, Module, ModuleInfo, ModuleSlot, ModuleSpec, ProgramInfo,
-        Result, Value, VarId, VarOptions, VarType, VariableDef, VariableInfo, VariableSet,
+        Constraints, Context, Error, ModuleInfo, ProgramInfo, Result, Value, VarId, VarOptions,
+        VarType, VariableDef, VariableInfo, VariableSet,
     };
+    #[cfg(feature = "python")]
     pub use dspex_runtime::{FieldRole, FieldSpec, ReservedConflict, Signature, SignatureSpec};
+    #[cfg(feature = "python")]
+    pub use dspex_runtime::{Module, ModuleSlot, ModuleSpec, typed_macro_support::*};
 }

@@ -143,6 +143,51 @@ pub enum Error {
         /// Why the last start failed.
         reason: String,
     },
+    /// The shared state store (Redis) could not be reached, or dropped the connection.
+    /// The operation may be retried: the backend reconnects with backoff by itself. A
+    /// write that fails with it before reaching the store changed nothing; one whose reply
+    /// was lost may have been applied whole (writes are atomic in the store, never half).
+    ///
+    /// ```
+    /// use dspex_core::Error;
+    /// let err = Error::BackendUnavailable {
+    ///     backend: "redis",
+    ///     reason: "connection refused by redis://127.0.0.1:6390/0".into(),
+    /// };
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "the redis backend is unavailable: connection refused by redis://127.0.0.1:6390/0"
+    /// );
+    /// ```
+    #[error("the {backend} backend is unavailable: {reason}")]
+    BackendUnavailable {
+        /// Which backend ("redis").
+        backend: &'static str,
+        /// What failed, and what happens next.
+        reason: String,
+    },
+    /// A variable declared here is already defined in the shared store with another type
+    /// or other constraints (by another process, or an earlier run).
+    ///
+    /// ```
+    /// use dspex_core::Error;
+    /// let err = Error::DefinitionConflict {
+    ///     name: "temperature".into(),
+    ///     difference: "stored max 2.0, declared max 1.0".into(),
+    /// };
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "variable `temperature` is already defined differently in the shared store: stored \
+    ///      max 2.0, declared max 1.0"
+    /// );
+    /// ```
+    #[error("variable `{name}` is already defined differently in the shared store: {difference}")]
+    DefinitionConflict {
+        /// The variable.
+        name: String,
+        /// What differs, stored against declared.
+        difference: String,
+    },
     /// A request the caller got wrong (an argument, a size limit, ...).
     #[error("invalid argument: {message}")]
     InvalidArgument {
@@ -260,6 +305,7 @@ impl Error {
             | Error::TypeMismatch { name, .. }
             | Error::ConstraintViolation { name, .. }
             | Error::InvalidDefinition { name, .. }
+            | Error::DefinitionConflict { name, .. }
             | Error::VersionConflict { name, .. } => Some(name),
             _ => None,
         }

@@ -9,13 +9,12 @@ use dspex_core::{
 };
 use parking_lot::RwLock;
 
+#[cfg(feature = "python")]
 use crate::bridge::BridgeEndpoint;
-use crate::state::{
-    BackendInfo, BackendKind, BridgedState, LocalState, StateProvider, WriteOptions,
-};
+use crate::state::{BackendInfo, LocalState, StateProvider, WriteOptions};
+#[cfg(feature = "python")]
 use crate::store::SessionStore;
-use crate::watch::WatchHub;
-use crate::watch::Watcher;
+use crate::watch::{UpdateSource, WatchHub, Watcher};
 
 /// A set of typed, constrained variables, and the handle Python modules are created on.
 ///
@@ -54,7 +53,7 @@ pub(crate) struct ContextInner {
 impl Drop for ContextInner {
     fn drop(&mut self) {
         // No clone is left to write these variables: end the watchers waiting on them.
-        self.backend.get_mut().table().hub().close();
+        self.backend.get_mut().close();
     }
 }
 
@@ -76,17 +75,21 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// A new, empty Context on the Local backend, with an id unique in the process.
     pub fn new() -> Context {
+        Context::with_backend_state(Arc::new(LocalState::with_hub(WatchHub::default())))
+    }
+
+    /// A Context on `backend`, with an id unique in the process.
+    pub(crate) fn with_backend_state(backend: Arc<dyn StateProvider>) -> Context {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = format!(
             "ctx-{:08x}-{}",
             crate::ids::process_nonce() as u32,
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let hub = WatchHub::default();
         Context {
             inner: Arc::new(ContextInner {
                 id,
-                backend: RwLock::new(Arc::new(LocalState::with_hub(hub))),
+                backend: RwLock::new(backend),
                 switches: AtomicU32::new(0),
             }),
         }
@@ -136,7 +139,7 @@ impl Context {
         opts: VarOptions,
     ) -> Result<VarId> {
         let initial = initial.into();
-        self.with_backend(|b| b.register(name, var_type, initial, opts))
+        self.with_backend(|b| b.register(name, var_type, initial, opts, UpdateSource::Rust))
     }
 
     /// Defines several variables, all or nothing: if one definition (or name) is refused,
@@ -155,7 +158,7 @@ impl Context {
     /// ```
     pub fn defvariables(&self, defs: impl IntoIterator<Item = VariableDef>) -> Result<Vec<VarId>> {
         let defs: Vec<VariableDef> = defs.into_iter().collect();
-        self.with_backend(|b| b.register_many(defs))
+        self.with_backend(|b| b.register_many(defs, UpdateSource::Rust))
     }
 
     /// Reads a variable as `T` (`f64`, `i64`, `String`, `bool` or [`Value`]). Strict: `f64`
@@ -164,6 +167,22 @@ impl Context {
     #[inline]
     pub fn get<T: FromValue>(&self, name_or_id: &str) -> Result<T> {
         let value = self.with_backend(|b| b.get(name_or_id))?;
+        typed(name_or_id, value)
+    }
+
+    /// Reads a variable as `T`, like [`Context::get`], from where the variables live: on a
+    /// Redis Context it reads through the read cache (one round trip) and so sees every
+    /// write acknowledged to any process before it; elsewhere it is `get`.
+    ///
+    /// ```
+    /// use dspex::{Context, VarOptions, VarType};
+    /// let ctx = Context::new();
+    /// ctx.defvariable("temperature", VarType::Float, 0.7, VarOptions::new())?;
+    /// assert_eq!(ctx.get_fresh::<f64>("temperature")?, 0.7);
+    /// # Ok::<(), dspex::Error>(())
+    /// ```
+    pub fn get_fresh<T: FromValue>(&self, name_or_id: &str) -> Result<T> {
+        let value = self.with_backend(|b| b.get_fresh(name_or_id))?;
         typed(name_or_id, value)
     }
 
@@ -219,8 +238,10 @@ impl Context {
     }
 
     /// Atomic read-modify-write: no other write can land between the read and the write,
-    /// so concurrent updates are never lost. Returns the new version. `f` runs under the
-    /// variable's lock: it must not use this Context.
+    /// so concurrent updates are never lost. Returns the new version. `f` must not use this
+    /// Context: in-process it runs under the variable's lock. On a Redis Context the write
+    /// is conditional on the version `f` read, and `f` runs again on the newer value when
+    /// another process wrote first, so `f` should compute from its argument alone.
     ///
     /// ```
     /// use dspex::{Context, VarOptions, VarType};
@@ -233,17 +254,13 @@ impl Context {
     pub fn update<T: FromValue + Into<Value>>(
         &self,
         name_or_id: &str,
-        f: impl FnOnce(T) -> T,
+        mut f: impl FnMut(T) -> T,
     ) -> Result<u64> {
-        let mut f = Some(f);
         let mut apply = |current: &Value| -> Result<Value> {
             let current = typed::<T>(name_or_id, current.clone())?;
-            let f = f.take().ok_or_else(|| Error::InvalidArgument {
-                message: format!("update of `{name_or_id}` ran its function twice"),
-            })?;
             Ok(f(current).into())
         };
-        self.with_backend(|b| b.update(name_or_id, &mut apply))
+        self.with_backend(|b| b.update(name_or_id, &mut apply, UpdateSource::Rust))
     }
 
     /// The values of several variables, keyed by the names (or ids) asked for; unknown
@@ -258,7 +275,7 @@ impl Context {
     /// # Ok::<(), dspex::Error>(())
     /// ```
     pub fn get_many(&self, names: &[&str]) -> Result<HashMap<String, Value>> {
-        Ok(self.with_backend(|b| b.get_many(names)))
+        self.with_backend(|b| b.get_many(names))
     }
 
     /// Writes several variables, all or nothing: one bad value or unknown name and no
@@ -283,7 +300,7 @@ impl Context {
             .into_iter()
             .map(|(k, v)| (k.as_ref().to_owned(), v.into()))
             .collect();
-        self.with_backend(|b| b.update_many(updates, None))
+        self.with_backend(|b| b.update_many(updates, None, UpdateSource::Rust))
     }
 
     /// Like [`Context::update_many`], merging `metadata` into every written variable.
@@ -296,7 +313,7 @@ impl Context {
             .into_iter()
             .map(|(k, v)| (k.as_ref().to_owned(), v.into()))
             .collect();
-        self.with_backend(|b| b.update_many(updates, Some(metadata)))
+        self.with_backend(|b| b.update_many(updates, Some(metadata), UpdateSource::Rust))
     }
 
     /// Every variable, in registration order.
@@ -329,14 +346,14 @@ impl Context {
             let Some(inner) = ctx.upgrade() else {
                 return Vec::new();
             };
-            inner.backend.read_recursive().table().snapshot(names)
+            inner.backend.read_recursive().snapshot(names)
         });
-        self.with_backend(|b| b.table().watch(names, include_initial, snapshot))
+        self.with_backend(|b| b.watch(names, include_initial, snapshot))
     }
 
     /// How many watchers are watching this Context (from Rust and, once bridged, Python).
     pub fn watcher_count(&self) -> usize {
-        self.with_backend(|b| b.table().hub().watcher_count())
+        self.with_backend(|b| b.watcher_count())
     }
 
     /// Adds whole variables (ids, versions, metadata kept), all or nothing. With
@@ -351,6 +368,9 @@ impl Context {
     /// version, id) *before* the local state is released. If any step fails, the Context
     /// stays Local with all its variables and the error is returned. Calling it again is a
     /// no-op. Operations on other clones wait for the switch and are applied exactly once.
+    ///
+    /// On a Redis Context the variables stay in Redis: the bridge serves them from there
+    /// (the kind stays `Redis`, `requires_bridge` becomes true).
     ///
     /// Call it from any tokio runtime: the bridge runs on the library's own runtime.
     ///
@@ -368,37 +388,38 @@ impl Context {
     /// # Ok::<(), dspex::Error>(())
     /// # }).unwrap();
     /// ```
+    #[cfg(feature = "python")]
     pub async fn ensure_bridged(&self) -> Result<()> {
-        if self.backend().kind == BackendKind::Bridged {
+        if self.backend().requires_bridge {
             return Ok(());
         }
         crate::bridge::ensure_started()?;
         self.switch_to(SessionStore::global())
     }
 
-    /// Steps 2 and 3 of the switch, with every operation on this Context held off.
+    /// Steps 2 and 3 of the switch, with every operation on this Context held off: the
+    /// backend publishes itself as this Context's session (a Local one becomes Bridged, a
+    /// Redis one stays Redis), and the Context uses what it returns.
+    #[cfg(feature = "python")]
     fn switch_to(&self, store: &SessionStore) -> Result<()> {
         let mut backend = self.inner.backend.write();
-        if backend.kind() == BackendKind::Bridged {
+        if backend.requires_bridge() {
             return Ok(());
         }
-        let local = backend.clone();
-        let session = store.create_session_with_hub(&self.inner.id, local.table().hub().clone())?;
-        let migrated: Metadata = [("migrated_from".to_owned(), "local".to_owned())].into();
-        if let Err(e) = local.table().move_into(session.table(), &migrated) {
-            store.remove_exact(&session);
-            return Err(e);
+        let before = backend.kind();
+        let next = backend.clone().serve(store, &self.inner.id)?;
+        if next.kind() != before {
+            self.inner.switches.fetch_add(1, Ordering::AcqRel);
         }
-        *backend = Arc::new(BridgedState::new(session));
-        // The local table was emptied by the move: nothing is left to release.
-        self.inner.switches.fetch_add(1, Ordering::AcqRel);
-        tracing::debug!(context = %self.inner.id, "context bridged");
+        *backend = next;
+        tracing::debug!(context = %self.inner.id, "context served by the bridge");
         Ok(())
     }
 
     /// The bridge this Context is served by, once bridged.
+    #[cfg(feature = "python")]
     pub fn bridge(&self) -> Option<BridgeEndpoint> {
-        if self.backend().kind == BackendKind::Bridged {
+        if self.backend().requires_bridge {
             crate::bridge::bridge_endpoint()
         } else {
             None

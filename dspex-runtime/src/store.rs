@@ -9,8 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dspex_core::{Error, Result};
 use parking_lot::RwLock;
 
-use crate::state::VariableTable;
-use crate::watch::WatchHub;
+use crate::state::{LocalState, StateProvider};
 
 /// How long a session that no live Context owns may stay idle before the sweep removes it.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
@@ -19,7 +18,9 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
 /// Python under the Context's id.
 pub struct Session {
     id: String,
-    table: VariableTable,
+    /// The Context's variables: its in-process table for a bridged Context, its shared
+    /// store for a Redis one. The bridge serves whichever it is through the same calls.
+    state: Arc<dyn StateProvider>,
     created_at_ms: u64,
     last_access_ms: AtomicU64,
     owned: AtomicBool,
@@ -31,13 +32,13 @@ impl Session {
         &self.id
     }
 
-    pub(crate) fn table(&self) -> &VariableTable {
-        &self.table
+    pub(crate) fn state(&self) -> &Arc<dyn StateProvider> {
+        &self.state
     }
 
     /// How many variables it holds now.
     pub fn variable_count(&self) -> usize {
-        self.table.len()
+        self.state.len()
     }
 
     /// When the session was created (ms since the Unix epoch).
@@ -107,16 +108,19 @@ impl SessionStore {
     // id, to watch one expire). Sessions are otherwise made only by the switch.
     #[doc(hidden)]
     pub fn create_session(&self, id: &str) -> Result<Arc<Session>> {
-        self.create_session_with_hub(id, WatchHub::default())
+        self.insert_session(id, Arc::new(LocalState::default()))
     }
 
-    /// Creates an empty session whose writes are published to `hub`.
-    /// `AlreadyExists` when the id is taken.
-    pub(crate) fn create_session_with_hub(&self, id: &str, hub: WatchHub) -> Result<Arc<Session>> {
+    /// Publishes `state` as the session `id`. `AlreadyExists` when the id is taken.
+    pub(crate) fn insert_session(
+        &self,
+        id: &str,
+        state: Arc<dyn StateProvider>,
+    ) -> Result<Arc<Session>> {
         let now = now_ms();
         let session = Arc::new(Session {
             id: id.to_owned(),
-            table: VariableTable::new(hub),
+            state,
             created_at_ms: now,
             last_access_ms: AtomicU64::new(now),
             owned: AtomicBool::new(false),
@@ -157,7 +161,7 @@ impl SessionStore {
     #[doc(hidden)]
     pub fn remove_session(&self, id: &str) -> bool {
         let removed = self.sessions.write().remove(id);
-        removed.inspect(|s| s.table().hub().close()).is_some()
+        removed.inspect(|s| s.state().close()).is_some()
     }
 
     /// Removes `session` only if it is still the one stored under its id. Its watchers
@@ -220,7 +224,7 @@ impl SessionStore {
             keep
         });
         for session in &expired {
-            session.table().hub().close();
+            session.state().close();
         }
         expired.len()
     }

@@ -70,7 +70,8 @@ pub enum WatchEvent {
 #[derive(Debug, Clone)]
 pub(crate) struct Envelope {
     /// Shared by every watcher of the write: one clone of the value, not one per watcher.
-    pub(crate) update: Arc<VariableUpdate>,
+    /// `None` only wakes the watcher up, to see that it must resynchronise.
+    pub(crate) update: Option<Arc<VariableUpdate>>,
     pub(crate) published_us: u64,
 }
 
@@ -132,25 +133,65 @@ impl WatchHub {
     /// Called by the table, under its write lock, after every successful write. Never
     /// blocks: a full watcher drops the update and counts it as missed.
     pub(crate) fn publish(&self, var: &Variable, old: Value, source: UpdateSource) {
+        self.fan_out(&var.name, || VariableUpdate {
+            name: var.name.clone(),
+            value: var.value.clone(),
+            old_value: Some(old),
+            version: var.version,
+            source,
+            metadata: var.metadata.clone(),
+        });
+    }
+
+    /// Publishes a write made elsewhere (by another process sharing the variables), under
+    /// the lock of the state that recorded it.
+    #[cfg(feature = "redis")]
+    pub(crate) fn publish_update(&self, update: VariableUpdate) {
+        let name = update.name.clone();
+        self.fan_out(&name, move || update);
+    }
+
+    /// Sends the update `make` builds (built once, only if someone watches `name`).
+    fn fan_out(&self, name: &str, make: impl FnOnce() -> VariableUpdate) {
         if self.inner.count.load(Ordering::Acquire) == 0 {
             return;
         }
         let state = self.inner.state.read();
+        let mut make = Some(make);
         let mut envelope: Option<Envelope> = None;
-        for registered in state.subscribers.iter().filter(|r| r.sub.wants(&var.name)) {
-            let env = envelope.get_or_insert_with(|| Envelope {
-                update: Arc::new(VariableUpdate {
-                    name: var.name.clone(),
-                    value: var.value.clone(),
-                    old_value: Some(old.clone()),
-                    version: var.version,
-                    source,
-                    metadata: var.metadata.clone(),
-                }),
-                published_us: now_us(),
-            });
+        for registered in state.subscribers.iter().filter(|r| r.sub.wants(name)) {
+            if let Some(make) = make.take() {
+                envelope = Some(Envelope {
+                    update: Some(Arc::new(make())),
+                    published_us: now_us(),
+                });
+            }
+            let Some(env) = &envelope else { return };
             if registered.tx.try_send(env.clone()).is_err() {
                 registered.sub.missed.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Tells every watcher of these variables that it missed `missed[name]` updates (they
+    /// happened while the writes could not be followed): each reports `Lagged` and
+    /// resynchronises, as a watcher that fell behind does.
+    #[cfg(feature = "redis")]
+    pub(crate) fn mark_missed(&self, missed: &HashMap<String, u64>) {
+        let state = self.inner.state.read();
+        for registered in &state.subscribers {
+            let count: u64 = missed
+                .iter()
+                .filter(|(name, _)| registered.sub.wants(name))
+                .map(|(_, n)| *n)
+                .sum();
+            if count > 0 {
+                registered.sub.missed.fetch_add(count, Ordering::AcqRel);
+                // A full buffer wakes the watcher anyway.
+                let _ = registered.tx.try_send(Envelope {
+                    update: None,
+                    published_us: now_us(),
+                });
             }
         }
     }
@@ -302,6 +343,7 @@ impl Watcher {
     }
 
     /// Like [`Watcher::next`], with the time (µs since the epoch) the write was published.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
     pub(crate) async fn next_timed(&mut self) -> Option<(WatchEvent, u64)> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
@@ -316,15 +358,15 @@ impl Watcher {
             }
             match self.subscription.rx.poll_recv(cx) {
                 Poll::Ready(Some(env)) => {
-                    let last = self
-                        .last_version
-                        .entry(env.update.name.clone())
-                        .or_insert(0);
-                    if env.update.version <= *last {
+                    let Some(update) = env.update else {
+                        continue; // a wake-up: the loop checks for a resynchronisation
+                    };
+                    let last = self.last_version.entry(update.name.clone()).or_insert(0);
+                    if update.version <= *last {
                         continue; // already covered by an initial or resynchronised value
                     }
-                    *last = env.update.version;
-                    let update = Arc::unwrap_or_clone(env.update);
+                    *last = update.version;
+                    let update = Arc::unwrap_or_clone(update);
                     return Poll::Ready(Some((WatchEvent::Update(update), env.published_us)));
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
@@ -346,8 +388,8 @@ impl Watcher {
             return false;
         }
         let mut drained = 0u64;
-        while self.subscription.rx.try_recv().is_ok() {
-            drained += 1;
+        while let Ok(env) = self.subscription.rx.try_recv() {
+            drained += u64::from(env.update.is_some());
         }
         // Buffered updates that are thrown away are missed too.
         let missed = sub.missed.swap(0, Ordering::AcqRel) + drained;

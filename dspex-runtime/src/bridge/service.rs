@@ -1,5 +1,5 @@
 //! The `VariableBridge` gRPC service over the session store. Each handler is a few lines:
-//! find the session, call the table (which validates), convert the answer.
+//! find the session, call its state (which validates), convert the answer.
 
 use dspex_core::Result;
 use prost::Message as _;
@@ -93,10 +93,10 @@ impl VariableBridge for BridgeService {
         let keys: Vec<&str> = req.names.iter().map(String::as_str).collect();
         let source = session.clone();
         let snapshot = Box::new(move |names: Option<&std::collections::HashSet<String>>| {
-            source.table().snapshot(names)
+            source.state().snapshot(names)
         });
         let mut watcher = session
-            .table()
+            .state()
             .watch(&keys, req.include_initial, snapshot)
             .map_err(to_status)?;
         let heartbeat = std::time::Duration::from_millis(match req.heartbeat_ms {
@@ -155,7 +155,7 @@ impl VariableBridge for BridgeService {
             self.session(&req.session_id)
                 .map(|s| pb::GetSessionResponse {
                     session_id: s.id().to_owned(),
-                    variable_count: s.table().len() as u64,
+                    variable_count: s.variable_count() as u64,
                     created_at_ms: s.created_at_ms(),
                     last_access_ms: s.last_access_ms(),
                 }),
@@ -179,7 +179,7 @@ impl VariableBridge for BridgeService {
             };
             let id =
                 session
-                    .table()
+                    .state()
                     .register(&req.name, var_type, value, opts, UpdateSource::Python)?;
             Ok(pb::RegisterVariableResponse { id })
         })
@@ -193,9 +193,9 @@ impl VariableBridge for BridgeService {
         let req = req.into_inner();
         reply((|| {
             let session = self.session(&req.session_id)?;
-            let variable = session.table().with_value(&req.name, variable_to_pb)?;
+            let variable = session.state().variable(&req.name)?;
             Ok(pb::GetVariableResponse {
-                variable: Some(variable),
+                variable: Some(variable_to_pb(&variable)),
             })
         })())
     }
@@ -214,7 +214,7 @@ impl VariableBridge for BridgeService {
                 expected_version: req.expected_version,
                 source: UpdateSource::Python,
             };
-            let version = session.table().set(&req.name, value, opts)?;
+            let version = session.state().set(&req.name, value, opts)?;
             Ok(pb::SetVariableResponse { version })
         })
         .await
@@ -229,8 +229,8 @@ impl VariableBridge for BridgeService {
             let session = self.session(&req.session_id)?;
             let names: Vec<&str> = req.names.iter().map(String::as_str).collect();
             let values = session
-                .table()
-                .get_many(&names)
+                .state()
+                .get_many(&names)?
                 .into_iter()
                 .map(|(k, v)| (k, value_to_pb(&v)))
                 .collect();
@@ -253,7 +253,7 @@ impl VariableBridge for BridgeService {
                 .collect::<Result<Vec<_>>>()?;
             let metadata = metadata_from_pb(req.metadata);
             session
-                .table()
+                .state()
                 .update_many(updates, metadata.as_ref(), UpdateSource::Python)?;
             Ok(pb::SetVariablesResponse {})
         })
@@ -267,7 +267,7 @@ impl VariableBridge for BridgeService {
         let req = req.into_inner();
         reply((|| {
             let session = self.session(&req.session_id)?;
-            let variables = session.table().list().iter().map(variable_to_pb).collect();
+            let variables = session.state().list().iter().map(variable_to_pb).collect();
             Ok(pb::ListVariablesResponse { variables })
         })())
     }

@@ -23,7 +23,9 @@ pub(crate) fn classify(error: &Error) -> (Code, &'static str) {
         Error::AlreadyExists { .. } => (Code::AlreadyExists, "already_exists"),
         Error::TypeMismatch { .. } => (Code::InvalidArgument, "type_mismatch"),
         Error::ConstraintViolation { .. } => (Code::InvalidArgument, "constraint_violation"),
-        Error::InvalidDefinition { .. } => (Code::InvalidArgument, "invalid_definition"),
+        Error::InvalidDefinition { .. } | Error::DefinitionConflict { .. } => {
+            (Code::InvalidArgument, "invalid_definition")
+        }
         Error::InvalidArgument { .. } | Error::Serialization { .. } => {
             (Code::InvalidArgument, "invalid_argument")
         }

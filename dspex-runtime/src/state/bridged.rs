@@ -1,23 +1,25 @@
-//! The Bridged backend: the Context's variables live in the process-wide
+//! The Bridged backend: the Context's variables are published in the process-wide
 //! [`SessionStore`](crate::SessionStore), where the bridge serves them to Python. Rust-side
-//! calls read and write the store in-process: no network, no loopback.
+//! calls read and write the same in-process table: no network, no loopback.
 
 use std::sync::Arc;
 
 use super::{BackendKind, StateProvider, VariableTable, forward_to_table};
 use crate::store::{Session, SessionStore};
 
-/// A Context's variables in its bridge session. Dropping it (when the last clone of its
-/// Context goes) removes the session.
+/// A Context's variables, published as its bridge session. Dropping it (when the last
+/// clone of its Context goes) removes the session.
 pub(crate) struct BridgedState {
+    table: Arc<VariableTable>,
     session: Arc<Session>,
 }
 
 impl BridgedState {
-    /// Takes ownership of a session: while this lives, the session never expires.
-    pub(crate) fn new(session: Arc<Session>) -> Self {
+    /// Takes ownership of the session that serves `table`: while this lives, the session
+    /// never expires.
+    pub(crate) fn new(table: Arc<VariableTable>, session: Arc<Session>) -> Self {
         session.set_owned(true);
-        Self { session }
+        Self { table, session }
     }
 }
 
@@ -33,9 +35,14 @@ impl StateProvider for BridgedState {
         BackendKind::Bridged
     }
 
-    fn table(&self) -> &VariableTable {
-        self.session.table()
-    }
-
     forward_to_table!();
+
+    /// Already served.
+    fn serve(
+        self: Arc<Self>,
+        _store: &SessionStore,
+        _session_id: &str,
+    ) -> dspex_core::Result<Arc<dyn StateProvider>> {
+        Ok(self)
+    }
 }

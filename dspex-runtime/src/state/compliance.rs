@@ -9,13 +9,17 @@ use std::sync::Arc;
 use dspex_core::{Constraints, Error, Metadata, Value, VarOptions, VarType};
 
 use super::{StateProvider, WriteOptions};
+use crate::watch::UpdateSource;
+
+/// Every write in the suite is made from Rust.
+const RUST: UpdateSource = UpdateSource::Rust;
 
 /// A backend under test.
 type Backend = Arc<dyn StateProvider>;
 
 fn float_0_2(p: &dyn StateProvider, name: &str, v: f64) {
     let opts = VarOptions::new().constraints(Constraints::new().min(0.0).max(2.0));
-    p.register(name, VarType::Float, v.into(), opts)
+    p.register(name, VarType::Float, v.into(), opts, RUST)
         .expect("register a float in [0, 2]");
 }
 
@@ -53,7 +57,7 @@ fn refused_writes_change_nothing(p: Backend) {
     let err = p.set("t", Value::Float(-1.0), opts).unwrap_err();
     assert!(matches!(err, Error::ConstraintViolation { .. }), "{err:?}");
     let err = p
-        .update("t", &mut |_| Ok(Value::String("x".into())))
+        .update("t", &mut |_| Ok(Value::String("x".into())), RUST)
         .unwrap_err();
     assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
     assert_eq!(p.variable("t").unwrap(), before);
@@ -61,16 +65,28 @@ fn refused_writes_change_nothing(p: Backend) {
 
 /// Coercions: 42 → 42.0 for a float, 3.0 → 3 for an integer, 3.5 and NaN refused.
 fn coercions(p: Backend) {
-    p.register("f", VarType::Float, Value::Integer(1), VarOptions::new())
-        .unwrap();
+    p.register(
+        "f",
+        VarType::Float,
+        Value::Integer(1),
+        VarOptions::new(),
+        RUST,
+    )
+    .unwrap();
     set(&*p, "f", 42).unwrap();
     assert_eq!(p.get("f").unwrap(), Value::Float(42.0));
     assert!(matches!(
         set(&*p, "f", f64::NAN),
         Err(Error::TypeMismatch { .. })
     ));
-    p.register("i", VarType::Integer, Value::Float(1.0), VarOptions::new())
-        .unwrap();
+    p.register(
+        "i",
+        VarType::Integer,
+        Value::Float(1.0),
+        VarOptions::new(),
+        RUST,
+    )
+    .unwrap();
     assert_eq!(p.get("i").unwrap(), Value::Integer(1));
     set(&*p, "i", 3.0).unwrap();
     assert_eq!(p.get("i").unwrap(), Value::Integer(3));
@@ -87,6 +103,7 @@ fn coercions(p: Backend) {
         VarType::Boolean,
         Value::Boolean(true),
         VarOptions::new(),
+        RUST,
     )
     .unwrap();
     assert!(matches!(set(&*p, "b", 1), Err(Error::TypeMismatch { .. })));
@@ -94,7 +111,7 @@ fn coercions(p: Backend) {
         set(&*p, "b", "true"),
         Err(Error::TypeMismatch { .. })
     ));
-    p.register("s", VarType::String, "x".into(), VarOptions::new())
+    p.register("s", VarType::String, "x".into(), VarOptions::new(), RUST)
         .unwrap();
     assert!(matches!(set(&*p, "s", 1), Err(Error::TypeMismatch { .. })));
     assert_eq!(p.get("i").unwrap(), Value::Integer(3));
@@ -103,7 +120,7 @@ fn coercions(p: Backend) {
 /// choices, pattern, min_length and max_length.
 fn string_constraints(p: Backend) {
     let choices = VarOptions::new().constraints(Constraints::new().choices(["a", "b"]));
-    p.register("c", VarType::Choice, "a".into(), choices)
+    p.register("c", VarType::Choice, "a".into(), choices, RUST)
         .unwrap();
     assert!(matches!(
         set(&*p, "c", "z"),
@@ -116,7 +133,8 @@ fn string_constraints(p: Backend) {
             .max_length(4)
             .pattern("^[a-zé]+$"),
     );
-    p.register("s", VarType::String, "abc".into(), s).unwrap();
+    p.register("s", VarType::String, "abc".into(), s, RUST)
+        .unwrap();
     assert!(matches!(
         set(&*p, "s", "a"),
         Err(Error::ConstraintViolation { .. })
@@ -132,7 +150,7 @@ fn string_constraints(p: Backend) {
     set(&*p, "s", "éééé").unwrap(); // four scalar values, eight bytes
     assert_eq!(p.get("s").unwrap(), Value::String("éééé".into()));
     let m = VarOptions::new().constraints(Constraints::new().choices(["Predict"]));
-    p.register("m", VarType::Module, "Predict".into(), m)
+    p.register("m", VarType::Module, "Predict".into(), m, RUST)
         .unwrap();
     assert!(matches!(
         set(&*p, "m", "ReAct"),
@@ -178,6 +196,7 @@ fn invalid_definitions(p: Backend) {
                 var_type,
                 initial,
                 VarOptions::new().constraints(constraints),
+                RUST,
             )
             .unwrap_err();
         assert!(matches!(err, Error::InvalidDefinition { .. }), "{err:?}");
@@ -189,6 +208,7 @@ fn invalid_definitions(p: Backend) {
             VarType::Float,
             3.0.into(),
             VarOptions::new().constraints(Constraints::new().max(2.0)),
+            RUST,
         )
         .unwrap_err();
     assert!(matches!(err, Error::ConstraintViolation { .. }), "{err:?}");
@@ -198,10 +218,10 @@ fn invalid_definitions(p: Backend) {
 /// Names are unique; unknown names are `NotFound`; ids work wherever names do.
 fn names_and_ids(p: Backend) {
     let id = p
-        .register("n", VarType::Integer, 1.into(), VarOptions::new())
+        .register("n", VarType::Integer, 1.into(), VarOptions::new(), RUST)
         .unwrap();
     assert!(matches!(
-        p.register("n", VarType::Integer, 1.into(), VarOptions::new()),
+        p.register("n", VarType::Integer, 1.into(), VarOptions::new(), RUST),
         Err(Error::AlreadyExists { .. })
     ));
     assert!(matches!(p.get("missing"), Err(Error::NotFound { .. })));
@@ -220,9 +240,9 @@ fn names_and_ids(p: Backend) {
 fn register_many_is_all_or_nothing(p: Backend) {
     use dspex_core::VariableDef;
     let def = |name: &str, v: Value| VariableDef::new(name, VarType::Integer, v, VarOptions::new());
-    p.register("taken", VarType::Integer, 0.into(), VarOptions::new())
+    p.register("taken", VarType::Integer, 0.into(), VarOptions::new(), RUST)
         .unwrap();
-    let refused = |batch| p.register_many(batch).unwrap_err();
+    let refused = |batch| p.register_many(batch, RUST).unwrap_err();
     let err = refused(vec![def("a", 1.into()), def("b", "x".into())]);
     assert!(
         matches!(err, Error::TypeMismatch { ref name, .. } if name == "b"),
@@ -240,7 +260,7 @@ fn register_many_is_all_or_nothing(p: Backend) {
     assert_eq!(p.list().len(), 1, "no refused batch added anything");
     assert!(!p.exists("a"));
     let ids = p
-        .register_many(vec![def("a", 1.into()), def("b", 2.into())])
+        .register_many(vec![def("a", 1.into()), def("b", 2.into())], RUST)
         .unwrap();
     assert_eq!(ids.len(), 2);
     assert_eq!(p.get(&ids[1]).unwrap(), Value::Integer(2));
@@ -249,7 +269,8 @@ fn register_many_is_all_or_nothing(p: Backend) {
 /// set with metadata merges keys; set at an expected version refuses a moved version.
 fn metadata_and_versions(p: Backend) {
     let opts = VarOptions::new().metadata("owner", "me").description("d");
-    p.register("v", VarType::Integer, 0.into(), opts).unwrap();
+    p.register("v", VarType::Integer, 0.into(), opts, RUST)
+        .unwrap();
     let md: Metadata = [("reason".to_owned(), "tuning".to_owned())].into();
     let write = WriteOptions {
         metadata: Some(md),
@@ -281,13 +302,14 @@ fn metadata_and_versions(p: Backend) {
 fn batches(p: Backend) {
     float_0_2(&*p, "a", 0.1);
     float_0_2(&*p, "b", 0.2);
-    let got = p.get_many(&["a", "b", "zzz"]);
+    let got = p.get_many(&["a", "b", "zzz"]).unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!(got["b"], Value::Float(0.2));
     let err = p
         .update_many(
             vec![("a".into(), 0.5.into()), ("b".into(), 9.0.into())],
             None,
+            RUST,
         )
         .unwrap_err();
     assert_eq!(err.variable(), Some("b"));
@@ -295,13 +317,18 @@ fn batches(p: Backend) {
         .update_many(
             vec![("a".into(), 0.5.into()), ("q".into(), 1.0.into())],
             None,
+            RUST,
         )
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
     assert_eq!(p.get("a").unwrap(), Value::Float(0.1));
     assert_eq!(p.variable("a").unwrap().version, 0);
-    p.update_many(vec![("a".into(), 1.into()), ("b".into(), 1.5.into())], None)
-        .unwrap();
+    p.update_many(
+        vec![("a".into(), 1.into()), ("b".into(), 1.5.into())],
+        None,
+        RUST,
+    )
+    .unwrap();
     assert_eq!(p.get("a").unwrap(), Value::Float(1.0));
     assert_eq!(p.variable("b").unwrap().version, 1);
 }
@@ -310,7 +337,7 @@ fn batches(p: Backend) {
 /// (ids, versions, metadata), and importing them twice is refused.
 fn list_and_import(p: Backend, empty: Backend) {
     for name in ["z", "a", "m"] {
-        p.register(name, VarType::Boolean, true.into(), VarOptions::new())
+        p.register(name, VarType::Boolean, true.into(), VarOptions::new(), RUST)
             .unwrap();
     }
     set(&*p, "a", false).unwrap();
@@ -329,15 +356,17 @@ fn list_and_import(p: Backend, empty: Backend) {
 
 /// Concurrent read-modify-writes lose nothing: 2 threads × 10,000 increments = 20,000.
 fn update_is_atomic(p: Backend) {
-    p.register("count", VarType::Integer, 0.into(), VarOptions::new())
+    p.register("count", VarType::Integer, 0.into(), VarOptions::new(), RUST)
         .unwrap();
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
                 for _ in 0..10_000 {
-                    p.update("count", &mut |v| {
-                        Ok(Value::Integer(v.as_i64().unwrap_or_default() + 1))
-                    })
+                    p.update(
+                        "count",
+                        &mut |v| Ok(Value::Integer(v.as_i64().unwrap_or_default() + 1)),
+                        RUST,
+                    )
                     .unwrap();
                 }
             });
@@ -408,12 +437,40 @@ compliance_suite!(local_backend, || {
     std::sync::Arc::new(crate::state::LocalState::default())
 });
 
+#[cfg(feature = "python")]
 compliance_suite!(bridged_backend, || {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let id = format!("compliance-{}", NEXT.fetch_add(1, Ordering::Relaxed));
-    let session = crate::store::SessionStore::global()
-        .create_session(&id)
-        .expect("a fresh session id");
-    std::sync::Arc::new(crate::state::BridgedState::new(session))
+    let local: std::sync::Arc<dyn super::StateProvider> =
+        std::sync::Arc::new(crate::state::LocalState::default());
+    // The same switch a Context makes: the local table is published as a session.
+    local
+        .serve(crate::store::SessionStore::global(), &id)
+        .expect("a fresh session id")
 });
+
+/// A Redis backend on a fresh namespace of a `redis-server` this test thread started (and
+/// stops when it ends).
+#[cfg(feature = "redis")]
+fn redis_backend() -> Backend {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    thread_local! {
+        static SERVER: crate::testing::RedisServer =
+            crate::testing::RedisServer::start().expect("start redis-server");
+    }
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let url = SERVER.with(|s| s.url());
+    let namespace = format!("compliance-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let state = runtime
+        .block_on(super::redis::RedisState::connect(&url, &namespace, true))
+        .expect("connect to the test server");
+    std::sync::Arc::new(state)
+}
+
+#[cfg(feature = "redis")]
+compliance_suite!(redis_backend, super::redis_backend);

@@ -4,14 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use dspex_core::{
     Error, Metadata, Result, Schema, Value, VarId, VarOptions, VarType, Variable, VariableDef,
-    check_name, limits,
 };
 use parking_lot::RwLock;
 
+use super::definition::{check_merged_metadata, check_value, checked_import, checked_new, now_ms};
 use crate::watch::{Current, Snapshot, UpdateSource, WatchHub, Watcher};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -104,12 +103,16 @@ impl VariableTable {
         Ok(id)
     }
 
-    /// Defines several variables from Rust, all or nothing: every definition is checked (and
-    /// every name, against the table and the batch) before any is added.
-    pub fn register_many(&self, defs: Vec<VariableDef>) -> Result<Vec<VarId>> {
+    /// Defines several variables, all or nothing: every definition is checked (and every
+    /// name, against the table and the batch) before any is added.
+    pub fn register_many(
+        &self,
+        defs: Vec<VariableDef>,
+        source: UpdateSource,
+    ) -> Result<Vec<VarId>> {
         let entries = defs
             .into_iter()
-            .map(|def| new_entry(def, UpdateSource::Rust))
+            .map(|def| new_entry(def, source))
             .collect::<Result<Vec<_>>>()?;
         let ids = entries.iter().map(|e| e.var.id.clone()).collect();
         self.insert_all(entries)?;
@@ -161,10 +164,7 @@ impl VariableTable {
         }
         let value = match pending {
             Ok(value) => value,
-            Err(value) => entry
-                .schema
-                .check(value)
-                .map_err(|v| Error::from_violation(&entry.var.name, v))?,
+            Err(value) => check_value(&entry.schema, &entry.var.name, value)?,
         };
         if let Some(md) = &opts.metadata {
             check_merged_metadata(&entry.var, md)?;
@@ -184,10 +184,7 @@ impl VariableTable {
         let i = state.find(key)?;
         let entry = &mut state.entries[i];
         let next = f(&entry.var.value)?;
-        let value = entry
-            .schema
-            .check(next)
-            .map_err(|v| Error::from_violation(&entry.var.name, v))?;
+        let value = check_value(&entry.schema, &entry.var.name, next)?;
         Ok(self.apply(entry, value, None, source))
     }
 
@@ -273,6 +270,7 @@ impl VariableTable {
     }
 
     /// Number of variables.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
     pub fn len(&self) -> usize {
         self.state.read().entries.len()
     }
@@ -281,28 +279,17 @@ impl VariableTable {
     /// nothing: every definition and value is validated, and a name or id already taken is
     /// refused.
     pub fn import(&self, vars: Vec<Variable>) -> Result<()> {
-        let mut entries = Vec::with_capacity(vars.len());
-        for mut var in vars {
-            check_name(&var.name).map_err(|e| Error::from_definition(&var.name, e))?;
-            if !var.id.contains('-') {
-                return Err(Error::InvalidDefinition {
-                    name: var.name.clone(),
-                    reason: format!("id {:?} is not a variable id (ids contain `-`)", var.id),
-                });
-            }
-            let schema = Schema::new(var.var_type, var.constraints.clone())
-                .map_err(|e| Error::from_definition(&var.name, e))?;
-            check_options(&var.name, var.description.as_deref(), &var.metadata)?;
-            var.value = schema
-                .check(var.value)
-                .map_err(|v| Error::from_violation(&var.name, v))?;
-            var.constraints = schema.constraints().clone();
-            entries.push(Entry {
-                var,
-                schema: Arc::new(schema),
-                source: UpdateSource::Rust,
-            });
-        }
+        let entries = vars
+            .into_iter()
+            .map(|var| {
+                let (var, schema) = checked_import(var)?;
+                Ok(Entry {
+                    var,
+                    schema: Arc::new(schema),
+                    source: UpdateSource::Rust,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.insert_all(entries)
     }
 
@@ -362,26 +349,18 @@ impl VariableTable {
         snapshot_of(&self.state.read(), names)
     }
 
-    /// Moves every variable (compiled definitions included, nothing re-validated) into
-    /// `target`, which must be empty, adding `metadata` to each. Infallible once it starts:
-    /// the backend switch uses it so that 10,000 variables move in milliseconds.
-    pub fn move_into(&self, target: &VariableTable, metadata: &Metadata) -> Result<()> {
-        let mut source = self.state.write();
-        let mut dest = target.state.write();
-        if !dest.entries.is_empty() {
-            return Err(Error::Bridge {
-                message: "the target session already holds variables".into(),
-            });
-        }
-        let mut moved = std::mem::take(&mut *source);
-        for entry in &mut moved.entries {
+    /// Merges `metadata` into every variable, in one step (the backend switch marks the
+    /// variables it publishes this way). Neither versions nor watchers are involved: it is
+    /// not a write.
+    #[cfg(feature = "python")]
+    pub fn add_metadata(&self, metadata: &Metadata) {
+        let mut state = self.state.write();
+        for entry in &mut state.entries {
             entry
                 .var
                 .metadata
                 .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        *dest = moved;
-        Ok(())
     }
 
     fn apply(
@@ -407,32 +386,7 @@ impl VariableTable {
 
 /// A checked, new variable (name, definition, initial value), not yet in any table.
 fn new_entry(def: VariableDef, source: UpdateSource) -> Result<Entry> {
-    let VariableDef {
-        name,
-        var_type,
-        initial,
-        opts,
-    } = def;
-    check_name(&name).map_err(|e| Error::from_definition(&name, e))?;
-    let schema =
-        Schema::new(var_type, opts.constraints).map_err(|e| Error::from_definition(&name, e))?;
-    check_options(&name, opts.description.as_deref(), &opts.metadata)?;
-    let value = schema
-        .check(initial)
-        .map_err(|v| Error::from_violation(&name, v))?;
-    let now = now_ms();
-    let var = Variable {
-        id: new_var_id(),
-        name,
-        var_type,
-        value,
-        constraints: schema.constraints().clone(),
-        description: opts.description,
-        metadata: opts.metadata,
-        version: 0,
-        created_at_ms: now,
-        updated_at_ms: now,
-    };
+    let (var, schema) = checked_new(def)?;
     Ok(Entry {
         var,
         schema: Arc::new(schema),
@@ -445,34 +399,6 @@ fn new_entry(def: VariableDef, source: UpdateSource) -> Result<Entry> {
 fn is_costly(value: &Value) -> bool {
     const COSTLY_STRING_BYTES: usize = 4096;
     matches!(value, Value::String(s) if s.len() > COSTLY_STRING_BYTES)
-}
-
-/// The description and metadata of a definition, against their limits.
-fn check_options(name: &str, description: Option<&str>, metadata: &Metadata) -> Result<()> {
-    description
-        .map(limits::check_description)
-        .transpose()
-        .and_then(|_| limits::check_metadata(metadata))
-        .map_err(|e| Error::from_definition(name, e.into()))
-}
-
-/// A write's metadata, merged into the variable's, against the metadata limits (a write
-/// that would break them changes nothing).
-fn check_merged_metadata(var: &Variable, md: &Metadata) -> Result<()> {
-    let within = if md.keys().all(|k| var.metadata.contains_key(k)) {
-        // Nothing new: the count stays; only the written entries need a look.
-        limits::check_metadata(md)
-    } else {
-        let mut merged = var.metadata.clone();
-        merged.extend(md.iter().map(|(k, v)| (k.clone(), v.clone())));
-        limits::check_metadata(&merged)
-    };
-    within.map_err(|e| Error::InvalidArgument {
-        message: format!(
-            "variable `{}`: the write's metadata is refused: {e}",
-            dspex_core::quote::excerpt(&var.name)
-        ),
-    })
 }
 
 fn snapshot_of(
@@ -495,33 +421,4 @@ fn insert(state: &mut TableState, entry: Entry) {
     state.index.insert(entry.var.name.clone(), i);
     state.index.insert(entry.var.id.clone(), i);
     state.entries.push(entry);
-}
-
-/// A process-unique id: `var-<process nonce>-<counter>`. The nonce keeps ids restored from
-/// a file saved by another process from colliding with this process's own.
-fn new_var_id() -> VarId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "var-{:06x}-{}",
-        crate::ids::process_nonce() & 0xff_ffff,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Milliseconds since the Unix epoch, from the coarse clock where there is one: a write
-/// stamps its time, and on these VMs a precise clock read (~60 ns) would be a third of the
-/// cost of a validated `set`; the coarse one costs a few ns and is precise to a few ms.
-fn now_ms() -> u64 {
-    #[cfg(target_os = "linux")]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-            return (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000;
-        }
-    }
-    crate::store::now_ms()
 }
