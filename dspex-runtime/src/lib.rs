@@ -53,7 +53,9 @@ pub use module::{
 };
 #[cfg(feature = "python")]
 pub use python::python_interpreter;
-pub use registry::{ModuleField, ModuleInfo, ProgramInfo, VariableInfo, programs};
+#[cfg(feature = "python")]
+pub use registry::ModuleField;
+pub use registry::{ModuleInfo, ProgramInfo, VariableInfo, programs};
 pub use state::{BackendInfo, BackendKind};
 #[cfg(feature = "python")]
 pub use store::{DEFAULT_SESSION_TTL, Session, SessionStore};

@@ -14,6 +14,7 @@
 
 use dspex_core::{Constraints, Value, VarType};
 
+#[cfg(feature = "python")]
 use crate::typed::{FieldRole, SignatureSpec};
 
 /// A variable's value as it can be written in a `static`: what `#[dspex::program]` records
@@ -147,26 +148,24 @@ pub struct ModuleInfo {
     name: &'static str,
     module_type: &'static str,
     signature: &'static str,
+    #[cfg(feature = "python")]
     typed: Option<fn() -> &'static SignatureSpec>,
     bindings: &'static [(&'static str, &'static str)],
 }
 
 impl PartialEq for ModuleInfo {
     fn eq(&self, other: &Self) -> bool {
+        let same = (self.name, self.module_type, self.signature, self.bindings)
+            == (
+                other.name,
+                other.module_type,
+                other.signature,
+                other.bindings,
+            );
         // Two typed modules have the same signature when their specs are the same.
-        (
-            self.name,
-            self.module_type,
-            self.signature,
-            self.bindings,
-            self.typed_signature(),
-        ) == (
-            other.name,
-            other.module_type,
-            other.signature,
-            other.bindings,
-            other.typed_signature(),
-        )
+        #[cfg(feature = "python")]
+        let same = same && self.typed_signature() == other.typed_signature();
+        same
     }
 }
 
@@ -185,6 +184,7 @@ impl ModuleInfo {
             name,
             module_type,
             signature,
+            #[cfg(feature = "python")]
             typed: None,
             bindings,
         }
@@ -192,6 +192,7 @@ impl ModuleInfo {
 
     /// Describes a module with a typed signature, named `signature` as written, whose spec
     /// `spec` returns. Generated code calls this.
+    #[cfg(feature = "python")]
     pub const fn typed(
         name: &'static str,
         module_type: &'static str,
@@ -225,12 +226,14 @@ impl ModuleInfo {
     }
 
     /// The spec of a typed module's signature (`None` for a string signature).
+    #[cfg(feature = "python")]
     pub fn typed_signature(&self) -> Option<&'static SignatureSpec> {
         self.typed.map(|spec| spec())
     }
 
     /// The signature's fields, inputs first, each with its role and its type as DSPy
     /// writes it (`str` for a field of a string signature without a type).
+    #[cfg(feature = "python")]
     pub fn fields(&self) -> Vec<ModuleField> {
         if let Some(spec) = self.typed_signature() {
             return spec
@@ -267,6 +270,7 @@ impl ModuleInfo {
 }
 
 /// A field of a declared module's signature ([`ModuleInfo::fields`]).
+#[cfg(feature = "python")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleField {
     name: String,
@@ -274,6 +278,7 @@ pub struct ModuleField {
     type_name: String,
 }
 
+#[cfg(feature = "python")]
 impl ModuleField {
     /// The field's name in DSPy.
     pub fn name(&self) -> &str {
