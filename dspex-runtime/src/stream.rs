@@ -116,7 +116,11 @@ impl Module {
 
 /// Opens the worker's stream and sends its events on, until it ends, fails, or the reader
 /// of `tx` is gone (then the worker's stream is dropped, which cancels the call there).
-async fn forward(module: &Module, request: pb::CallModuleRequest, tx: &mpsc::Sender<Result<StreamEvent>>) {
+async fn forward(
+    module: &Module,
+    request: pb::CallModuleRequest,
+    tx: &mpsc::Sender<Result<StreamEvent>>,
+) {
     let (pool, slot) = module.placement();
     let opened = tokio::select! {
         opened = pool.rpc(slot, module.id(), |mut c| {
@@ -147,7 +151,10 @@ async fn forward(module: &Module, request: pb::CallModuleRequest, tx: &mpsc::Sen
             }),
             Err(status) => Err(pool.stream_error(slot, module.id(), status).await),
         };
-        let last = !matches!(event, Ok(StreamEvent::Status(_) | StreamEvent::Token { .. }));
+        let last = !matches!(
+            event,
+            Ok(StreamEvent::Status(_) | StreamEvent::Token { .. })
+        );
         if tx.send(event).await.is_err() || last {
             return;
         }

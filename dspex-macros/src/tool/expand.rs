@@ -46,7 +46,8 @@ pub fn tool(tool: &ToolFn) -> TokenStream {
 
         #tool_fn {
             #[derive(#p::serde::Deserialize, #p::schemars::JsonSchema)]
-            #[serde(crate = #serde_crate)]
+            // An argument the function does not take is a mistake of the agent's, not one to ignore.
+            #[serde(crate = #serde_crate, deny_unknown_fields)]
             #[schemars(crate = #schemars_crate, rename = #name)]
             struct Arguments {
                 #(#fields,)*

@@ -121,7 +121,9 @@ fn param(cx: &Ctxt, pat: &Pat, ty: &Type, docs: Vec<Attribute>) -> Option<Param>
         Type::ImplTrait(t) => {
             cx.error_spanned_by(
                 t,
-                format!("parameter `{ident}`: a tool's arguments have named types, not `impl Trait`"),
+                format!(
+                    "parameter `{ident}`: a tool's arguments have named types, not `impl Trait`"
+                ),
             );
             None
         }

@@ -149,28 +149,35 @@ impl fmt::Debug for Tool {
 
 /// The arguments of a call as `A`. A call without arguments may send `{}` or nothing to a
 /// tool whose `A` is a unit struct or `()`.
-fn read_arguments<A: DeserializeOwned>(tool: &str, arguments: serde_json::Value) -> Result<A, String> {
+fn read_arguments<A: DeserializeOwned>(
+    tool: &str,
+    arguments: serde_json::Value,
+) -> Result<A, String> {
     let empty = matches!(&arguments, serde_json::Value::Object(map) if map.is_empty());
-    match serde_path_to_error::deserialize(arguments) {
-        Ok(args) => Ok(args),
-        Err(_) if empty => serde_json::from_value(serde_json::Value::Null)
-            .map_err(|e| format!("tool `{tool}` refused its arguments: {e}")),
-        Err(error) => {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            Err(if path == "." {
-                // serde names a missing or unknown argument in its message.
-                format!("tool `{tool}` refused its arguments: {}", argument_words(&inner.to_string()))
-            } else {
-                format!("tool `{tool}` refused argument `{path}`: {inner}")
-            })
+    let error = match serde_path_to_error::deserialize(arguments) {
+        Ok(args) => return Ok(args),
+        Err(error) => error,
+    };
+    if empty {
+        if let Ok(args) = serde_json::from_value(serde_json::Value::Null) {
+            return Ok(args);
         }
     }
+    let path = error.path().to_string();
+    let message = argument_words(&error.into_inner().to_string());
+    // serde names a missing or unknown argument in its message; a wrong one by its path.
+    Err(if path == "." || message.contains(&format!("`{path}`")) {
+        format!("tool `{tool}` refused its arguments: {message}")
+    } else {
+        format!("tool `{tool}` refused argument `{path}`: {message}")
+    })
 }
 
 /// serde speaks of fields; the agent is told about arguments.
 fn argument_words(message: &str) -> String {
-    message.replace("missing field", "missing argument").replace("unknown field", "unknown argument")
+    message
+        .replace("missing field", "missing argument")
+        .replace("unknown field", "unknown argument")
 }
 
 /// The JSON Schema of `A`, nested types written in place (a DSPy tool describes each

@@ -134,7 +134,11 @@ impl ser::Serializer for Probe {
         let Ok(value) = serde_json::to_value(value) else {
             return Ok(None);
         };
-        Ok(Some(if variant == "Ok" { Ok(value) } else { Err(value) }))
+        Ok(Some(if variant == "Ok" {
+            Ok(value)
+        } else {
+            Err(value)
+        }))
     }
 
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotResult> {
@@ -213,7 +217,10 @@ mod tests {
             Ok(u8),
         }
         // An enum of its own that happens to have a variant `Ok` is not a Result.
-        assert_eq!(answer(&Status::Ok(1)).unwrap(), serde_json::json!({"Ok": 1}));
+        assert_eq!(
+            answer(&Status::Ok(1)).unwrap(),
+            serde_json::json!({"Ok": 1})
+        );
         let nested: Option<Result<u8, String>> = Some(Err("x".into()));
         assert_eq!(answer(&nested).unwrap(), serde_json::json!({"Err": "x"}));
     }

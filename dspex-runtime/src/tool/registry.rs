@@ -41,7 +41,10 @@ pub(crate) fn register(
     tools: impl IntoIterator<Item = Tool>,
     runtime: Handle,
 ) -> Registration {
-    let tools = tools.into_iter().map(|t| (t.name().to_owned(), t)).collect();
+    let tools = tools
+        .into_iter()
+        .map(|t| (t.name().to_owned(), t))
+        .collect();
     MODULES.lock().insert(
         module.to_owned(),
         ModuleTools {
@@ -81,8 +84,8 @@ pub(crate) async fn serve(request: pb::CallToolRequest) -> Result<pb::CallToolRe
 }
 
 fn response(outcome: super::Outcome) -> pb::CallToolResponse {
-    use pb::call_tool_response::Outcome as Wire;
     use super::Outcome;
+    use pb::call_tool_response::Outcome as Wire;
     // An error can quote anything; what the agent reads is bounded like a status.
     let failure = |kind: pb::ToolFailureKind, message: String| {
         Wire::Failure(pb::ToolFailure {

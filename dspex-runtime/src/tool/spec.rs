@@ -79,7 +79,10 @@ fn spec(tool: &ToolRef) -> pb::ToolSpec {
 /// ReAct's own `finish`; its arguments are named (an object schema), or there are none.
 fn check(tool: &Tool) -> Result<()> {
     let name = tool.name();
-    let identifier = name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+    let identifier = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_alphanumeric() || c == '_');
     if !identifier {
         return Err(Error::InvalidArgument {

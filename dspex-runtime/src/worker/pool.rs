@@ -198,7 +198,12 @@ impl Pool {
 
     /// The error for a stream from `slot`'s worker that failed after it opened: a crash
     /// (and a restart) when the worker serving it died, else the worker's own answer.
-    pub(crate) async fn stream_error(&self, slot: usize, module: &str, status: tonic::Status) -> Error {
+    pub(crate) async fn stream_error(
+        &self,
+        slot: usize,
+        module: &str,
+        status: tonic::Status,
+    ) -> Error {
         let live = match self.slot(slot).map(|s| s.state.borrow().clone()) {
             Ok(SlotState::Ready(live)) => live,
             // Already being restarted, or given up: the worker that served the stream is gone.

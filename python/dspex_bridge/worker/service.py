@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from .._codec import decode_value, encode_output
 from .._proto_loader import pb, worker_pb, worker_pb_grpc
 from ..errors import BridgeError
 from . import lm as lms
-from . import modules
+from . import modules, streaming, tools
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
@@ -52,6 +52,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         self.sessions = sessions
         self.modules: dict[str, ModuleEntry] = {}
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="dspex-call")
+        self._tool_bridge: tools.ToolBridge | None = None
 
     @classmethod
     def from_config(cls, config: WorkerConfig) -> WorkerService:
@@ -67,6 +68,21 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
 
     async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+
+    def _tools_bridge(self) -> tools.ToolBridge | None:
+        """What Rust tools are called through (on the bridge channel); ``None`` when the worker has no bridge."""
+        if self._tool_bridge is None:
+            channel = self.sessions.channel()
+            if channel is not None:
+                self._tool_bridge = tools.ToolBridge(channel, self.sessions.token)
+        return self._tool_bridge
+
+    async def _tools(self, request: worker_pb.CreateModuleRequest) -> list[Any]:
+        """A ReAct module's tools: import paths, or (from ``tool_specs``) Python and Rust tools resolved."""
+        if not request.tool_specs:
+            return list(request.tools)
+        bridge = self._tools_bridge()
+        return await self._in_thread(tools.resolve, request.tool_specs, bridge, request.session_id, request.module_id)
 
     # ---- the RPCs, named as in the service definition ---------------------------------------
 
@@ -111,7 +127,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             cls = modules.class_named(request.module_type)
         # The session's bridge context if it has one yet (else the first binding attaches it).
         module, inputs = await self._in_thread(
-            modules.construct, cls, request.signature, list(request.tools), session.context
+            modules.construct, cls, request.signature, await self._tools(request), session.context
         )
         entry = ModuleEntry(
             module_id=request.module_id,
@@ -138,7 +154,32 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
 
     @answering_with_status
     async def CallModule(self, request: worker_pb.CallModuleRequest, context: Context) -> worker_pb.CallModuleResponse:
-        """Calls a module with the request's inputs; its outputs, each encoded by `_codec`."""
+        """Calls a module with the request's inputs; its outputs, each encoded by `_codec`. The caller going away
+        cancels the call (its Rust tool calls, its next LM request)."""
+        entry, lm, settings, inputs = await self._call(request)
+        scope = tools.CallScope()
+        try:
+            prediction = await self._in_thread(modules.run, entry, lm, settings, inputs, scope)
+        except asyncio.CancelledError:
+            scope.cancel()
+            raise
+        outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
+        return worker_pb.CallModuleResponse(outputs=outputs)
+
+    @streaming.streaming_with_status
+    async def StreamModule(
+        self, request: worker_pb.CallModuleRequest, context: Context
+    ) -> AsyncIterator[worker_pb.StreamModuleEvent]:
+        """Calls a module as `CallModule` does, streaming its status lines, its output fields' text and then its
+        outputs (see `streaming`)."""
+        entry, lm, settings, inputs = await self._call(request)
+        async for event in streaming.stream(entry, lm, settings, inputs):
+            yield event
+
+    async def _call(
+        self, request: worker_pb.CallModuleRequest
+    ) -> tuple[ModuleEntry, Any, dict[str, Any], dict[str, Any]]:
+        """What a call runs with: the module, the session's LM, the call's settings and its checked inputs."""
         entry = self._module(request.module_id)
         inputs = _decoded(request.inputs, "input")
         if entry.inputs is not None:
@@ -156,9 +197,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         reads_bridge = any(setting not in bound_values for setting in entry.bindings)
         bridge = self.sessions.context(entry.session_id) if reads_bridge else None
         settings = await modules.call_settings(entry, bound_values, bridge)
-        prediction = await self._in_thread(modules.run, entry, session.lm, settings, inputs)
-        outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
-        return worker_pb.CallModuleResponse(outputs=outputs)
+        return entry, session.lm, settings, inputs
 
     @answering_with_status
     async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:
