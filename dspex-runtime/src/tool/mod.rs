@@ -158,10 +158,8 @@ fn read_arguments<A: DeserializeOwned>(
         Ok(args) => return Ok(args),
         Err(error) => error,
     };
-    if empty {
-        if let Ok(args) = serde_json::from_value(serde_json::Value::Null) {
-            return Ok(args);
-        }
+    if empty && let Ok(args) = serde_json::from_value(serde_json::Value::Null) {
+        return Ok(args);
     }
     let path = error.path().to_string();
     let message = argument_words(&error.into_inner().to_string());
