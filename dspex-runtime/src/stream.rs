@@ -80,8 +80,9 @@ impl Module {
     /// # Ok(()) }
     /// ```
     ///
-    /// Dropping the stream cancels the call in the worker. Calls this way take the same
-    /// inputs, bound settings and timeout as `call`.
+    /// Dropping the stream cancels the call in the worker. The call takes the same inputs
+    /// and bound settings as `call`; the pool's call timeout bounds the wait for the stream
+    /// to open, not its length.
     pub fn stream<K: AsRef<str>, V: Into<Value>>(
         &self,
         inputs: impl IntoIterator<Item = (K, V)>,
