@@ -151,6 +151,12 @@ pub fn take_crate_attr(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> Option<syn::Pat
 
 /// The arguments of `#[dspex::program(...)]`: only `crate = "..."`.
 pub fn program_args(cx: &Ctxt, args: TokenStream) -> Option<syn::Path> {
+    crate_args(cx, args, "#[dspex::program]")
+}
+
+/// Reads the arguments of an attribute macro `macro_name` that takes only
+/// `crate = "path"`.
+pub fn crate_args(cx: &Ctxt, args: TokenStream, macro_name: &str) -> Option<syn::Path> {
     let mut krate = None;
     match parse_entries(args) {
         Ok(entries) => {
@@ -160,7 +166,7 @@ pub fn program_args(cx: &Ctxt, args: TokenStream) -> Option<syn::Path> {
                     None => cx.error_spanned_by(
                         entry.key(),
                         format!(
-                            "unknown argument `{}` of #[dspex::program]: expected `crate = \"...\"`",
+                            "unknown argument `{}` of {macro_name}: expected `crate = \"...\"`",
                             entry.key()
                         ),
                     ),

@@ -27,6 +27,7 @@ mod fallback;
 mod key;
 mod lit;
 mod signature;
+mod tool;
 
 #[cfg(test)]
 mod expand_tests;
@@ -250,6 +251,84 @@ pub fn derive_variables(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn defvariable(input: TokenStream) -> TokenStream {
     expand_defvariable(input.into()).into()
+}
+
+/// Turns a function into a DSPy tool: beside it, `{name}_tool() -> dspex::Tool` builds a
+/// [`Tool`](../dspex/struct.Tool.html) named after the function, described by its doc
+/// comment, whose arguments are its parameters (each described by its own doc comment)
+/// and which calls it. The function stays as it is, callable as before.
+///
+/// On an `async fn` or a plain `fn` whose parameters are `serde::Deserialize +
+/// schemars::JsonSchema` owned types (a plain `fn` runs inside the tool's task: keep it
+/// short). It returns `T` or `Result<T, E>` with `T: Serialize`: an `Err(e)` becomes an
+/// observation telling the agent that the tool failed, with `e`'s `Display`.
+///
+/// ```
+/// #[derive(serde::Serialize)]
+/// pub struct Order {
+///     id: u64,
+///     status: String,
+/// }
+///
+/// /// Looks up an order by its number.
+/// #[dspex::tool]
+/// async fn lookup_order(
+///     /// The order number.
+///     id: u64,
+/// ) -> Result<Order, String> {
+///     match id {
+///         7 => Ok(Order { id, status: "shipped".into() }),
+///         _ => Err(format!("there is no order {id}")),
+///     }
+/// }
+///
+/// /// Whether an order of `amount` euros placed `days` days ago can be refunded.
+/// #[dspex::tool]
+/// fn refund_allowed(days: u32, amount: f64) -> bool {
+///     days <= 30 && amount < 500.0
+/// }
+///
+/// let tool = lookup_order_tool();
+/// assert_eq!(tool.name(), "lookup_order");
+/// assert_eq!(tool.description(), "Looks up an order by its number.");
+/// assert_eq!(tool.args_schema()["properties"]["id"]["description"], "The order number.");
+/// assert_eq!(tool.args_schema()["required"], serde_json::json!(["id"]));
+/// assert!(refund_allowed(3, 20.0)); // still an ordinary function
+/// let _agent_tools = [lookup_order_tool(), refund_allowed_tool()];
+/// ```
+///
+/// `#[dspex::tool(crate = "path")]` names the `dspex` crate when it is not reachable as
+/// `::dspex`. A method, a generic function, and a parameter that is a reference or a
+/// pattern are compile errors:
+///
+/// ```compile_fail
+/// #[dspex::tool]
+/// fn shout(text: &str) -> String { // parameter `text`: a tool's arguments are owned values
+///     text.to_uppercase()
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_tool(args.into(), item.into()).into()
+}
+
+/// Parse → expand for `#[dspex::tool]`.
+pub(crate) fn expand_tool(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let cx = Ctxt::new();
+    let parsed = tool::parse::parse(&cx, args, item.clone());
+    match (cx.check(), parsed) {
+        (Ok(()), Some(parsed)) => tool::expand::tool(&parsed),
+        (Err(errors), Some(parsed)) => {
+            let fallback = tool::expand::fallback(&parsed);
+            let errors = errors.into_compile_error();
+            quote!(#fallback #errors)
+        }
+        // Not a function: the item as written, with the error.
+        (result, None) => {
+            let errors = result.err().map(syn::Error::into_compile_error);
+            quote!(#item #errors)
+        }
+    }
 }
 
 /// Parse → check → expand for `#[dspex::program]`.

@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use crate::Context;
 use crate::bridge::convert::{value_from_pb, value_to_pb};
+use crate::tool::{ToolRef, module_tools, registry};
 use crate::worker::{Pool, pb, pool};
 
 /// A DSPy module (Predict, ChainOfThought, ReAct, ProgramOfThought, or a registered class)
@@ -47,6 +48,8 @@ struct ModuleInner {
     class_name: String,
     /// (setting, variable), read in-process at every call.
     bindings: Mutex<Vec<(String, String)>>,
+    /// The module's Rust tools, served to its worker while it lives.
+    _tools: Option<registry::Registration>,
 }
 
 impl Drop for ModuleInner {
@@ -69,7 +72,7 @@ impl std::fmt::Debug for Module {
 pub(crate) struct Spec<'a> {
     pub(crate) module_type: &'a str,
     pub(crate) signature: SignatureSource<'a>,
-    pub(crate) tools: Vec<String>,
+    pub(crate) tools: Vec<ToolRef>,
     pub(crate) from_variable: Option<&'a str>,
 }
 
@@ -136,10 +139,21 @@ impl Module {
             }
             SignatureSource::Typed(typed) => (String::new(), Some(typed)),
         };
+        let tools = module_tools(&spec.tools)?;
         ctx.ensure_bridged().await?;
         let pool = pool().await?;
         let slot = pool.place();
         let id = format!("{}-mod-{}", ctx.id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        // Registered before the worker can call them; their calls run on the runtime that
+        // creates the module (the caller's), not on the bridge's own thread.
+        let registration = (!tools.rust.is_empty()).then(|| {
+            let runtime = match tokio::runtime::Handle::try_current() {
+                Ok(handle) => handle,
+                Err(_) => crate::runtime::handle()?.clone(),
+            };
+            Ok::<_, Error>(registry::register(ctx.id(), &id, tools.rust, runtime))
+        });
+        let registration = registration.transpose()?;
         let req = pb::CreateModuleRequest {
             module_id: id.clone(),
             session_id: ctx.id().to_owned(),
@@ -147,9 +161,10 @@ impl Module {
             signature,
             settings: Default::default(),
             bindings: Vec::new(),
-            tools: spec.tools,
+            tools: tools.python,
             from_variable: spec.from_variable.map(str::to_owned),
             typed_signature,
+            tool_specs: tools.specs,
         };
         let created = pool.create_module(slot, req).await?;
         tracing::debug!(module = %id, class = %created.class_name, worker = slot, "module created");
@@ -161,6 +176,7 @@ impl Module {
                 slot,
                 class_name: created.class_name,
                 bindings: Mutex::new(Vec::new()),
+                _tools: registration,
             }),
         })
     }
@@ -190,11 +206,20 @@ impl Module {
         &self,
         inputs: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Prediction> {
+        let req = self.call_request(inputs)?;
+        self.send(req).await
+    }
+
+    /// The request of one call: its inputs, and the bound settings read now.
+    pub(crate) fn call_request<K: AsRef<str>, V: Into<Value>>(
+        &self,
+        inputs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<pb::CallModuleRequest> {
         let inputs = inputs
             .into_iter()
             .map(|(k, v)| (k.as_ref().to_owned(), value_to_pb(&v.into())))
             .collect();
-        self.send(inputs, HashMap::new()).await
+        self.request(inputs, HashMap::new())
     }
 
     /// Calls the module with inputs given as JSON text (a typed module's), each validated
@@ -203,14 +228,24 @@ impl Module {
         &self,
         json_inputs: HashMap<String, String>,
     ) -> Result<Prediction> {
-        self.send(HashMap::new(), json_inputs).await
+        let req = self.json_call_request(json_inputs)?;
+        self.send(req).await
     }
 
-    async fn send(
+    /// The request of one call with JSON inputs (a typed module's).
+    pub(crate) fn json_call_request(
+        &self,
+        json_inputs: HashMap<String, String>,
+    ) -> Result<pb::CallModuleRequest> {
+        self.request(HashMap::new(), json_inputs)
+    }
+
+    /// A call's request: the inputs, and the values of the bound variables read now.
+    fn request(
         &self,
         inputs: HashMap<String, pb::Value>,
         json_inputs: HashMap<String, String>,
-    ) -> Result<Prediction> {
+    ) -> Result<pb::CallModuleRequest> {
         let bound_values = {
             let bindings = self.inner.bindings.lock().clone();
             let names: Vec<&str> = bindings.iter().map(|(_, v)| v.as_str()).collect();
@@ -232,6 +267,10 @@ impl Module {
             &format!("the call to module `{}`", self.inner.id),
             &req,
         )?;
+        Ok(req)
+    }
+
+    async fn send(&self, req: pb::CallModuleRequest) -> Result<Prediction> {
         let response = self
             .inner
             .pool
@@ -241,6 +280,11 @@ impl Module {
             })
             .await?;
         Prediction::from_pb(response)
+    }
+
+    /// The pool and slot of the module's worker (for calls other than `call`).
+    pub(crate) fn placement(&self) -> (&Arc<Pool>, usize) {
+        (&self.inner.pool, self.inner.slot)
     }
 
     /// The module's id (unique in the process).
@@ -315,12 +359,49 @@ impl ReAct {
     /// (`"package.module:function"`), imported in the worker.
     #[allow(clippy::new_ret_no_self)]
     pub async fn new(ctx: &Context, signature: &str, tools: &[&str]) -> Result<Module> {
+        Self::with_tools(ctx, signature, tools.iter().copied()).await
+    }
+
+    /// Creates a ReAct module over `tools`: Rust [`Tool`](crate::Tool)s, which run in this
+    /// process, and Python import paths, mixed, in the order the agent is shown them.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> dspex::Result<()> {
+    /// use dspex::{Context, Lm, ReAct, Tool, ToolRef};
+    ///
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Lookup {
+    ///     /// The order number.
+    ///     id: u64,
+    /// }
+    ///
+    /// let ctx = Context::new();
+    /// ctx.configure_lm(Lm::echo()).await?;
+    /// let lookup = Tool::new("lookup_order", "Looks up an order.", |args: Lookup| async move {
+    ///     Ok::<_, String>(format!("order {} shipped", args.id))
+    /// });
+    /// let tools: [ToolRef; 2] = [lookup.into(), "dspex_bridge.testing:add_numbers".into()];
+    /// let agent = ReAct::with_tools(&ctx, "question -> answer", tools).await?;
+    /// let answer = agent.call([("question", "Where is order 7?")]).await?;
+    /// println!("{}", answer.json("trajectory")?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A Rust tool's name must be an identifier other than `finish` (ReAct's own), unique
+    /// among the module's tools, and its arguments a struct with named fields: anything
+    /// else is an `InvalidArgument` error here.
+    pub async fn with_tools(
+        ctx: &Context,
+        signature: &str,
+        tools: impl IntoIterator<Item = impl Into<ToolRef>>,
+    ) -> Result<Module> {
+        let tools: Vec<ToolRef> = tools.into_iter().map(Into::into).collect();
         Module::create(
             ctx,
             Spec {
                 module_type: "ReAct",
                 signature: SignatureSource::Text(signature),
-                tools: tools.iter().map(|t| (*t).to_owned()).collect(),
+                tools,
                 from_variable: None,
             },
         )
@@ -336,7 +417,7 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    fn from_pb(response: pb::CallModuleResponse) -> Result<Prediction> {
+    pub(crate) fn from_pb(response: pb::CallModuleResponse) -> Result<Prediction> {
         if let Some(failure) = response.parse_failure {
             return Err(Error::output_parse(
                 &failure.field,

@@ -1,7 +1,7 @@
 """What the test LM answers to one DSPy call: a typed value per output field, written by the call's own adapter.
 
-Inside ``dspy.ReAct`` its step calls the first tool (arguments from the numbers and text of the inputs), then
-``finish`` once the trajectory holds a call; inside ``dspy.ProgramOfThought`` its code step writes a program that
+Inside ``dspy.ReAct`` each step calls the next tool, in order, once each (arguments from the numbers and text of
+the inputs), then ``finish``; inside ``dspy.ProgramOfThought`` its code step writes a program that
 sums the numbers of the first input and ``SUBMIT``s the result, and its answer step echoes what the program
 computed.
 """
@@ -20,6 +20,7 @@ from ._echo_values import EchoSource, value_for
 
 _NUMBER: Final = re.compile(r"-?\d+(?:\.\d+)?")
 _FINISH: Final = "finish"
+_CALL: Final = re.compile(r"tool_name_(\d+)")
 _CODE_FIELD: Final = "generated_code"
 _CODE_OUTPUT_FIELD: Final = "code_output"
 
@@ -91,9 +92,11 @@ def _react_step(react: Any, call: PredictorCall, source: EchoSource) -> dict[str
             f"ReAct's step signature `{call.signature.signature}`"
         )
     trajectory = "".join(text for name, text in call.inputs.items() if name not in react.signature.input_fields)
-    tool = next((name for name in tools if name != _FINISH), _FINISH)
-    if trajectory.strip() or tool == _FINISH:
+    calls = len(set(_CALL.findall(trajectory)))
+    candidates = [name for name in tools if name != _FINISH]
+    if calls >= len(candidates):
         return {tool_field: _FINISH, args_field: {}}
+    tool = candidates[calls]
     return {tool_field: tool, args_field: _tool_args(tools[tool].args, source, first_input(call))}
 
 

@@ -22,9 +22,9 @@ output field gets a value of its annotation's type (`dspex_bridge._echo_values`)
 - ``bool``: ``True``. ``Literal[...]`` / ``Enum``: the first choice. ``list`` / ``set`` / ``tuple[T, ...]``:
   one element. ``dict[str, V]``: ``{"echo": <V value>}``. A pydantic model: each of its fields, so typed
   (an optional field of a model being built already, as in a recursive model, is ``None``).
-- ReAct: its first step calls the first tool, with arguments built from the input (integers/numbers: the
-  numbers found in the input, in order; strings: the first input); once the trajectory holds a call it calls
-  ``finish``.
+- ReAct: each step calls the next of its tools, in order, once each, with arguments built from the input
+  (integers/numbers: the numbers found in the input, in order; strings: the first input); once every tool was
+  called it calls ``finish``.
 - ProgramOfThought: the code is a program that sums the numbers found in the first input and ``SUBMIT``s the
   result for every output field.
 - A request no predictor makes (``lm("hi")``): the text ``Echo: <last user message> [settings]``.
@@ -32,19 +32,37 @@ output field gets a value of its annotation's type (`dspex_bridge._echo_values`)
 Every request is recorded in ``lm.requests`` (shared by ``lm.copy(...)`` copies):
 ``{"model", "messages": [{"role", "content"}, ...] (system first), "settings": {...set
 config fields...}, "temperature", "max_tokens"}``.
+
+Streamed (DSPy streams when a program runs under ``dspy.streamify``), an answer comes in pieces as an LM's tokens
+do: each run of whitespace with the word after it, ``chunk_delay`` seconds apart (default 0). With
+``request_log=<path>`` every request also appends a JSON line to that file, for observers in other processes:
+``{"kind": "request", "id", "t_us", "text"}`` when it arrives (``text``: the whole answer), and once a streamed
+answer is sent, ``{"kind": "chunks", "id", "chunks": [[t_us, offset, text], ...]}`` (``t_us``: when each piece left
+the LM, microseconds since the epoch; ``offset``: where it starts in ``text``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Final
 
 import dspy
-from dspy.lm15 import Message, Request, Response, TextPart, Usage, response_to_events
+from dspy.lm15 import (
+    Message,
+    Request,
+    Response,
+    StreamDeltaEvent,
+    TextDelta,
+    TextPart,
+    Usage,
+    response_to_events,
+)
 
 from ._echo_answer import answer_text
 from ._echo_call import find_call
@@ -53,6 +71,8 @@ ECHO_MODEL: Final = "dspex/echo-test-lm"
 """The model name an `EchoLM` reports (never sent anywhere)."""
 
 _SETTING_ORDER: Final = ("temperature", "max_tokens")
+
+_PIECE: Final = re.compile(r"\s*\S+|\s+")
 
 
 # ---- the settings a request carries ------------------------------------------------------------------------
@@ -118,22 +138,35 @@ def _request_record(request: Request, system: str | None, settings: dict[str, An
 class EchoEngine:
     """The synchronous engine of the test LM (DSPy 3.4 canonical interface)."""
 
-    def __init__(self, max_requests: int | None = None) -> None:
+    def __init__(
+        self, max_requests: int | None = None, chunk_delay: float = 0.0, request_log: str | None = None
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.max_requests = max_requests
+        if chunk_delay < 0:
+            raise ValueError(f"chunk_delay is {chunk_delay}: a number of seconds, at least 0")
+        self.chunk_delay = chunk_delay
+        self.request_log = request_log
         self._lock = threading.Lock()
+        self._count = 0
 
     def complete(self, request: Request) -> Response:
+        return self._answer(request)[1]
+
+    def _answer(self, request: Request) -> tuple[int, Response]:
         system = _system_text(request)
         user_messages = [m for m in request.messages if m.role == "user"]
         user_text = (user_messages[-1].text or "") if user_messages else ""
         settings = _settings_of(request)
         text = answer_text(find_call(system or "", user_text), user_text, settings_tag(settings))
         with self._lock:
+            self._count += 1
+            number = self._count
             self.requests.append(_request_record(request, system, settings))
             if self.max_requests is not None and len(self.requests) > self.max_requests:
                 del self.requests[: len(self.requests) - self.max_requests]
-        return Response(
+        self._log({"kind": "request", "id": number, "t_us": time.time_ns() // 1000, "text": text})
+        return number, Response(
             id=None,
             model=request.model,
             message=Message.assistant([TextPart(text)]),
@@ -146,12 +179,56 @@ class EchoEngine:
         with self._lock:
             self.requests.clear()
 
+    def _log(self, line: dict[str, Any]) -> None:
+        if self.request_log is None:
+            return
+        with self._lock, open(self.request_log, "a", encoding="utf-8") as log:
+            log.write(json.dumps(line) + "\n")
+
+    def events(self, request: Request) -> tuple[int, list[Any]]:
+        """The request's number and the stream events of its answer, the text in pieces (see the module
+        docstring)."""
+        number, response = self._answer(request)
+        events: list[Any] = []
+        for event in response_to_events(response):
+            delta = getattr(event, "delta", None)
+            if isinstance(delta, TextDelta) and delta.text:
+                events += [
+                    StreamDeltaEvent(delta=TextDelta(text=piece, part_index=delta.part_index))
+                    for piece in _PIECE.findall(delta.text)
+                ]
+            else:
+                events.append(event)
+        return number, events
+
+    def log_chunks(self, number: int, sent: list[tuple[int, int, str]]) -> None:
+        """Records when each piece of a streamed answer left (``[t_us, offset, text]``)."""
+        if sent:
+            self._log({"kind": "chunks", "id": number, "chunks": [list(piece) for piece in sent]})
+
     def stream(self, request: Request) -> Iterator[Any]:
-        events: Iterator[Any] = response_to_events(self.complete(request))
-        return events
+        number, events = self.events(request)
+        sent: list[tuple[int, int, str]] = []
+        offset = 0
+        try:
+            for event in events:
+                text = _text_of(event)
+                if text and sent and self.chunk_delay:
+                    time.sleep(self.chunk_delay)
+                if text:
+                    sent.append((time.time_ns() // 1000, offset, text))
+                    offset += len(text)
+                yield event
+        finally:
+            self.log_chunks(number, sent)
 
     def close(self) -> None:
         return None
+
+
+def _text_of(event: Any) -> str:
+    delta = getattr(event, "delta", None)
+    return delta.text if isinstance(delta, TextDelta) else ""
 
 
 class AsyncEchoEngine:
@@ -164,8 +241,20 @@ class AsyncEchoEngine:
         return self.sync.complete(request)
 
     async def stream(self, request: Request) -> AsyncIterator[Any]:
-        for event in self.sync.stream(request):
-            yield event
+        number, events = self.sync.events(request)
+        sent: list[tuple[int, int, str]] = []
+        offset = 0
+        try:
+            for event in events:
+                text = _text_of(event)
+                if text and sent and self.sync.chunk_delay:
+                    await asyncio.sleep(self.sync.chunk_delay)
+                if text:
+                    sent.append((time.time_ns() // 1000, offset, text))
+                    offset += len(text)
+                yield event
+        finally:
+            self.sync.log_chunks(number, sent)
 
     async def aclose(self) -> None:
         return None
@@ -174,15 +263,24 @@ class AsyncEchoEngine:
 class EchoLM(dspy.LM):  # type: ignore[misc]  # dspy ships no type information: dspy.LM is Any here
     """The offline, deterministic test LM: a ``dspy.LM`` over `EchoEngine`.
 
-    ``EchoLM(temperature=0.3, max_tokens=256)`` takes ``dspy.LM``'s settings. Its answers and
+    ``EchoLM(temperature=0.3, max_tokens=256)`` takes ``dspy.LM``'s settings, and ``chunk_delay`` /
+    ``request_log`` (how it streams, where it logs: see the module docstring). Its answers and
     the exact ``Echo: ... [temperature=... max_tokens=...]`` format are described in the
     module docstring of ``dspex_bridge._echo_lm``. ``.requests`` lists every request it
     received (copies made with ``.copy(...)`` share it); ``max_requests`` bounds that list
     (oldest dropped) for long-running processes.
     """
 
-    def __init__(self, model: str = ECHO_MODEL, *, max_requests: int | None = None, **kwargs: Any) -> None:
-        engine = EchoEngine(max_requests=max_requests)
+    def __init__(
+        self,
+        model: str = ECHO_MODEL,
+        *,
+        max_requests: int | None = None,
+        chunk_delay: float = 0.0,
+        request_log: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        engine = EchoEngine(max_requests=max_requests, chunk_delay=chunk_delay, request_log=request_log)
         kwargs.setdefault("cache", False)
         kwargs.setdefault("num_retries", 0)
         super().__init__(model, engine=engine, async_engine=AsyncEchoEngine(engine), **kwargs)
@@ -216,9 +314,9 @@ class SlowEchoEngine(EchoEngine):
         super().__init__(max_requests=max_requests)
         self.delay = delay
 
-    def complete(self, request: Request) -> Response:
+    def _answer(self, request: Request) -> tuple[int, Response]:
         time.sleep(self.delay)
-        return super().complete(request)
+        return super()._answer(request)
 
 
 def slow_echo_lm() -> dspy.LM:

@@ -142,6 +142,10 @@ impl VariableBridge for BridgeService {
         )))
     }
 
+    async fn call_tool(&self, req: Request<pb::CallToolRequest>) -> Reply<pb::CallToolResponse> {
+        reply(crate::tool::registry::serve(req.into_inner()).await)
+    }
+
     async fn ping(&self, _: Request<pb::PingRequest>) -> Reply<pb::PingResponse> {
         Ok(Response::new(pb::PingResponse {}))
     }

@@ -14,7 +14,7 @@ use super::signature::Signature;
 use super::spec::SignatureSpec;
 use super::wire::{inputs_to_json, signature_to_pb};
 use crate::module::{SignatureSource, Spec};
-use crate::{ChainOfThought, Context, Module, Predict, ProgramOfThought, ReAct};
+use crate::{ChainOfThought, Context, Module, Predict, ProgramOfThought, ReAct, ToolRef};
 
 /// A DSPy module whose signature is the Rust type `S` (`#[derive(dspex::Signature)]`):
 /// called with `S::Input`, it answers `S::Output`.
@@ -73,7 +73,7 @@ impl<S: Signature> TypedModule<S> {
     pub(crate) async fn create(
         ctx: &Context,
         module_type: &str,
-        tools: Vec<String>,
+        tools: Vec<ToolRef>,
     ) -> Result<TypedModule<S>> {
         let spec = S::spec();
         check_reserved(spec, module_type)?;
@@ -176,14 +176,15 @@ typed_constructor!(ChainOfThought);
 typed_constructor!(ProgramOfThought);
 
 impl ReAct {
-    /// Creates a ReAct module with the typed signature `S`; `tools` are Python import
-    /// paths (`"package.module:function"`), imported in the worker.
+    /// Creates a ReAct module with the typed signature `S` over `tools`: Rust
+    /// [`Tool`](crate::Tool)s and Python import paths (`"package.module:function"`), mixed,
+    /// as for [`ReAct::with_tools`].
     ///
     /// A signature with a field ReAct adds itself (`trajectory`, `next_thought`, ...) does
     /// not compile (the error names the field); see [`TypedModule`].
     pub fn typed<S: Signature>(
         ctx: &Context,
-        tools: impl IntoIterator<Item = impl Into<String>>,
+        tools: impl IntoIterator<Item = impl Into<ToolRef>>,
     ) -> impl Future<Output = Result<TypedModule<S>>> {
         const { assert_no_reserved::<S, ReAct>() };
         let tools = tools.into_iter().map(Into::into).collect();

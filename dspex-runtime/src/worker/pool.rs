@@ -196,6 +196,29 @@ impl Pool {
         Err(Attempt::Failed(worker_error(status)))
     }
 
+    /// The error for a stream from `slot`'s worker that failed after it opened: a crash
+    /// (and a restart) when the worker serving it died, else the worker's own answer.
+    pub(crate) async fn stream_error(
+        &self,
+        slot: usize,
+        module: &str,
+        status: tonic::Status,
+    ) -> Error {
+        let live = match self.slot(slot).map(|s| s.state.borrow().clone()) {
+            Ok(SlotState::Ready(live)) => live,
+            // Already being restarted, or given up: the worker that served the stream is gone.
+            Ok(_) => return self.crashed(slot, module),
+            Err(error) => return error,
+        };
+        if died(&live, &status).await {
+            if let Ok(s) = self.slot(slot) {
+                s.report_failure(live.generation);
+            }
+            return self.crashed(slot, module);
+        }
+        worker_error(status)
+    }
+
     /// Records the LM of a session and sends it to every worker that serves.
     pub(crate) async fn configure_lm(&self, session: &str, lm: pb::LmSpec) -> Result<()> {
         self.registry.record_lm(session, lm.clone());

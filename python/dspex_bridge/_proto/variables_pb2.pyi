@@ -77,6 +77,36 @@ UPDATE_SOURCE_RUST: UpdateSource.ValueType  # 1
 UPDATE_SOURCE_PYTHON: UpdateSource.ValueType  # 2
 Global___UpdateSource: _TypeAlias = UpdateSource  # noqa: Y015
 
+class _ToolFailureKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ToolFailureKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ToolFailureKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TOOL_FAILURE_KIND_UNSPECIFIED: _ToolFailureKind.ValueType  # 0
+    TOOL_FAILURE_KIND_ERROR: _ToolFailureKind.ValueType  # 1
+    """The tool returned an error."""
+    TOOL_FAILURE_KIND_PANIC: _ToolFailureKind.ValueType  # 2
+    """The tool panicked."""
+    TOOL_FAILURE_KIND_TIMEOUT: _ToolFailureKind.ValueType  # 3
+    """The tool did not answer within its timeout."""
+    TOOL_FAILURE_KIND_INVALID_ARGUMENTS: _ToolFailureKind.ValueType  # 4
+    """The arguments do not fit the tool's schema: the tool did not run."""
+
+class ToolFailureKind(_ToolFailureKind, metaclass=_ToolFailureKindEnumTypeWrapper):
+    """Why a tool call gave no answer."""
+
+TOOL_FAILURE_KIND_UNSPECIFIED: ToolFailureKind.ValueType  # 0
+TOOL_FAILURE_KIND_ERROR: ToolFailureKind.ValueType  # 1
+"""The tool returned an error."""
+TOOL_FAILURE_KIND_PANIC: ToolFailureKind.ValueType  # 2
+"""The tool panicked."""
+TOOL_FAILURE_KIND_TIMEOUT: ToolFailureKind.ValueType  # 3
+"""The tool did not answer within its timeout."""
+TOOL_FAILURE_KIND_INVALID_ARGUMENTS: ToolFailureKind.ValueType  # 4
+"""The arguments do not fit the tool's schema: the tool did not run."""
+Global___ToolFailureKind: _TypeAlias = ToolFailureKind  # noqa: Y015
+
 @_typing.final
 class Value(_message.Message):
     """A value: exactly one of the four kinds. Coercion to the variable's type happens in the
@@ -889,3 +919,93 @@ class WatchEvent(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___WatchEvent: _TypeAlias = WatchEvent  # noqa: Y015
+
+@_typing.final
+class CallToolRequest(_message.Message):
+    """---- Rust tools ---------------------------------------------------------------------------
+    A ReAct module created from Rust may hold Rust tools (worker.proto: RustTool). The worker
+    calls one by sending CallTool to this bridge, with the same token as every other call; the
+    bridge runs it in the process that owns the module. Many calls may be in flight at once.
+    Cancelling the call (the module call that made it was cancelled) cancels the tool.
+    Errors: NOT_FOUND when the session, the module or its tool is not known to this bridge.
+    Everything the tool itself does — an answer, an error, a panic, a timeout, arguments that
+    do not fit its schema — is a CallToolResponse.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    MODULE_ID_FIELD_NUMBER: _builtins.int
+    TOOL_FIELD_NUMBER: _builtins.int
+    ARGUMENTS_JSON_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """The session (Context id) that owns the module."""
+    module_id: _builtins.str
+    tool: _builtins.str
+    """The tool's name, as the module was created with it."""
+    arguments_json: _builtins.str
+    """The arguments: a JSON object, one entry per argument."""
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        module_id: _builtins.str = ...,
+        tool: _builtins.str = ...,
+        arguments_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "module_id", b"module_id", "session_id", b"session_id", "tool", b"tool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallToolRequest: _TypeAlias = CallToolRequest  # noqa: Y015
+
+@_typing.final
+class ToolFailure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    kind: Global___ToolFailureKind.ValueType
+    message: _builtins.str
+    """What the agent is told, naming the tool (and the argument, for invalid arguments)."""
+    def __init__(
+        self,
+        *,
+        kind: Global___ToolFailureKind.ValueType = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ToolFailure: _TypeAlias = ToolFailure  # noqa: Y015
+
+@_typing.final
+class CallToolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_JSON_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
+    result_json: _builtins.str
+    """The tool's answer, as JSON."""
+    @_builtins.property
+    def failure(self) -> Global___ToolFailure: ...
+    def __init__(
+        self,
+        *,
+        result_json: _builtins.str = ...,
+        failure: Global___ToolFailure | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "outcome", b"outcome", "result_json", b"result_json"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "outcome", b"outcome", "result_json", b"result_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["result_json", "failure"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___CallToolResponse: _TypeAlias = CallToolResponse  # noqa: Y015

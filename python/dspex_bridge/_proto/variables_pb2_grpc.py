@@ -79,6 +79,11 @@ class VariableBridgeStub:
                 request_serializer=dspex_dot_bridge_dot_v1_dot_variables__pb2.WatchVariablesRequest.SerializeToString,
                 response_deserializer=dspex_dot_bridge_dot_v1_dot_variables__pb2.WatchEvent.FromString,
                 _registered_method=True)
+        self.CallTool = channel.unary_unary(
+                '/dspex.bridge.v1.VariableBridge/CallTool',
+                request_serializer=dspex_dot_bridge_dot_v1_dot_variables__pb2.CallToolRequest.SerializeToString,
+                response_deserializer=dspex_dot_bridge_dot_v1_dot_variables__pb2.CallToolResponse.FromString,
+                _registered_method=True)
 
 
 class VariableBridgeServicer:
@@ -140,6 +145,14 @@ class VariableBridgeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CallTool(self, request, context):
+        """A worker calls a Rust tool of a module it hosts; the tool runs in the Rust process that
+        owns the module's Context (see CallToolRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VariableBridgeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +200,11 @@ def add_VariableBridgeServicer_to_server(servicer, server):
                     servicer.WatchVariables,
                     request_deserializer=dspex_dot_bridge_dot_v1_dot_variables__pb2.WatchVariablesRequest.FromString,
                     response_serializer=dspex_dot_bridge_dot_v1_dot_variables__pb2.WatchEvent.SerializeToString,
+            ),
+            'CallTool': grpc.unary_unary_rpc_method_handler(
+                    servicer.CallTool,
+                    request_deserializer=dspex_dot_bridge_dot_v1_dot_variables__pb2.CallToolRequest.FromString,
+                    response_serializer=dspex_dot_bridge_dot_v1_dot_variables__pb2.CallToolResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -432,6 +450,33 @@ class VariableBridge:
             '/dspex.bridge.v1.VariableBridge/WatchVariables',
             dspex_dot_bridge_dot_v1_dot_variables__pb2.WatchVariablesRequest.SerializeToString,
             dspex_dot_bridge_dot_v1_dot_variables__pb2.WatchEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallTool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspex.bridge.v1.VariableBridge/CallTool',
+            dspex_dot_bridge_dot_v1_dot_variables__pb2.CallToolRequest.SerializeToString,
+            dspex_dot_bridge_dot_v1_dot_variables__pb2.CallToolResponse.FromString,
             options,
             channel_credentials,
             insecure,

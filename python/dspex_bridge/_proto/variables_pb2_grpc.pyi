@@ -56,6 +56,10 @@ class VariableBridgeStub:
     ListVariables: _grpc.UnaryUnaryMultiCallable[_variables_pb2.ListVariablesRequest, _variables_pb2.ListVariablesResponse]
     WatchVariables: _grpc.UnaryStreamMultiCallable[_variables_pb2.WatchVariablesRequest, _variables_pb2.WatchEvent]
     """Server streaming: every successful write to the watched variables, with heartbeats."""
+    CallTool: _grpc.UnaryUnaryMultiCallable[_variables_pb2.CallToolRequest, _variables_pb2.CallToolResponse]
+    """A worker calls a Rust tool of a module it hosts; the tool runs in the Rust process that
+    owns the module's Context (see CallToolRequest).
+    """
 
 @_typing.type_check_only
 class VariableBridgeAsyncStub(VariableBridgeStub):
@@ -71,6 +75,10 @@ class VariableBridgeAsyncStub(VariableBridgeStub):
     ListVariables: _aio.UnaryUnaryMultiCallable[_variables_pb2.ListVariablesRequest, _variables_pb2.ListVariablesResponse]  # type: ignore[assignment]
     WatchVariables: _aio.UnaryStreamMultiCallable[_variables_pb2.WatchVariablesRequest, _variables_pb2.WatchEvent]  # type: ignore[assignment]
     """Server streaming: every successful write to the watched variables, with heartbeats."""
+    CallTool: _aio.UnaryUnaryMultiCallable[_variables_pb2.CallToolRequest, _variables_pb2.CallToolResponse]  # type: ignore[assignment]
+    """A worker calls a Rust tool of a module it hosts; the tool runs in the Rust process that
+    owns the module's Context (see CallToolRequest).
+    """
 
 class VariableBridgeServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -137,5 +145,15 @@ class VariableBridgeServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_variables_pb2.WatchEvent], _abc.AsyncIterator[_variables_pb2.WatchEvent]]:
         """Server streaming: every successful write to the watched variables, with heartbeats."""
+
+    @_abc_1.abstractmethod
+    def CallTool(
+        self,
+        request: _variables_pb2.CallToolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_variables_pb2.CallToolResponse, _abc.Awaitable[_variables_pb2.CallToolResponse]]:
+        """A worker calls a Rust tool of a module it hosts; the tool runs in the Rust process that
+        owns the module's Context (see CallToolRequest).
+        """
 
 def add_VariableBridgeServicer_to_server(servicer: VariableBridgeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

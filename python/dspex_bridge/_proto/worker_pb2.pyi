@@ -299,6 +299,7 @@ class CreateModuleRequest(_message.Message):
     TOOLS_FIELD_NUMBER: _builtins.int
     FROM_VARIABLE_FIELD_NUMBER: _builtins.int
     TYPED_SIGNATURE_FIELD_NUMBER: _builtins.int
+    TOOL_SPECS_FIELD_NUMBER: _builtins.int
     module_id: _builtins.str
     """Chosen by the runtime; stable across worker restarts."""
     session_id: _builtins.str
@@ -326,6 +327,12 @@ class CreateModuleRequest(_message.Message):
         bad one is INVALID_ARGUMENT naming the field at fault.
         """
 
+    @_builtins.property
+    def tool_specs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolSpec]:
+        """ReAct tools in the order the agent sees them, Python and Rust mixed. When set, `tools`
+        is empty.
+        """
+
     def __init__(
         self,
         *,
@@ -338,10 +345,11 @@ class CreateModuleRequest(_message.Message):
         tools: _abc.Iterable[_builtins.str] | None = ...,
         from_variable: _builtins.str | None = ...,
         typed_signature: Global___TypedSignature | None = ...,
+        tool_specs: _abc.Iterable[Global___ToolSpec] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "from_variable", b"from_variable", "typed_signature", b"typed_signature"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "bindings", b"bindings", "from_variable", b"from_variable", "module_id", b"module_id", "module_type", b"module_type", "session_id", b"session_id", "settings", b"settings", "signature", b"signature", "tools", b"tools", "typed_signature", b"typed_signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "bindings", b"bindings", "from_variable", b"from_variable", "module_id", b"module_id", "module_type", b"module_type", "session_id", b"session_id", "settings", b"settings", "signature", b"signature", "tool_specs", b"tool_specs", "tools", b"tools", "typed_signature", b"typed_signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__from_variable: _TypeAlias = _typing.Literal["from_variable"]  # noqa: Y015
     _WhichOneofArgType__from_variable: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable"]  # noqa: Y015
@@ -690,3 +698,127 @@ class HealthResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HealthResponse: _TypeAlias = HealthResponse  # noqa: Y015
+
+@_typing.final
+class RustTool(_message.Message):
+    """---- Rust tools ---------------------------------------------------------------------------
+
+    A tool that runs in the Rust process: in the worker it is a dspy.Tool whose call is a
+    CallTool request to the bridge (variables.proto), for the module's session and module id.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    ARGS_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
+    TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    args_schema_json: _builtins.str
+    """The JSON Schema of the arguments: an object schema, one property per argument."""
+    timeout_ms: _builtins.int
+    """How long the Rust side lets the tool run before it answers with a timeout."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        args_schema_json: _builtins.str = ...,
+        timeout_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args_schema_json", b"args_schema_json", "description", b"description", "name", b"name", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RustTool: _TypeAlias = RustTool  # noqa: Y015
+
+@_typing.final
+class ToolSpec(_message.Message):
+    """One tool of a ReAct module."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PYTHON_FIELD_NUMBER: _builtins.int
+    RUST_FIELD_NUMBER: _builtins.int
+    python: _builtins.str
+    """"package.module:function", imported in the worker."""
+    @_builtins.property
+    def rust(self) -> Global___RustTool: ...
+    def __init__(
+        self,
+        *,
+        python: _builtins.str = ...,
+        rust: Global___RustTool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "python", b"python", "rust", b"rust"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "python", b"python", "rust", b"rust"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["python", "rust"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___ToolSpec: _TypeAlias = ToolSpec  # noqa: Y015
+
+@_typing.final
+class StreamToken(_message.Message):
+    """---- Streaming ----------------------------------------------------------------------------
+
+    A piece of an output field's text, in the order the LM wrote it. The pieces of a field,
+    concatenated, are that field's value in `done`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    text: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamToken: _TypeAlias = StreamToken  # noqa: Y015
+
+@_typing.final
+class StreamModuleEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """A line saying what the module does now (e.g. "calling tool `lookup_order`")."""
+    @_builtins.property
+    def token(self) -> Global___StreamToken: ...
+    @_builtins.property
+    def done(self) -> Global___CallModuleResponse:
+        """The outputs, as CallModule returns them: the last event."""
+
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        token: Global___StreamToken | None = ...,
+        done: Global___CallModuleResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "kind", b"kind", "status", b"status", "token", b"token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "kind", b"kind", "status", b"status", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["status", "token", "done"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___StreamModuleEvent: _TypeAlias = StreamModuleEvent  # noqa: Y015

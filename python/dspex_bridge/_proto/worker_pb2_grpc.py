@@ -64,6 +64,11 @@ class WorkerStub:
                 request_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.DropModuleRequest.SerializeToString,
                 response_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.DropModuleResponse.FromString,
                 _registered_method=True)
+        self.StreamModule = channel.unary_stream(
+                '/dspex.bridge.v1.Worker/StreamModule',
+                request_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.CallModuleRequest.SerializeToString,
+                response_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.StreamModuleEvent.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -105,6 +110,15 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamModule(self, request, context):
+        """Calls a module as CallModule does, streaming what happens: status lines, the text of
+        its output fields as the LM writes it, then the outputs. Cancelling the stream cancels
+        the call (its LM requests and tool calls).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +151,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.DropModule,
                     request_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.DropModuleRequest.FromString,
                     response_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.DropModuleResponse.SerializeToString,
+            ),
+            'StreamModule': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamModule,
+                    request_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.CallModuleRequest.FromString,
+                    response_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.StreamModuleEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +320,33 @@ class Worker:
             '/dspex.bridge.v1.Worker/DropModule',
             dspex_dot_bridge_dot_v1_dot_worker__pb2.DropModuleRequest.SerializeToString,
             dspex_dot_bridge_dot_v1_dot_worker__pb2.DropModuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamModule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dspex.bridge.v1.Worker/StreamModule',
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.CallModuleRequest.SerializeToString,
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.StreamModuleEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,11 @@ class WorkerStub:
     Bind: _grpc.UnaryUnaryMultiCallable[_worker_pb2.BindRequest, _worker_pb2.BindResponse]
     CallModule: _grpc.UnaryUnaryMultiCallable[_worker_pb2.CallModuleRequest, _worker_pb2.CallModuleResponse]
     DropModule: _grpc.UnaryUnaryMultiCallable[_worker_pb2.DropModuleRequest, _worker_pb2.DropModuleResponse]
+    StreamModule: _grpc.UnaryStreamMultiCallable[_worker_pb2.CallModuleRequest, _worker_pb2.StreamModuleEvent]
+    """Calls a module as CallModule does, streaming what happens: status lines, the text of
+    its output fields as the LM writes it, then the outputs. Cancelling the stream cancels
+    the call (its LM requests and tool calls).
+    """
 
 @_typing.type_check_only
 class WorkerAsyncStub(WorkerStub):
@@ -60,6 +65,11 @@ class WorkerAsyncStub(WorkerStub):
     Bind: _aio.UnaryUnaryMultiCallable[_worker_pb2.BindRequest, _worker_pb2.BindResponse]  # type: ignore[assignment]
     CallModule: _aio.UnaryUnaryMultiCallable[_worker_pb2.CallModuleRequest, _worker_pb2.CallModuleResponse]  # type: ignore[assignment]
     DropModule: _aio.UnaryUnaryMultiCallable[_worker_pb2.DropModuleRequest, _worker_pb2.DropModuleResponse]  # type: ignore[assignment]
+    StreamModule: _aio.UnaryStreamMultiCallable[_worker_pb2.CallModuleRequest, _worker_pb2.StreamModuleEvent]  # type: ignore[assignment]
+    """Calls a module as CallModule does, streaming what happens: status lines, the text of
+    its output fields as the LM writes it, then the outputs. Cancelling the stream cancels
+    the call (its LM requests and tool calls).
+    """
 
 class WorkerServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -103,5 +113,16 @@ class WorkerServicer(metaclass=_abc_1.ABCMeta):
         request: _worker_pb2.DropModuleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_worker_pb2.DropModuleResponse, _abc.Awaitable[_worker_pb2.DropModuleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def StreamModule(
+        self,
+        request: _worker_pb2.CallModuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_worker_pb2.StreamModuleEvent], _abc.AsyncIterator[_worker_pb2.StreamModuleEvent]]:
+        """Calls a module as CallModule does, streaming what happens: status lines, the text of
+        its output fields as the LM writes it, then the outputs. Cancelling the stream cancels
+        the call (its LM requests and tool calls).
+        """
 
 def add_WorkerServicer_to_server(servicer: WorkerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

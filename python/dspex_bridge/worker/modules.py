@@ -9,7 +9,7 @@ copy of the session's LM), so concurrent calls on one module never see each othe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from ..session_context import SessionContext
 from .config import ADDRESS_ENV
 from .imports import import_object
 from .status import invalid, not_found, precondition
+from .tools import CallScope, in_scope
 from .typed import TypedFields
 
 
@@ -83,10 +84,14 @@ def class_named(module_type: str) -> type[Any]:
 
 
 def construct(
-    cls: type[Any], signature: str | type[dspy.Signature], tools: list[str], context: SessionContext | None
+    cls: type[Any],
+    signature: str | type[dspy.Signature],
+    tools: Sequence[Any],
+    context: SessionContext | None,
 ) -> tuple[Any, tuple[str, ...] | None]:
     """A new ``cls`` for ``signature`` — a string DSPy parses, or a typed signature's class —
-    (with ``tools`` for ReAct), and its input fields (blocking: DSPy may build sub-modules)."""
+    (with ``tools`` for ReAct: import paths, or tools already resolved by `tools.resolve`), and
+    its input fields (blocking: DSPy may build sub-modules)."""
     inputs: tuple[str, ...] | None = None
     parsed: Any = None
     if isinstance(signature, type):
@@ -102,7 +107,7 @@ def construct(
     if issubclass(cls, VariableAwareMixin):
         kwargs["session_context"] = context
     if issubclass(cls, dspy.ReAct):
-        kwargs["tools"] = [import_object(path, "tool") for path in tools]
+        kwargs["tools"] = [import_object(path, "tool") if isinstance(path, str) else path for path in tools]
         for path, tool in zip(tools, kwargs["tools"], strict=True):
             if not callable(tool):
                 raise invalid(f"tool `{path}` is not callable")
@@ -160,12 +165,20 @@ async def call_settings(
     return settings
 
 
-def run(entry: ModuleEntry, lm: Any, adapter: Any, settings: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
+def run(
+    entry: ModuleEntry,
+    lm: Any,
+    adapter: Any,
+    settings: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    scope: CallScope | None = None,
+) -> Any:
     """One call of the module with the session's ``lm`` and ``adapter`` (``None``: DSPy's
-    default) and the call's ``settings`` (blocking: the LM is called)."""
+    default) and the call's ``settings``, as part of ``scope`` when given (blocking: the LM
+    is called)."""
     module = entry.module
     overrides: dict[str, Any] = {"lm": lm} if adapter is None else {"lm": lm, "adapter": adapter}
-    with dspy.context(**overrides):
+    with dspy.context(**overrides), in_scope(scope):
         if isinstance(module, VariableAwareMixin):
             return module.call_with_settings(settings, **inputs)
         with lm_settings(settings):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ from .._quote import excerpt
 from ..errors import BridgeError
 from ..message_size import DEFAULT_MAX_MESSAGE_BYTES
 from . import lm as lms
-from . import modules, typed
+from . import modules, streaming, tools, typed
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
@@ -61,6 +61,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         """The largest answer the worker sends (a larger one is refused with RESOURCE_EXHAUSTED)."""
         self.modules: dict[str, ModuleEntry] = {}
         self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="dspex-call")
+        self._tool_bridge: tools.ToolBridge | None = None
 
     @classmethod
     def from_config(cls, config: WorkerConfig) -> WorkerService:
@@ -74,21 +75,28 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             raise not_found(f"unknown module `{excerpt(module_id)}`")
         return entry
 
-    def _call(
+    @staticmethod
+    def _inputs(entry: ModuleEntry, request: worker_pb.CallModuleRequest) -> dict[str, Any]:
+        """A call's inputs, decoded from the wire (values, and a typed module's JSON inputs)."""
+        inputs = _decoded(request.inputs, "input")
+        inputs.update(typed.decode_json_inputs(request.json_inputs, entry.typed))
+        return inputs
+
+    def _run_call(
         self,
         entry: ModuleEntry,
         lm: Any,
         adapter: Any,
         settings: dict[str, Any],
         request: worker_pb.CallModuleRequest,
+        scope: tools.CallScope,
     ) -> worker_pb.CallModuleResponse:
         """One module call, from its wire inputs to its answer, each output encoded by `_codec`;
         an answer over the message size limit is refused. Blocking, and run off the event loop
         as a whole: a document can be megabytes, in and out."""
-        inputs = _decoded(request.inputs, "input")
-        inputs.update(typed.decode_json_inputs(request.json_inputs, entry.typed))
+        inputs = self._inputs(entry, request)
         try:
-            prediction = modules.run(entry, lm, adapter, settings, inputs)
+            prediction = modules.run(entry, lm, adapter, settings, inputs, scope)
         except AdapterParseError as error:
             # A typed module's caller gets the failed field in-band (Rust reports it as an
             # output parse error); an untyped module's caller gets DSPy's own exception.
@@ -106,6 +114,21 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
 
     async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+
+    def _tools_bridge(self) -> tools.ToolBridge | None:
+        """What Rust tools are called through (on the bridge channel); ``None`` when the worker has no bridge."""
+        if self._tool_bridge is None:
+            channel = self.sessions.channel()
+            if channel is not None:
+                self._tool_bridge = tools.ToolBridge(channel, self.sessions.token)
+        return self._tool_bridge
+
+    async def _tools(self, request: worker_pb.CreateModuleRequest) -> list[Any]:
+        """A ReAct module's tools: import paths, or (from ``tool_specs``) Python and Rust tools resolved."""
+        if not request.tool_specs:
+            return list(request.tools)
+        bridge = self._tools_bridge()
+        return await self._in_thread(tools.resolve, request.tool_specs, bridge, request.session_id, request.module_id)
 
     # ---- the RPCs, named as in the service definition ---------------------------------------
 
@@ -158,7 +181,9 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         if request.HasField("typed_signature"):
             signature, typed_fields = await self._in_thread(typed.signature_class, request.typed_signature)
         # The session's bridge context if it has one yet (else the first binding attaches it).
-        module, inputs = await self._in_thread(modules.construct, cls, signature, list(request.tools), session.context)
+        module, inputs = await self._in_thread(
+            modules.construct, cls, signature, await self._tools(request), session.context
+        )
         entry = ModuleEntry(
             module_id=request.module_id,
             session_id=request.session_id,
@@ -187,7 +212,30 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     @answering_with_status
     async def CallModule(self, request: worker_pb.CallModuleRequest, context: Context) -> worker_pb.CallModuleResponse:
         """Calls a module with the request's inputs; its outputs, each encoded by `_codec`, or
-        the output field an answer the adapter could not parse failed on."""
+        the output field an answer the adapter could not parse failed on. The caller going away
+        cancels the call (its Rust tool calls, its next LM request)."""
+        entry, session, settings = await self._prepare(request)
+        scope = tools.CallScope()
+        try:
+            return await self._in_thread(self._run_call, entry, session.lm, session.adapter, settings, request, scope)
+        except asyncio.CancelledError:
+            scope.cancel()
+            raise
+
+    @streaming.streaming_with_status
+    async def StreamModule(
+        self, request: worker_pb.CallModuleRequest, context: Context
+    ) -> AsyncIterator[worker_pb.StreamModuleEvent]:
+        """Calls a module as `CallModule` does, streaming its status lines, its output fields' text and then its
+        outputs (see `streaming`)."""
+        entry, session, settings = await self._prepare(request)
+        inputs = await self._in_thread(self._inputs, entry, request)
+        async for event in streaming.stream(entry, session.lm, session.adapter, settings, inputs):
+            yield event
+
+    async def _prepare(self, request: worker_pb.CallModuleRequest) -> tuple[ModuleEntry, Any, dict[str, Any]]:
+        """What a call runs with: the module (its inputs' names checked), the session (its LM and adapter) and
+        the call's settings."""
         entry = self._module(request.module_id)
         # Only the names here: the values are decoded with the call, off the event loop.
         both = sorted(set(request.inputs) & set(request.json_inputs))
@@ -209,7 +257,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         reads_bridge = any(setting not in bound_values for setting in entry.bindings)
         bridge = self.sessions.context(entry.session_id) if reads_bridge else None
         settings = await modules.call_settings(entry, bound_values, bridge)
-        return await self._in_thread(self._call, entry, session.lm, session.adapter, settings, request)
+        return entry, session, settings
 
     @answering_with_status
     async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:

@@ -54,12 +54,22 @@ class Sessions:
         Created on first need only: a cached context watches its session from then on, and
         a session whose modules read no variable needs no watch."""
         session = self.get(session_id)
-        if session.context is None and self._bridge_address:
-            if self._channel is None:
-                options = channel_options(self._max_message_bytes)
-                self._channel = grpc.aio.insecure_channel(self._bridge_address, options=options)
-            session.context = SessionContext(session_id, self._channel, token=self._token, cache=self._cache)
+        channel = self.channel()
+        if session.context is None and channel is not None:
+            session.context = SessionContext(session_id, channel, token=self._token, cache=self._cache)
         return session.context
+
+    def channel(self) -> grpc.aio.Channel | None:
+        """The one channel to the bridge (opened on first need), or ``None`` when the worker has no bridge."""
+        if self._channel is None and self._bridge_address:
+            options = channel_options(self._max_message_bytes)
+            self._channel = grpc.aio.insecure_channel(self._bridge_address, options=options)
+        return self._channel
+
+    @property
+    def token(self) -> str:
+        """The bridge token, sent with every call to the bridge."""
+        return self._token
 
     async def close(self) -> None:
         """Stops every session's cache, then closes the bridge channel."""

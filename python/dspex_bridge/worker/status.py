@@ -17,7 +17,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, NoReturn, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -129,6 +129,21 @@ def _metadata_text(text: str) -> str:
     return excerpt(text).encode("ascii", "backslashreplace").decode("ascii")
 
 
+async def abort_with(context: Context, method: str, error: Exception) -> NoReturn:
+    """Ends the call with the status of ``error`` (logged): its code, its message cut to 4 KiB,
+    its kind and exception class as trailers."""
+    refusal = refusal_of(error)
+    message = fit(refusal.message, MAX_STATUS_MESSAGE_BYTES)
+    level = logging.ERROR if refusal.code == grpc.StatusCode.UNKNOWN else logging.WARNING
+    logger.log(level, "%s refused (%s, %s): %s", method, refusal.code.name, refusal.kind, message)
+    if refusal.exception is not None:
+        logger.debug("%s: the whole exception: %s", method, error, exc_info=error)
+    trailers = [(ERROR_KIND_KEY, _metadata_text(refusal.kind))]
+    if refusal.exception is not None:
+        trailers.append((EXCEPTION_KEY, _metadata_text(refusal.exception)))
+    await context.abort(refusal.code, message, trailing_metadata=tuple(trailers))
+
+
 def answering_with_status(
     method: Callable[[Servicer, Request, Context], Awaitable[Response]],
 ) -> Callable[[Servicer, Request, Context], Coroutine[Any, Any, Response]]:
@@ -141,16 +156,7 @@ def answering_with_status(
             return await method(servicer, request, context)
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # every failure becomes a status, the worker keeps serving
-            refusal = refusal_of(error)
-            message = fit(refusal.message, MAX_STATUS_MESSAGE_BYTES)
-            level = logging.ERROR if refusal.code == grpc.StatusCode.UNKNOWN else logging.WARNING
-            logger.log(level, "%s refused (%s, %s): %s", method.__name__, refusal.code.name, refusal.kind, message)
-            if refusal.exception is not None:
-                logger.debug("%s: the whole exception: %s", method.__name__, error, exc_info=error)
-            trailers = [(ERROR_KIND_KEY, _metadata_text(refusal.kind))]
-            if refusal.exception is not None:
-                trailers.append((EXCEPTION_KEY, _metadata_text(refusal.exception)))
-            await context.abort(refusal.code, message, trailing_metadata=tuple(trailers))
+        except Exception as error:  # noqa: BLE001 - every failure becomes a status, the worker keeps serving
+            await abort_with(context, method.__name__, error)
 
     return handle

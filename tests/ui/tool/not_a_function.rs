@@ -1,0 +1,6 @@
+#[dspex::tool]
+struct Lookup {
+    id: u64,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+/// Shouts.
+#[dspex::tool]
+fn shout(text: &str) -> String {
+    text.to_uppercase()
+}
+
+fn main() {
+    let _ = shout_tool();
+}
