@@ -304,3 +304,68 @@ async fn dropping_a_stream_mid_answer_stops_the_worker() -> dspex::Result<()> {
     let _ = std::fs::remove_file(&log);
     Ok(())
 }
+
+/// Answer the question.
+#[derive(dspex::Signature)]
+struct Qa {
+    #[input]
+    question: String,
+    #[output]
+    answer: String,
+}
+
+#[tokio::test]
+async fn a_typed_stream_ends_with_the_typed_prediction_of_the_same_call() -> dspex::Result<()> {
+    let ctx = context(Lm::echo()).await?;
+    let cot = ChainOfThought::typed::<Qa>(&ctx).await?;
+    let input = QaInput {
+        question: "What is the capital of France?".into(),
+    };
+    let mut stream = cot.stream(input.clone());
+    let mut answer = String::new();
+    let mut done = None;
+    while let Some(event) = stream.next().await {
+        match event? {
+            dspex::TypedStreamEvent::Status(_) => {}
+            dspex::TypedStreamEvent::Token { field, text } => {
+                if field == "answer" {
+                    answer.push_str(&text);
+                }
+            }
+            dspex::TypedStreamEvent::Done(prediction) => done = Some(prediction),
+        }
+    }
+    let done = done.expect("the stream ends with its prediction");
+    assert!(!answer.is_empty(), "the answer came in tokens");
+    assert_eq!(answer, done.output.answer);
+    assert_eq!(done.output, cot.call(input).await?);
+    assert!(done.extra::<String>("reasoning")?.starts_with("Echo: "));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_typed_agent_calls_a_rust_tool() -> dspex::Result<()> {
+    let ctx = context(Lm::echo()).await?;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let lookup = Tool::new("lookup_order", "Looks up an order.", move |args: Lookup| {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(format!("order {} shipped", args.id))
+        }
+    });
+    let agent = ReAct::typed::<Qa>(&ctx, [lookup]).await?;
+    let full = agent
+        .call_full(QaInput {
+            question: "Where is order 42?".into(),
+        })
+        .await?;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let trajectory: serde_json::Value = full.extra("trajectory")?;
+    assert!(
+        trajectory.to_string().contains("order 42 shipped"),
+        "{trajectory}"
+    );
+    Ok(())
+}

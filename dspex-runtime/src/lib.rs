@@ -74,7 +74,8 @@ pub use typed::macro_support as typed_macro_support;
 #[cfg(feature = "python")]
 pub use typed::{
     FieldRole, FieldSpec, ModuleKind, ReservedConflict, Signature, SignatureFieldType,
-    SignatureSpec, TypeDescriptor, TypedModule, TypedModuleSlot, TypedPrediction,
+    SignatureSpec, TypeDescriptor, TypedModule, TypedModuleSlot, TypedModuleStream,
+    TypedPrediction, TypedStreamEvent,
 };
 pub use variable_set::VariableSet;
 pub use watch::{UpdateSource, VariableUpdate, WATCH_BUFFER, WatchEvent, Watcher};

@@ -87,8 +87,13 @@ impl Module {
         &self,
         inputs: impl IntoIterator<Item = (K, V)>,
     ) -> ModuleStream {
+        self.stream_request(self.call_request(inputs))
+    }
+
+    /// The stream of one call with this request (or of the error that kept it from being
+    /// built): what [`stream`](Module::stream) and the typed stream run.
+    pub(crate) fn stream_request(&self, request: Result<pb::CallModuleRequest>) -> ModuleStream {
         let (tx, rx) = mpsc::channel(BUFFER);
-        let request = self.call_request(inputs);
         let module = self.clone();
         let sender = tx.clone();
         let reader = async move {

@@ -12,6 +12,7 @@ use super::module_kind::{ModuleKind, assert_no_reserved};
 use super::prediction::TypedPrediction;
 use super::signature::Signature;
 use super::spec::SignatureSpec;
+use super::stream::TypedModuleStream;
 use super::wire::{inputs_to_json, signature_to_pb};
 use crate::module::{SignatureSource, Spec};
 use crate::{ChainOfThought, Context, Module, Predict, ProgramOfThought, ReAct, ToolRef};
@@ -105,6 +106,15 @@ impl<S: Signature> TypedModule<S> {
         let inputs = inputs_to_json(S::spec(), &input)?;
         let prediction = self.module.call_json(inputs).await?;
         TypedPrediction::from_prediction(prediction)
+    }
+
+    /// Calls the module as [`call_full`](TypedModule::call_full) does, yielding its status
+    /// lines and the text of its output fields as they come, then the typed prediction
+    /// ([`TypedStreamEvent::Done`]). Dropping the stream cancels the call in the worker.
+    pub fn stream(&self, input: S::Input) -> TypedModuleStream<S> {
+        let request = inputs_to_json(S::spec(), &input)
+            .and_then(|inputs| self.module.json_call_request(inputs));
+        TypedModuleStream::new(self.module.stream_request(request))
     }
 
     /// The untyped module (the same one: bindings, worker and id are shared).
