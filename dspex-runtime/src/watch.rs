@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dspex_core::{Metadata, Value, Variable};
+use dspex_core::{Metadata, Result, Value, Variable};
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 
@@ -409,6 +409,21 @@ impl futures_core::Stream for Watcher {
             .poll_event(cx)
             .map(|event| event.map(|(event, _)| event))
     }
+}
+
+/// The names a watch on `keys` covers (`None`: every variable, later ones included), each
+/// key (a name or an id) resolved by `name_of`, which refuses an unknown one.
+pub(crate) fn watched_names(
+    keys: &[&str],
+    name_of: impl Fn(&str) -> Result<String>,
+) -> Result<Option<HashSet<String>>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    keys.iter()
+        .map(|k| name_of(k))
+        .collect::<Result<_>>()
+        .map(Some)
 }
 
 pub(crate) fn now_us() -> u64 {

@@ -11,7 +11,7 @@ use dspex_core::{
 use parking_lot::RwLock;
 
 use super::definition::{check_merged_metadata, check_value, checked_import, checked_new, now_ms};
-use crate::watch::{Current, Snapshot, UpdateSource, WatchHub, Watcher};
+use crate::watch::{Current, Snapshot, UpdateSource, WatchHub, Watcher, watched_names};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -321,15 +321,9 @@ impl VariableTable {
         snapshot: Snapshot,
     ) -> Result<Watcher> {
         let state = self.state.read();
-        let names = if keys.is_empty() {
-            None
-        } else {
-            Some(
-                keys.iter()
-                    .map(|k| state.find(k).map(|i| state.entries[i].var.name.clone()))
-                    .collect::<Result<std::collections::HashSet<String>>>()?,
-            )
-        };
+        let names = watched_names(keys, |k| {
+            state.find(k).map(|i| state.entries[i].var.name.clone())
+        })?;
         let current = snapshot_of(&state, names.as_ref());
         let subscription = self.hub.subscribe(names);
         drop(state);

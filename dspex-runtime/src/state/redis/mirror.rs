@@ -14,7 +14,9 @@ use dspex_core::{Error, Metadata, Result, Schema, Value, Variable};
 use parking_lot::RwLock;
 
 use super::codec::Record;
-use crate::watch::{Current, Snapshot, UpdateSource, VariableUpdate, WatchHub, Watcher};
+use crate::watch::{
+    Current, Snapshot, UpdateSource, VariableUpdate, WatchHub, Watcher, watched_names,
+};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -212,20 +214,12 @@ impl Mirror {
         snapshot: Snapshot,
     ) -> Result<Watcher> {
         let state = self.state.read();
-        let names = if keys.is_empty() {
-            None
-        } else {
-            Some(
-                keys.iter()
-                    .map(|k| {
-                        state
-                            .find(k)
-                            .map(|c| c.record.var.name.clone())
-                            .ok_or_else(|| Error::variable_not_found(k))
-                    })
-                    .collect::<Result<HashSet<String>>>()?,
-            )
-        };
+        let names = watched_names(keys, |k| {
+            state
+                .find(k)
+                .map(|c| c.record.var.name.clone())
+                .ok_or_else(|| Error::variable_not_found(k))
+        })?;
         let current = currents(&state, names.as_ref());
         let subscription = self.hub.subscribe(names);
         drop(state);
