@@ -300,6 +300,7 @@ class CreateModuleRequest(_message.Message):
     FROM_VARIABLE_FIELD_NUMBER: _builtins.int
     TYPED_SIGNATURE_FIELD_NUMBER: _builtins.int
     TOOL_SPECS_FIELD_NUMBER: _builtins.int
+    STATE_JSON_FIELD_NUMBER: _builtins.int
     module_id: _builtins.str
     """Chosen by the runtime; stable across worker restarts."""
     session_id: _builtins.str
@@ -311,6 +312,10 @@ class CreateModuleRequest(_message.Message):
     """DSPy signature grammar: "question -> answer", "a: int, b: int -> total: int"."""
     from_variable: _builtins.str
     """Resolve the class from this module-typed variable (ModuleVariableResolver)."""
+    state_json: _builtins.str
+    """DSPy's `dump_state()` of the module as JSON (learned demos and instructions), loaded
+    into it once it is created: how a restarted worker and a loaded program get them back.
+    """
     @_builtins.property
     def settings(self) -> _containers.MessageMap[_builtins.str, _variables_pb2.Value]:
         """Fixed settings (passed per call as config)."""
@@ -346,14 +351,20 @@ class CreateModuleRequest(_message.Message):
         from_variable: _builtins.str | None = ...,
         typed_signature: Global___TypedSignature | None = ...,
         tool_specs: _abc.Iterable[Global___ToolSpec] | None = ...,
+        state_json: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "from_variable", b"from_variable", "typed_signature", b"typed_signature"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "_state_json", b"_state_json", "from_variable", b"from_variable", "state_json", b"state_json", "typed_signature", b"typed_signature"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "bindings", b"bindings", "from_variable", b"from_variable", "module_id", b"module_id", "module_type", b"module_type", "session_id", b"session_id", "settings", b"settings", "signature", b"signature", "tool_specs", b"tool_specs", "tools", b"tools", "typed_signature", b"typed_signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable", "_state_json", b"_state_json", "bindings", b"bindings", "from_variable", b"from_variable", "module_id", b"module_id", "module_type", b"module_type", "session_id", b"session_id", "settings", b"settings", "signature", b"signature", "state_json", b"state_json", "tool_specs", b"tool_specs", "tools", b"tools", "typed_signature", b"typed_signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__from_variable: _TypeAlias = _typing.Literal["from_variable"]  # noqa: Y015
     _WhichOneofArgType__from_variable: _TypeAlias = _typing.Literal["_from_variable", b"_from_variable"]  # noqa: Y015
+    _WhichOneofReturnType__state_json: _TypeAlias = _typing.Literal["state_json"]  # noqa: Y015
+    _WhichOneofArgType__state_json: _TypeAlias = _typing.Literal["_state_json", b"_state_json"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__from_variable) -> _WhichOneofReturnType__from_variable | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__state_json) -> _WhichOneofReturnType__state_json | None: ...
 
 Global___CreateModuleRequest: _TypeAlias = CreateModuleRequest  # noqa: Y015
 
@@ -822,3 +833,742 @@ class StreamModuleEvent(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___StreamModuleEvent: _TypeAlias = StreamModuleEvent  # noqa: Y015
+
+@_typing.final
+class DumpStateRequest(_message.Message):
+    """---- Learned state ------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODULE_ID_FIELD_NUMBER: _builtins.int
+    module_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        module_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["module_id", b"module_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DumpStateRequest: _TypeAlias = DumpStateRequest  # noqa: Y015
+
+@_typing.final
+class DumpStateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_JSON_FIELD_NUMBER: _builtins.int
+    state_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        state_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state_json", b"state_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DumpStateResponse: _TypeAlias = DumpStateResponse  # noqa: Y015
+
+@_typing.final
+class LoadStateRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODULE_ID_FIELD_NUMBER: _builtins.int
+    STATE_JSON_FIELD_NUMBER: _builtins.int
+    module_id: _builtins.str
+    state_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        module_id: _builtins.str = ...,
+        state_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["module_id", b"module_id", "state_json", b"state_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadStateRequest: _TypeAlias = LoadStateRequest  # noqa: Y015
+
+@_typing.final
+class LoadStateResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadStateResponse: _TypeAlias = LoadStateResponse  # noqa: Y015
+
+@_typing.final
+class RunModule(_message.Message):
+    """---- Evaluation and optimization ----------------------------------------------------------
+
+    A module of the program a run composes: the program's `forward` calls them in order, each
+    with the fields it needs from the example's inputs and the earlier modules' outputs.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MODULE_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name in the program (the attribute of the composed `dspy.Module`)."""
+    module_id: _builtins.str
+    """A module living on this worker. A run never changes it: optimizers work on copies, and
+    the learned state comes back in `RunResult.states`.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        module_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["module_id", b"module_id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunModule: _TypeAlias = RunModule  # noqa: Y015
+
+@_typing.final
+class ExampleData(_message.Message):
+    """One example: each field's value as JSON text, inputs and outputs (labels)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class InputsJsonEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class OutputsJsonEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INPUTS_JSON_FIELD_NUMBER: _builtins.int
+    OUTPUTS_JSON_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def inputs_json(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def outputs_json(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        inputs_json: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        outputs_json: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs_json", b"inputs_json", "outputs_json", b"outputs_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExampleData: _TypeAlias = ExampleData  # noqa: Y015
+
+@_typing.final
+class MetricSpec(_message.Message):
+    """How a prediction is scored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PYTHON_FIELD_NUMBER: _builtins.int
+    RUST_FIELD_NUMBER: _builtins.int
+    python: _builtins.str
+    """"package.module:function", imported in the worker: `f(example, prediction, trace=None)`."""
+    rust: _builtins.bool
+    """A Rust closure, called back through CallTool on the bridge: session = the run's session,
+    module_id = the run id, tool = "metric", arguments = a `MetricCall` JSON object
+    `{"split": "train"|"dev", "index": n|null, "example": {...}, "prediction": {...}}`;
+    it answers the score (a JSON number). A failure (error, panic, NaN) scores 0 and is
+    reported with the example.
+    """
+    def __init__(
+        self,
+        *,
+        python: _builtins.str = ...,
+        rust: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "python", b"python", "rust", b"rust"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "python", b"python", "rust", b"rust"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["python", "rust"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___MetricSpec: _TypeAlias = MetricSpec  # noqa: Y015
+
+@_typing.final
+class EvaluateTask(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluateTask: _TypeAlias = EvaluateTask  # noqa: Y015
+
+@_typing.final
+class OptimizerTask(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _variables_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _variables_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class CompileOptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _variables_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _variables_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    OPTIMIZER_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    COMPILE_OPTIONS_FIELD_NUMBER: _builtins.int
+    REFLECTION_LM_FIELD_NUMBER: _builtins.int
+    optimizer: _builtins.str
+    """"BootstrapFewShot", "BootstrapFewShotWithRandomSearch", "MIPROv2" or "GEPA"."""
+    @_builtins.property
+    def options(self) -> _containers.MessageMap[_builtins.str, _variables_pb2.Value]:
+        """The optimizer's constructor options (max_bootstrapped_demos, auto, num_threads, ...)."""
+
+    @_builtins.property
+    def compile_options(self) -> _containers.MessageMap[_builtins.str, _variables_pb2.Value]:
+        """Options of its `compile` (num_trials, minibatch, ...)."""
+
+    @_builtins.property
+    def reflection_lm(self) -> Global___LmSpec:
+        """GEPA's reflection LM (unset: the session's LM)."""
+
+    def __init__(
+        self,
+        *,
+        optimizer: _builtins.str = ...,
+        options: _abc.Mapping[_builtins.str, _variables_pb2.Value] | None = ...,
+        compile_options: _abc.Mapping[_builtins.str, _variables_pb2.Value] | None = ...,
+        reflection_lm: Global___LmSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reflection_lm", b"reflection_lm"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compile_options", b"compile_options", "optimizer", b"optimizer", "options", b"options", "reflection_lm", b"reflection_lm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OptimizerTask: _TypeAlias = OptimizerTask  # noqa: Y015
+
+@_typing.final
+class SearchedVariable(_message.Message):
+    """A variable `VariableSearch` proposes values for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    LOG_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    type: _variables_pb2.VarType.ValueType
+    log: _builtins.bool
+    """Sample the range on a log scale."""
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[_variables_pb2.Value]:
+        """boolean, choice, module: the values to choose among."""
+
+    @_builtins.property
+    def min(self) -> _variables_pb2.Value:
+        """integer, float: the inclusive range."""
+
+    @_builtins.property
+    def max(self) -> _variables_pb2.Value: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        type: _variables_pb2.VarType.ValueType = ...,
+        candidates: _abc.Iterable[_variables_pb2.Value] | None = ...,
+        min: _variables_pb2.Value | None = ...,
+        max: _variables_pb2.Value | None = ...,
+        log: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max", b"max", "min", b"min"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "log", b"log", "max", b"max", "min", b"min", "name", b"name", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchedVariable: _TypeAlias = SearchedVariable  # noqa: Y015
+
+@_typing.final
+class VariableSearchTask(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VARIABLES_FIELD_NUMBER: _builtins.int
+    TRIALS_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    trials: _builtins.int
+    seed: _builtins.int
+    @_builtins.property
+    def variables(self) -> _containers.RepeatedCompositeFieldContainer[Global___SearchedVariable]: ...
+    def __init__(
+        self,
+        *,
+        variables: _abc.Iterable[Global___SearchedVariable] | None = ...,
+        trials: _builtins.int = ...,
+        seed: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "seed", b"seed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_seed", b"_seed", "seed", b"seed", "trials", b"trials", "variables", b"variables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__seed: _TypeAlias = _typing.Literal["seed"]  # noqa: Y015
+    _WhichOneofArgType__seed: _TypeAlias = _typing.Literal["_seed", b"_seed"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__seed) -> _WhichOneofReturnType__seed | None: ...
+
+Global___VariableSearchTask: _TypeAlias = VariableSearchTask  # noqa: Y015
+
+@_typing.final
+class RunRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class VariablesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _variables_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _variables_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    MODULES_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    TRAINSET_FIELD_NUMBER: _builtins.int
+    DEVSET_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    VARIABLES_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    EVALUATE_FIELD_NUMBER: _builtins.int
+    OPTIMIZER_FIELD_NUMBER: _builtins.int
+    VARIABLE_SEARCH_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    session_id: _builtins.str
+    concurrency: _builtins.int
+    """Examples scored at once (DSPy's num_threads)."""
+    @_builtins.property
+    def modules(self) -> _containers.RepeatedCompositeFieldContainer[Global___RunModule]: ...
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The program's answer fields (the last module's outputs when empty)."""
+
+    @_builtins.property
+    def trainset(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExampleData]:
+        """Optimizers learn from `trainset`; evaluate and VariableSearch score `devset`; the scores
+        before/after an optimizer are on `devset` (on `trainset` when it is empty).
+        """
+
+    @_builtins.property
+    def devset(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExampleData]: ...
+    @_builtins.property
+    def metric(self) -> Global___MetricSpec: ...
+    @_builtins.property
+    def variables(self) -> _containers.MessageMap[_builtins.str, _variables_pb2.Value]:
+        """The values of the variables the modules are bound to, read when the run starts."""
+
+    @_builtins.property
+    def evaluate(self) -> Global___EvaluateTask: ...
+    @_builtins.property
+    def optimizer(self) -> Global___OptimizerTask: ...
+    @_builtins.property
+    def variable_search(self) -> Global___VariableSearchTask: ...
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        modules: _abc.Iterable[Global___RunModule] | None = ...,
+        outputs: _abc.Iterable[_builtins.str] | None = ...,
+        trainset: _abc.Iterable[Global___ExampleData] | None = ...,
+        devset: _abc.Iterable[Global___ExampleData] | None = ...,
+        metric: Global___MetricSpec | None = ...,
+        variables: _abc.Mapping[_builtins.str, _variables_pb2.Value] | None = ...,
+        concurrency: _builtins.int = ...,
+        evaluate: Global___EvaluateTask | None = ...,
+        optimizer: Global___OptimizerTask | None = ...,
+        variable_search: Global___VariableSearchTask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluate", b"evaluate", "metric", b"metric", "optimizer", b"optimizer", "task", b"task", "variable_search", b"variable_search"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "devset", b"devset", "evaluate", b"evaluate", "metric", b"metric", "modules", b"modules", "optimizer", b"optimizer", "outputs", b"outputs", "run_id", b"run_id", "session_id", b"session_id", "task", b"task", "trainset", b"trainset", "variable_search", b"variable_search", "variables", b"variables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_task: _TypeAlias = _typing.Literal["evaluate", "optimizer", "variable_search"]  # noqa: Y015
+    _WhichOneofArgType_task: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_task) -> _WhichOneofReturnType_task | None: ...
+
+Global___RunRequest: _TypeAlias = RunRequest  # noqa: Y015
+
+@_typing.final
+class RunProgress(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHASE_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    BEST_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    phase: _builtins.str
+    """What the run does now: "evaluate", "bootstrap", "trial", "before", "after", ..."""
+    done: _builtins.int
+    total: _builtins.int
+    score: _builtins.float
+    best: _builtins.float
+    message: _builtins.str
+    """A line for humans ("trial 3/10: temperature=0.2 strategy=ChainOfThought")."""
+    def __init__(
+        self,
+        *,
+        phase: _builtins.str = ...,
+        done: _builtins.int = ...,
+        total: _builtins.int | None = ...,
+        score: _builtins.float | None = ...,
+        best: _builtins.float | None = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_best", b"_best", "_score", b"_score", "_total", b"_total", "best", b"best", "score", b"score", "total", b"total"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best", b"_best", "_score", b"_score", "_total", b"_total", "best", b"best", "done", b"done", "message", b"message", "phase", b"phase", "score", b"score", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__best: _TypeAlias = _typing.Literal["best"]  # noqa: Y015
+    _WhichOneofArgType__best: _TypeAlias = _typing.Literal["_best", b"_best"]  # noqa: Y015
+    _WhichOneofReturnType__score: _TypeAlias = _typing.Literal["score"]  # noqa: Y015
+    _WhichOneofArgType__score: _TypeAlias = _typing.Literal["_score", b"_score"]  # noqa: Y015
+    _WhichOneofReturnType__total: _TypeAlias = _typing.Literal["total"]  # noqa: Y015
+    _WhichOneofArgType__total: _TypeAlias = _typing.Literal["_total", b"_total"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__best) -> _WhichOneofReturnType__best | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__score) -> _WhichOneofReturnType__score | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__total) -> _WhichOneofReturnType__total | None: ...
+
+Global___RunProgress: _TypeAlias = RunProgress  # noqa: Y015
+
+@_typing.final
+class ExampleOutcome(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class PredictionJsonEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    PREDICTION_JSON_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    score: _builtins.float
+    error: _builtins.str
+    """Why the example failed (the call raised, or the metric failed); the score is then 0."""
+    @_builtins.property
+    def prediction_json(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The prediction's fields as JSON text (empty when the call failed)."""
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        score: _builtins.float = ...,
+        prediction_json: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        error: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_error", b"_error", "error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_error", b"_error", "error", b"error", "index", b"index", "prediction_json", b"prediction_json", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__error: _TypeAlias = _typing.Literal["error"]  # noqa: Y015
+    _WhichOneofArgType__error: _TypeAlias = _typing.Literal["_error", b"_error"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__error) -> _WhichOneofReturnType__error | None: ...
+
+Global___ExampleOutcome: _TypeAlias = ExampleOutcome  # noqa: Y015
+
+@_typing.final
+class ModuleState(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STATE_JSON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    state_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        state_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "state_json", b"state_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModuleState: _TypeAlias = ModuleState  # noqa: Y015
+
+@_typing.final
+class Trial(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ValuesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _variables_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _variables_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    number: _builtins.int
+    score: _builtins.float
+    error: _builtins.str
+    @_builtins.property
+    def values(self) -> _containers.MessageMap[_builtins.str, _variables_pb2.Value]:
+        """VariableSearch: the values this trial set."""
+
+    def __init__(
+        self,
+        *,
+        number: _builtins.int = ...,
+        score: _builtins.float = ...,
+        values: _abc.Mapping[_builtins.str, _variables_pb2.Value] | None = ...,
+        error: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_error", b"_error", "error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_error", b"_error", "error", b"error", "number", b"number", "score", b"score", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__error: _TypeAlias = _typing.Literal["error"]  # noqa: Y015
+    _WhichOneofArgType__error: _TypeAlias = _typing.Literal["_error", b"_error"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__error) -> _WhichOneofReturnType__error | None: ...
+
+Global___Trial: _TypeAlias = Trial  # noqa: Y015
+
+@_typing.final
+class RunResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class BestValuesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _variables_pb2.Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _variables_pb2.Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SCORE_FIELD_NUMBER: _builtins.int
+    SCORE_BEFORE_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    TRIALS_FIELD_NUMBER: _builtins.int
+    BEST_VALUES_FIELD_NUMBER: _builtins.int
+    score: _builtins.float
+    """evaluate: the mean metric; optimizer: the dev score after; VariableSearch: the best."""
+    score_before: _builtins.float
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExampleOutcome]:
+        """evaluate: one per dev example, in order (optimizers: of the after evaluation)."""
+
+    @_builtins.property
+    def states(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModuleState]:
+        """optimizer: the learned state of each module, by its `RunModule.name`."""
+
+    @_builtins.property
+    def trials(self) -> _containers.RepeatedCompositeFieldContainer[Global___Trial]: ...
+    @_builtins.property
+    def best_values(self) -> _containers.MessageMap[_builtins.str, _variables_pb2.Value]:
+        """VariableSearch: the best values (already written to the session)."""
+
+    def __init__(
+        self,
+        *,
+        score: _builtins.float = ...,
+        score_before: _builtins.float | None = ...,
+        results: _abc.Iterable[Global___ExampleOutcome] | None = ...,
+        states: _abc.Iterable[Global___ModuleState] | None = ...,
+        trials: _abc.Iterable[Global___Trial] | None = ...,
+        best_values: _abc.Mapping[_builtins.str, _variables_pb2.Value] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_score_before", b"_score_before", "score_before", b"score_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score_before", b"_score_before", "best_values", b"best_values", "results", b"results", "score", b"score", "score_before", b"score_before", "states", b"states", "trials", b"trials"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__score_before: _TypeAlias = _typing.Literal["score_before"]  # noqa: Y015
+    _WhichOneofArgType__score_before: _TypeAlias = _typing.Literal["_score_before", b"_score_before"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__score_before) -> _WhichOneofReturnType__score_before | None: ...
+
+Global___RunResult: _TypeAlias = RunResult  # noqa: Y015
+
+@_typing.final
+class RunEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    DONE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def progress(self) -> Global___RunProgress: ...
+    @_builtins.property
+    def done(self) -> Global___RunResult: ...
+    def __init__(
+        self,
+        *,
+        progress: Global___RunProgress | None = ...,
+        done: Global___RunResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "kind", b"kind", "progress", b"progress"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done", b"done", "kind", b"kind", "progress", b"progress"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["progress", "done"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___RunEvent: _TypeAlias = RunEvent  # noqa: Y015

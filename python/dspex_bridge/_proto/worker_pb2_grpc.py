@@ -69,6 +69,21 @@ class WorkerStub:
                 request_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.CallModuleRequest.SerializeToString,
                 response_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.StreamModuleEvent.FromString,
                 _registered_method=True)
+        self.DumpState = channel.unary_unary(
+                '/dspex.bridge.v1.Worker/DumpState',
+                request_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.DumpStateRequest.SerializeToString,
+                response_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.DumpStateResponse.FromString,
+                _registered_method=True)
+        self.LoadState = channel.unary_unary(
+                '/dspex.bridge.v1.Worker/LoadState',
+                request_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.LoadStateRequest.SerializeToString,
+                response_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.LoadStateResponse.FromString,
+                _registered_method=True)
+        self.Run = channel.unary_stream(
+                '/dspex.bridge.v1.Worker/Run',
+                request_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.RunRequest.SerializeToString,
+                response_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.RunEvent.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -119,6 +134,29 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DumpState(self, request, context):
+        """A module's learned state: DSPy's own `dump_state()`, as JSON.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadState(self, request, context):
+        """Loads a state `DumpState` (or DSPy's `dump_state`) produced into a module.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Run(self, request, context):
+        """Evaluates, optimizes or searches variables for a program made of this worker's modules,
+        streaming its progress, then its result. The metric is called back (CallTool on the
+        bridge) or imported. Cancelling the stream stops the run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +194,21 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.StreamModule,
                     request_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.CallModuleRequest.FromString,
                     response_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.StreamModuleEvent.SerializeToString,
+            ),
+            'DumpState': grpc.unary_unary_rpc_method_handler(
+                    servicer.DumpState,
+                    request_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.DumpStateRequest.FromString,
+                    response_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.DumpStateResponse.SerializeToString,
+            ),
+            'LoadState': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadState,
+                    request_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.LoadStateRequest.FromString,
+                    response_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.LoadStateResponse.SerializeToString,
+            ),
+            'Run': grpc.unary_stream_rpc_method_handler(
+                    servicer.Run,
+                    request_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.RunRequest.FromString,
+                    response_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.RunEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +400,87 @@ class Worker:
             '/dspex.bridge.v1.Worker/StreamModule',
             dspex_dot_bridge_dot_v1_dot_worker__pb2.CallModuleRequest.SerializeToString,
             dspex_dot_bridge_dot_v1_dot_worker__pb2.StreamModuleEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DumpState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspex.bridge.v1.Worker/DumpState',
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.DumpStateRequest.SerializeToString,
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.DumpStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspex.bridge.v1.Worker/LoadState',
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.LoadStateRequest.SerializeToString,
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.LoadStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Run(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dspex.bridge.v1.Worker/Run',
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.RunRequest.SerializeToString,
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.RunEvent.FromString,
             options,
             channel_credentials,
             insecure,

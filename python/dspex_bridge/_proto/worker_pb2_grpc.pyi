@@ -55,6 +55,15 @@ class WorkerStub:
     its output fields as the LM writes it, then the outputs. Cancelling the stream cancels
     the call (its LM requests and tool calls).
     """
+    DumpState: _grpc.UnaryUnaryMultiCallable[_worker_pb2.DumpStateRequest, _worker_pb2.DumpStateResponse]
+    """A module's learned state: DSPy's own `dump_state()`, as JSON."""
+    LoadState: _grpc.UnaryUnaryMultiCallable[_worker_pb2.LoadStateRequest, _worker_pb2.LoadStateResponse]
+    """Loads a state `DumpState` (or DSPy's `dump_state`) produced into a module."""
+    Run: _grpc.UnaryStreamMultiCallable[_worker_pb2.RunRequest, _worker_pb2.RunEvent]
+    """Evaluates, optimizes or searches variables for a program made of this worker's modules,
+    streaming its progress, then its result. The metric is called back (CallTool on the
+    bridge) or imported. Cancelling the stream stops the run.
+    """
 
 @_typing.type_check_only
 class WorkerAsyncStub(WorkerStub):
@@ -69,6 +78,15 @@ class WorkerAsyncStub(WorkerStub):
     """Calls a module as CallModule does, streaming what happens: status lines, the text of
     its output fields as the LM writes it, then the outputs. Cancelling the stream cancels
     the call (its LM requests and tool calls).
+    """
+    DumpState: _aio.UnaryUnaryMultiCallable[_worker_pb2.DumpStateRequest, _worker_pb2.DumpStateResponse]  # type: ignore[assignment]
+    """A module's learned state: DSPy's own `dump_state()`, as JSON."""
+    LoadState: _aio.UnaryUnaryMultiCallable[_worker_pb2.LoadStateRequest, _worker_pb2.LoadStateResponse]  # type: ignore[assignment]
+    """Loads a state `DumpState` (or DSPy's `dump_state`) produced into a module."""
+    Run: _aio.UnaryStreamMultiCallable[_worker_pb2.RunRequest, _worker_pb2.RunEvent]  # type: ignore[assignment]
+    """Evaluates, optimizes or searches variables for a program made of this worker's modules,
+    streaming its progress, then its result. The metric is called back (CallTool on the
+    bridge) or imported. Cancelling the stream stops the run.
     """
 
 class WorkerServicer(metaclass=_abc_1.ABCMeta):
@@ -123,6 +141,33 @@ class WorkerServicer(metaclass=_abc_1.ABCMeta):
         """Calls a module as CallModule does, streaming what happens: status lines, the text of
         its output fields as the LM writes it, then the outputs. Cancelling the stream cancels
         the call (its LM requests and tool calls).
+        """
+
+    @_abc_1.abstractmethod
+    def DumpState(
+        self,
+        request: _worker_pb2.DumpStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_pb2.DumpStateResponse, _abc.Awaitable[_worker_pb2.DumpStateResponse]]:
+        """A module's learned state: DSPy's own `dump_state()`, as JSON."""
+
+    @_abc_1.abstractmethod
+    def LoadState(
+        self,
+        request: _worker_pb2.LoadStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_pb2.LoadStateResponse, _abc.Awaitable[_worker_pb2.LoadStateResponse]]:
+        """Loads a state `DumpState` (or DSPy's `dump_state`) produced into a module."""
+
+    @_abc_1.abstractmethod
+    def Run(
+        self,
+        request: _worker_pb2.RunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_worker_pb2.RunEvent], _abc.AsyncIterator[_worker_pb2.RunEvent]]:
+        """Evaluates, optimizes or searches variables for a program made of this worker's modules,
+        streaming its progress, then its result. The metric is called back (CallTool on the
+        bridge) or imported. Cancelling the stream stops the run.
         """
 
 def add_WorkerServicer_to_server(servicer: WorkerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
