@@ -165,6 +165,7 @@ impl Module {
             from_variable: spec.from_variable.map(str::to_owned),
             typed_signature,
             tool_specs: tools.specs,
+            state_json: None,
         };
         let created = pool.create_module(slot, req).await?;
         tracing::debug!(module = %id, class = %created.class_name, worker = slot, "module created");
