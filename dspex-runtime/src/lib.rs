@@ -19,6 +19,8 @@ mod lm;
 #[cfg(feature = "python")]
 mod module;
 #[cfg(feature = "python")]
+mod optimize;
+#[cfg(feature = "python")]
 mod python;
 pub mod registry;
 #[cfg(any(feature = "python", feature = "redis"))]
@@ -55,6 +57,17 @@ pub use lm::{Adapter, Lm};
 pub use module::{
     ChainOfThought, Module, ModuleSlot, ModuleSpec, Predict, Prediction, ProgramOfThought, ReAct,
 };
+#[cfg(feature = "python")]
+pub use optimize::{
+    Auto, BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileBuilder, EvalBuilder,
+    EvalReport, Example, ExampleResult, Gepa, MiproV2, Optimizable, OptimizeReport, Optimized,
+    Progress, ProgressStream, SCHEMA_VERSION, Score, TrialReport, VariableSearch, evaluate,
+    evaluate_with_python_metric, save,
+};
+/// What `#[dspex::program]` generates for `load`. Not public API.
+#[cfg(feature = "python")]
+#[doc(hidden)]
+pub use optimize::{DeclaredModule, DeclaredProgram, DeclaredSignature, load_program};
 #[cfg(feature = "python")]
 pub use python::python_interpreter;
 #[cfg(feature = "python")]

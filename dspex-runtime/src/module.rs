@@ -45,7 +45,9 @@ struct ModuleInner {
     ctx: Context,
     pool: Arc<Pool>,
     slot: usize,
-    class_name: String,
+    /// The Python class, which changes when a module made from a `module` variable is
+    /// created again as the class the variable names now.
+    class_name: Mutex<&'static str>,
     /// (setting, variable), read in-process at every call.
     bindings: Mutex<Vec<(String, String)>>,
     /// The module's Rust tools, served to its worker while it lives.
@@ -62,7 +64,7 @@ impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Module")
             .field("id", &self.inner.id)
-            .field("class", &self.inner.class_name)
+            .field("class", &self.class_name())
             .field("worker", &self.inner.slot)
             .finish()
     }
@@ -108,18 +110,11 @@ impl Module {
         variable_name: &str,
         signature: &str,
     ) -> Result<Module> {
-        let var = ctx.variable(variable_name)?;
-        if var.var_type != VarType::Module {
-            return Err(Error::TypeMismatch {
-                name: variable_name.to_owned(),
-                expected: "a module variable".into(),
-                found: format!("a {} variable", var.var_type),
-            });
-        }
+        let module_type = module_variable(ctx, variable_name)?;
         Self::create(
             ctx,
             Spec {
-                module_type: var.value.as_str().unwrap_or_default(),
+                module_type: &module_type,
                 signature: SignatureSource::Text(signature),
                 tools: Vec::new(),
                 from_variable: Some(variable_name),
@@ -175,7 +170,7 @@ impl Module {
                 ctx: ctx.clone(),
                 pool,
                 slot,
-                class_name: created.class_name,
+                class_name: Mutex::new(intern(created.class_name)),
                 bindings: Mutex::new(Vec::new()),
                 _tools: registration,
             }),
@@ -295,7 +290,49 @@ impl Module {
 
     /// The Python class that was created (e.g. `VariableAwareChainOfThought`).
     pub fn class_name(&self) -> &str {
-        &self.inner.class_name
+        *self.inner.class_name.lock()
+    }
+
+    /// The Context the module's bound variables are read from.
+    pub fn context(&self) -> &Context {
+        &self.inner.ctx
+    }
+
+    /// The module's learned state — its demos, its instructions — as DSPy's own
+    /// `dump_state()` writes it (so Python's `dspy` can `load_state` it).
+    pub async fn state(&self) -> Result<serde_json::Value> {
+        Ok(self.dumped_state().await?.0)
+    }
+
+    /// The state, and the version of DSPy the worker runs.
+    pub(crate) async fn dumped_state(&self) -> Result<(serde_json::Value, String)> {
+        let dumped = self
+            .inner
+            .pool
+            .dump_state(self.inner.slot, &self.inner.id)
+            .await?;
+        let state = serde_json::from_str(&dumped.state_json).map_err(|e| Error::Python {
+            message: format!("the state of module `{}` is not JSON: {e}", self.inner.id),
+        })?;
+        Ok((state, dumped.dspy_version))
+    }
+
+    /// Loads a state [`state`](Module::state) (or DSPy's `dump_state`) produced into the
+    /// module; a restarted worker loads it again. A state DSPy cannot load is an
+    /// [`Error::InvalidArgument`] and leaves the module as it was.
+    pub async fn load_state(&self, state: &serde_json::Value) -> Result<()> {
+        self.inner
+            .pool
+            .load_state(self.inner.slot, &self.inner.id, state.to_string())
+            .await
+    }
+
+    /// Creates the module again from what it was created with (its class, for a module
+    /// made from a `module` variable, is what the variable names now), keeping its state.
+    pub(crate) async fn recreate(&self) -> Result<()> {
+        let created = self.inner.pool.recreate_module(&self.inner.id).await?;
+        *self.inner.class_name.lock() = intern(created.class_name);
+        Ok(())
     }
 
     /// The worker it is pinned to.
@@ -314,6 +351,35 @@ impl Module {
             self.bind(setting, variable).await?;
         }
         Ok(())
+    }
+}
+
+/// The class a `module` variable names now; `TypeMismatch` for a variable of another type.
+pub(crate) fn module_variable(ctx: &Context, variable_name: &str) -> Result<String> {
+    let var = ctx.variable(variable_name)?;
+    if var.var_type != VarType::Module {
+        return Err(Error::TypeMismatch {
+            name: variable_name.to_owned(),
+            expected: "a module variable".into(),
+            found: format!("a {} variable", var.var_type),
+        });
+    }
+    Ok(var.value.as_str().unwrap_or_default().to_owned())
+}
+
+/// A class name as a `&'static str`: there are a few classes, and a module's class is read
+/// while another task may change it.
+fn intern(name: String) -> &'static str {
+    static NAMES: std::sync::LazyLock<Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut names = NAMES.lock();
+    match names.get(name.as_str()) {
+        Some(known) => known,
+        None => {
+            let leaked: &'static str = Box::leak(name.into_boxed_str());
+            names.insert(leaked);
+            leaked
+        }
     }
 }
 

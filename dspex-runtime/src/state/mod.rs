@@ -11,7 +11,7 @@
 mod bridged;
 #[cfg(test)]
 mod compliance;
-mod definition;
+pub(crate) mod definition;
 mod local;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;

@@ -6,13 +6,13 @@
 mod descriptor;
 mod module;
 mod module_kind;
-mod output;
+pub(crate) mod output;
 mod prediction;
 mod signature;
 mod slot;
 mod spec;
 mod stream;
-mod wire;
+pub(crate) mod wire;
 
 pub use descriptor::TypeDescriptor;
 pub use module::TypedModule;

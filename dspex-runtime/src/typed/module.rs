@@ -71,10 +71,27 @@ impl<S: Signature> TypedModule<S> {
         Self::create(ctx, module_type, Vec::new()).await
     }
 
+    /// Creates the module class a `module`-typed variable names (resolved in the worker as
+    /// for [`Module::from_variable`]), with the signature `S`. A
+    /// [`VariableSearch`](crate::VariableSearch) over that variable switches the class.
+    pub async fn from_variable(ctx: &Context, variable_name: &str) -> Result<TypedModule<S>> {
+        let module_type = crate::module::module_variable(ctx, variable_name)?;
+        Self::build(ctx, &module_type, Vec::new(), Some(variable_name)).await
+    }
+
     pub(crate) async fn create(
         ctx: &Context,
         module_type: &str,
         tools: Vec<ToolRef>,
+    ) -> Result<TypedModule<S>> {
+        Self::build(ctx, module_type, tools, None).await
+    }
+
+    async fn build(
+        ctx: &Context,
+        module_type: &str,
+        tools: Vec<ToolRef>,
+        from_variable: Option<&str>,
     ) -> Result<TypedModule<S>> {
         let spec = S::spec();
         check_reserved(spec, module_type)?;
@@ -82,7 +99,7 @@ impl<S: Signature> TypedModule<S> {
             module_type,
             signature: SignatureSource::Typed(signature_to_pb(spec)?),
             tools,
-            from_variable: None,
+            from_variable,
         };
         Ok(TypedModule {
             module: Module::create(ctx, spec).await?,

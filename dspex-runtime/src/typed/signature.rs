@@ -44,9 +44,9 @@ use super::spec::SignatureSpec;
 /// ```
 pub trait Signature: 'static {
     /// The input fields, as one struct.
-    type Input: Serialize + DeserializeOwned + Send + 'static;
+    type Input: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// The output fields, as one struct.
-    type Output: Serialize + DeserializeOwned + Send + 'static;
+    type Output: Serialize + DeserializeOwned + Send + Sync + 'static;
 
     /// The signature's fields, names, descriptions and types, built once.
     fn spec() -> &'static SignatureSpec;

@@ -49,16 +49,26 @@ pub(crate) fn inputs_to_json<I: Serialize>(
     spec: &SignatureSpec,
     input: &I,
 ) -> Result<HashMap<String, String>> {
+    fields_to_json(spec, "input", input)
+}
+
+/// The fields of `value` (the `what` of signature `spec`: "input" or "output") as JSON
+/// texts, by field name. It must serialize as a JSON object with one entry per field.
+pub(crate) fn fields_to_json<T: Serialize>(
+    spec: &SignatureSpec,
+    what: &str,
+    value: &T,
+) -> Result<HashMap<String, String>> {
     let cannot = |why: String| Error::InvalidArgument {
-        message: format!("the input of signature `{}` {why}", spec.name()),
+        message: format!("the {what} of signature `{}` {why}", spec.name()),
     };
-    match serde_json::to_value(input) {
+    match serde_json::to_value(value) {
         Ok(serde_json::Value::Object(fields)) => Ok(fields
             .into_iter()
             .map(|(name, value)| (name, value.to_string()))
             .collect()),
         Ok(other) => Err(cannot(format!(
-            "is not a JSON object with one entry per input field (it serializes as {other})"
+            "is not a JSON object with one entry per {what} field (it serializes as {other})"
         ))),
         Err(e) => Err(cannot(format!("cannot be serialized: {e}"))),
     }

@@ -276,6 +276,61 @@ impl Pool {
         Ok(())
     }
 
+    /// A module's learned state (DSPy's `dump_state()`, as JSON text), and the version of
+    /// DSPy its worker runs.
+    pub(crate) async fn dump_state(
+        &self,
+        slot: usize,
+        module_id: &str,
+    ) -> Result<pb::DumpStateResponse> {
+        let req = pb::DumpStateRequest {
+            module_id: module_id.to_owned(),
+        };
+        self.rpc(slot, module_id, |mut c| {
+            let req = req.clone();
+            async move { c.dump_state(req).await }
+        })
+        .await
+    }
+
+    /// Loads a learned state into a module, and records it so that a restart keeps it.
+    pub(crate) async fn load_state(
+        &self,
+        slot: usize,
+        module_id: &str,
+        state_json: String,
+    ) -> Result<()> {
+        let req = pb::LoadStateRequest {
+            module_id: module_id.to_owned(),
+            state_json,
+        };
+        self.rpc(slot, module_id, |mut c| {
+            let req = req.clone();
+            async move { c.load_state(req).await }
+        })
+        .await?;
+        self.registry.record_state(module_id, req.state_json);
+        Ok(())
+    }
+
+    /// The slot of a live module and the request that re-creates it.
+    pub(crate) fn module_spec(&self, module_id: &str) -> Option<(usize, pb::CreateModuleRequest)> {
+        self.registry.module(module_id)
+    }
+
+    /// Creates a live module again from its recorded request (and state): what a module
+    /// made from a `module` variable does once the variable names another class.
+    pub(crate) async fn recreate_module(
+        &self,
+        module_id: &str,
+    ) -> Result<pb::CreateModuleResponse> {
+        let (slot, req) = self.module_spec(module_id).ok_or_else(|| Error::NotFound {
+            what: "module",
+            name: module_id.to_owned(),
+        })?;
+        self.create_module(slot, req).await
+    }
+
     /// Forgets a module and drops it from its worker (best effort).
     pub(crate) fn drop_module(self: &Arc<Self>, slot: usize, module_id: String) {
         self.registry.forget_module(&module_id);

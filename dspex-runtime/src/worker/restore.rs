@@ -51,6 +51,18 @@ impl RestoreRegistry {
         }
     }
 
+    /// Records the learned state of a module (a restart loads it again).
+    pub(crate) fn record_state(&self, module_id: &str, state_json: String) {
+        if let Some((_, spec)) = self.recorded.lock().modules.get_mut(module_id) {
+            spec.state_json = Some(state_json);
+        }
+    }
+
+    /// The slot a live module is pinned to and the request that re-creates it.
+    pub(crate) fn module(&self, module_id: &str) -> Option<(usize, pb::CreateModuleRequest)> {
+        self.recorded.lock().modules.get(module_id).cloned()
+    }
+
     /// Re-creates the LMs and the modules pinned to `slot` on a (re)started worker.
     pub(crate) async fn restore(&self, slot: usize, client: &Client) -> Result<()> {
         let (lms, modules) = {

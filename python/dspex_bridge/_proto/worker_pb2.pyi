@@ -860,15 +860,19 @@ class DumpStateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STATE_JSON_FIELD_NUMBER: _builtins.int
+    DSPY_VERSION_FIELD_NUMBER: _builtins.int
     state_json: _builtins.str
+    dspy_version: _builtins.str
+    """`dspy.__version__` of the worker (saved beside the state)."""
     def __init__(
         self,
         *,
         state_json: _builtins.str = ...,
+        dspy_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["state_json", b"state_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dspy_version", b"dspy_version", "state_json", b"state_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1510,9 +1514,12 @@ class RunResult(_message.Message):
     STATES_FIELD_NUMBER: _builtins.int
     TRIALS_FIELD_NUMBER: _builtins.int
     BEST_VALUES_FIELD_NUMBER: _builtins.int
+    DSPY_VERSION_FIELD_NUMBER: _builtins.int
     score: _builtins.float
     """evaluate: the mean metric; optimizer: the dev score after; VariableSearch: the best."""
     score_before: _builtins.float
+    dspy_version: _builtins.str
+    """`dspy.__version__` of the worker."""
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExampleOutcome]:
         """evaluate: one per dev example, in order (optimizers: of the after evaluation)."""
@@ -1536,10 +1543,11 @@ class RunResult(_message.Message):
         states: _abc.Iterable[Global___ModuleState] | None = ...,
         trials: _abc.Iterable[Global___Trial] | None = ...,
         best_values: _abc.Mapping[_builtins.str, _variables_pb2.Value] | None = ...,
+        dspy_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_score_before", b"_score_before", "score_before", b"score_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score_before", b"_score_before", "best_values", b"best_values", "results", b"results", "score", b"score", "score_before", b"score_before", "states", b"states", "trials", b"trials"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_score_before", b"_score_before", "best_values", b"best_values", "dspy_version", b"dspy_version", "results", b"results", "score", b"score", "score_before", b"score_before", "states", b"states", "trials", b"trials"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__score_before: _TypeAlias = _typing.Literal["score_before"]  # noqa: Y015
     _WhichOneofArgType__score_before: _TypeAlias = _typing.Literal["_score_before", b"_score_before"]  # noqa: Y015
