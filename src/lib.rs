@@ -11,10 +11,13 @@ pub use dspex_macros::{Variables, defvariable, program, tool};
 /// does not depend on what the user's module imports. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use ::core::clone::Clone;
     pub use ::core::convert::Into;
     pub use ::core::option::Option::{self, None, Some};
     pub use ::core::result::Result::{Err, Ok};
     pub use ::std::string::{String, ToString};
+    pub use ::std::vec;
+    pub use ::std::vec::Vec;
 
     pub use dspex_runtime::macro_support::{
         DefResult, StaticConstraints, StaticValue, context, inventory, take_value,
@@ -27,6 +30,10 @@ pub mod __private {
     pub use dspex_runtime::{
         Constraints, Context, Error, ModuleInfo, ProgramInfo, Result, Value, VarId, VarOptions,
         VarType, VariableDef, VariableInfo, VariableSet,
+    };
+    #[cfg(feature = "python")]
+    pub use dspex_runtime::{
+        DeclaredModule, DeclaredProgram, DeclaredSignature, Optimizable, load_program,
     };
     #[cfg(feature = "python")]
     pub use dspex_runtime::{FieldRole, FieldSpec, ReservedConflict, Signature, SignatureSpec};

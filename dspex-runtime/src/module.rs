@@ -564,7 +564,7 @@ pub struct ModuleSpec {
 
 /// A lazily created module of a `#[dspex::program]` (generated code only).
 #[doc(hidden)]
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ModuleSlot {
     cell: tokio::sync::OnceCell<Module>,
 }

@@ -156,9 +156,102 @@ pub fn program(input: &Struct) -> TokenStream {
         quote!(#(#accessors)* #(#module_accessors)*),
     );
     let registry = registry(input);
+    let optimizable = optimizable(input);
     quote! {
         #structure
         #implementation
         #registry
+        #optimizable
+    }
+}
+
+/// For a program with typed modules: `impl Optimizable` (its examples are those of its last
+/// typed module's signature), `impl DeclaredProgram` (what `load` checks a file against),
+/// and `load`. A program whose modules all have string signatures has no typed examples,
+/// so none of this.
+fn optimizable(input: &Struct) -> TokenStream {
+    let Struct {
+        ident,
+        krate,
+        vars,
+        modules,
+        ..
+    } = input;
+    let Some(signature) = modules.iter().rev().find_map(|m| m.typed_signature()) else {
+        return TokenStream::new();
+    };
+    let p = quote!(#krate::__private);
+    let name = crate::ast::unraw(ident);
+    let definitions = vars.iter().map(|var| definition(&var.var, krate));
+    let field_names: Vec<_> = modules.iter().map(|m| &m.field.ident).collect();
+    let module_names: Vec<String> = field_names.iter().map(|f| crate::ast::unraw(f)).collect();
+    let handles = modules.iter().map(|m| {
+        let field = &m.field.ident;
+        match m.typed_signature() {
+            Some(_) => quote!(#p::Clone::clone(self.#field().await?.module())),
+            None => quote!(#p::Clone::clone(self.#field().await?)),
+        }
+    });
+    let declared = modules.iter().zip(&module_names).map(|(m, name)| {
+        let module_type = m.module_type_name();
+        let signature = match &m.signature {
+            ModuleSignature::Text(text) => quote!(#p::DeclaredSignature::Text(#text)),
+            ModuleSignature::Typed(path) => {
+                quote!(#p::DeclaredSignature::Typed(<#path as #p::Signature>::spec))
+            }
+        };
+        quote!(#p::DeclaredModule { name: #name, module_type: #module_type, signature: #signature })
+    });
+    let load_doc = format!(
+        " Loads `{name}` saved by `Optimized::save` into `ctx` (its variables with their saved values, each module with its learned state) without optimizing again. The whole file is checked first: a file of another schema version, a module or signature that no longer matches, or a saved value today's constraints refuse is an error naming what differs, and nothing is changed."
+    );
+    quote! {
+        #[automatically_derived]
+        impl #p::Optimizable for #ident {
+            type Signature = #signature;
+
+            fn context(&self) -> &#p::Context {
+                &self.ctx
+            }
+
+            async fn modules(&self) -> #p::Result<#p::Vec<(#p::String, #p::Module)>> {
+                #p::Ok(#p::vec![#((#p::ToString::to_string(#module_names), #handles)),*])
+            }
+
+            fn share(&self) -> Self {
+                Self {
+                    ctx: #p::Clone::clone(&self.ctx),
+                    #(#field_names: #p::Clone::clone(&self.#field_names),)*
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl #p::DeclaredProgram for #ident {
+            const NAME: &'static str = #name;
+
+            fn declared_variables() -> #p::Vec<#p::VariableDef> {
+                #p::vec![#(#definitions),*]
+            }
+
+            fn declared_modules() -> #p::Vec<#p::DeclaredModule> {
+                #p::vec![#(#declared),*]
+            }
+
+            fn create(ctx: &#p::Context) -> #p::Result<Self> {
+                Self::new(ctx)
+            }
+        }
+
+        #[automatically_derived]
+        impl #ident {
+            #[doc = #load_doc]
+            pub async fn load(
+                ctx: &#p::Context,
+                path: impl ::core::convert::AsRef<::std::path::Path>,
+            ) -> #p::Result<Self> {
+                #p::load_program::<Self>(ctx, ::core::convert::AsRef::as_ref(&path)).await
+            }
+        }
     }
 }

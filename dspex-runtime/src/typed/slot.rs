@@ -41,6 +41,14 @@ impl<S: Signature> TypedModuleSlot<S> {
     }
 }
 
+impl<S: Signature> Clone for TypedModuleSlot<S> {
+    fn clone(&self) -> Self {
+        TypedModuleSlot {
+            cell: self.cell.clone(),
+        }
+    }
+}
+
 impl<S: Signature> Default for TypedModuleSlot<S> {
     fn default() -> Self {
         TypedModuleSlot::new()
