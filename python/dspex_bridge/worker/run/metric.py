@@ -177,14 +177,15 @@ def _shown(value: Any) -> str:
 
 
 def feedback(example: Any, scored: Scored) -> str:
-    """What GEPA's reflection is told of a prediction: each labeled output's expected value (``The expected
-    <field> was: <value>``), the metric's own feedback, its score, and its failure."""
-    lines = [f"The expected {name} was: {_shown(value)}" for name, value in example.labels().items()]
+    """What GEPA's reflection is told of a prediction: its score, the metric's own feedback, its failure, then
+    each labeled output's expected value (``The expected <field> was: <value>``; last, so that a reader taking
+    the rest of the text as the value gets it right)."""
+    lines = [f"This prediction scored {scored.score:g}."]
     if scored.feedback:
         lines.append(scored.feedback)
-    lines.append(f"This prediction scored {scored.score:g}.")
     if scored.error is not None:
         lines.append(f"The metric failed: {scored.error}")
+    lines.extend(f"The expected {name} was: {_shown(value)}" for name, value in example.labels().items())
     return "\n".join(lines)
 
 

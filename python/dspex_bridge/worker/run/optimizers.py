@@ -9,7 +9,8 @@ when there is a devset, ``valset``. GEPA without a budget (``auto``, ``max_full_
 
 What is reported: each evaluation the optimizer runs (``dspy.Evaluate``, seen by an
 ``on_evaluate_end`` callback) is a trial (phase ``trial``: its number, its score, the best so
-far); each metric call outside an evaluation (bootstrapping demos) is phase ``bootstrap``; a
+far); each metric call outside an evaluation is phase ``bootstrap`` (bootstrapping demos), or ``reflect`` for GEPA
+(feedback for its reflection); a
 failing metric is reported (phase ``metric``) for its first few failures, then only logged.
 """
 
@@ -160,7 +161,8 @@ def _mean(results: list[Any]) -> float:
 class CompileMetric:
     """The metric an optimizer is given: the run's metric, reporting bootstrap attempts and failures."""
 
-    def __init__(self, metric: Metric, trials: Trials, progress: Progress) -> None:
+    def __init__(self, metric: Metric, trials: Trials, progress: Progress, phase: str) -> None:
+        self._phase = phase
         self._metric = metric
         self._trials = trials
         self._progress = progress
@@ -184,10 +186,10 @@ class CompileMetric:
             if not inside:
                 self._attempts += 1
                 self._progress.report(
-                    "bootstrap",
+                    self._phase,
                     self._attempts,
                     score=scored.score,
-                    message=f"bootstrap attempt {self._attempts} scored {scored.score:g}",
+                    message=f"{self._phase} {self._attempts}: {scored.score:g}",
                 )
         return scored
 
@@ -250,7 +252,8 @@ def optimize(
     compile_options = _values(task.compile_options, "compile option")
     check_options(task.optimizer, options, compile_options)
     trials = Trials(progress)
-    compile_metric = CompileMetric(metric, trials, progress)
+    # Outside its evaluations, GEPA's metric calls give feedback to reflect on; the others' bootstrap demos.
+    compile_metric = CompileMetric(metric, trials, progress, "reflect" if task.optimizer == "GEPA" else "bootstrap")
     optimizer = build(task.optimizer, options, compile_metric, num_threads, reflection_lm)
     kwargs = compile_kwargs(optimizer, compile_options, devset.examples)
     scored_on = devset if devset.examples else trainset

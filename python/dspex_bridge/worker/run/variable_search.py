@@ -187,7 +187,8 @@ def search(
     write(values, {"dspex.source": SOURCE, "dspex.trial": str(number), "dspex.best": "true"})
     progress.report("best", total, total, score, score, message=f"best: trial {number}: {_shown(values)}")
     result.score = score
-    result.best_values.update(_wire(values))
+    for name, value in _wire(values).items():
+        result.best_values[name].CopyFrom(value)
     return result
 
 
