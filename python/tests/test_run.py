@@ -14,7 +14,7 @@ import dspy
 import grpc
 import pytest
 from run_helpers import CALLS_ENV
-from test_worker import Worker, call, create, output, real, text
+from test_worker import Worker, call, create, create_typed, output, real, text
 
 from dspex_bridge import SyncSessionContext
 from dspex_bridge._proto_loader import pb
@@ -287,6 +287,76 @@ def test_optimizers_raise_the_score(worker: Worker, session: str, optimizer: str
     (learned,) = result.states
     if optimizer == "GEPA":
         assert "reverse" in json.loads(learned.state_json)["signature"]["instructions"]
+
+
+def test_gepa_reflects_with_the_tasks_reflection_lm(worker: Worker, session: str, tmp_path: Path) -> None:
+    log = tmp_path / "reflection.jsonl"
+    reflection = wpb.LmSpec(factory=TASK_LM, settings={"request_log": text(str(log))})
+    task = wpb.OptimizerTask(
+        optimizer="GEPA", options={"max_metric_calls": pb.Value(integer_value=24)}, reflection_lm=reflection
+    )
+    _, result = run(
+        worker,
+        request(
+            session,
+            {"spell": predict(worker, session)},
+            trainset=reversed_words(WORDS[:4]),
+            devset=reversed_words(WORDS[4:]),
+            optimizer=task,
+        ),
+    )
+    assert result.score == 1.0
+    proposals = [line for line in map(json.loads, log.read_text().splitlines()) if line.get("proposed")]
+    assert proposals and proposals[0]["rule"] == "reverse", "the reflection LM the task named proposed the instruction"
+
+
+NOTE = {
+    "kind": "model",
+    "name": "Note",
+    "json_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+}
+TYPED_SPELL = {
+    "name": "Spell",
+    "instructions": "",
+    "fields": [
+        {"name": "word", "role": "input", "description": "", "type_name": "str", "type": {"kind": "str"}},
+        {"name": "note", "role": "input", "description": "", "type_name": "Note", "type": NOTE},
+        {"name": "answer", "role": "output", "description": "", "type_name": "str", "type": {"kind": "str"}},
+    ],
+}
+
+
+def noted(word: str, answer: str, note: Any = None) -> Any:
+    data = example(word, answer)
+    data.inputs_json["note"] = json.dumps({"text": f"about {word}"} if note is None else note)
+    return data
+
+
+def test_a_typed_program_learns_typed_demos(worker: Worker, session: str) -> None:
+    # The first module is typed: the examples' inputs are validated into its types (a pydantic model here), and
+    # the demos it learns hold that model, which the state encodes as JSON.
+    module = create_typed(worker, session, "Predict", TYPED_SPELL)
+    trainset = [noted(word, word[::-1]) for word in WORDS[:3]]
+    devset = [noted(word, word[::-1]) for word in WORDS[3:6]]
+    _, result = run(
+        worker,
+        request(
+            session,
+            {"spell": module},
+            trainset=trainset,
+            devset=devset,
+            optimizer=wpb.OptimizerTask(optimizer="BootstrapFewShot"),
+        ),
+    )
+    assert (result.score_before, result.score) == (0.0, 1.0)
+    demos = json.loads(result.states[0].state_json)["demos"]
+    assert demos and demos[0]["note"] == {"text": f"about {demos[0]['word']}"}
+    worker.call("LoadState", wpb.LoadStateRequest(module_id=module, state_json=result.states[0].state_json))
+    code, details = refused(
+        worker,
+        request(session, {"spell": module}, devset=[noted("apple", "elppa", note=5)], evaluate=wpb.EvaluateTask()),
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "devset example 0" in details and "note" in details
 
 
 def test_bad_optimizer_requests_are_invalid(worker: Worker, session: str) -> None:

@@ -71,7 +71,7 @@ def _parameters(function: Callable[..., Any], given: frozenset[str]) -> list[str
 def _check(optimizer: str, what: str, options: Mapping[str, Any], accepted: list[str], given: frozenset[str]) -> None:
     for name in options:
         if name in given:
-            raise invalid(f"{optimizer}: `{excerpt(name)}` is given by the run, not a {what}")
+            raise invalid(f"{optimizer}: `{excerpt(name)}` is given by the run, not one of its {what}s")
         if name not in accepted:
             raise invalid(f"{optimizer} has no {what} `{excerpt(name)}` (its {what}s: {', '.join(accepted)})")
 

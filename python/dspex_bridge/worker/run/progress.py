@@ -17,8 +17,8 @@ from ..._quote import excerpt
 
 logger = logging.getLogger(__name__)
 
-EXAMPLE_PHASES: Final = frozenset({"evaluate", "before", "after"})
-"""The phases that report each example (many events: logged at debug level)."""
+EXAMPLE_PHASES: Final = frozenset({"evaluate", "before", "after", "bootstrap", "reflect"})
+"""The phases that report each example or metric call (many events: logged at debug level)."""
 
 
 class Progress:
