@@ -75,15 +75,18 @@ def _candidate_adapters() -> Iterator[Any]:
         yield dspy.JSONAdapter()
 
 
-def read_inputs(adapter: Any, signature: Any, user_text: str) -> dict[str, str] | None:
-    """The input values of the request's last user message, by inverting ``adapter``'s rendering of it;
-    ``None`` when it is not such a rendering."""
+def read_inputs(
+    adapter: Any, signature: Any, user_text: str, *, main_request: bool = True, prefix: str = ""
+) -> dict[str, str] | None:
+    """The input values of a user message, by inverting ``adapter``'s rendering of it (the request's last one by
+    default; ``main_request=False``: a demo's, written after ``prefix``); ``None`` when it is not such a
+    rendering."""
     history = [name for name, field in signature.input_fields.items() if field.annotation is dspy.History]
     for name in history:  # DSPy renders a conversation history as earlier messages, not in this one
         signature = signature.delete(name)
     names = list(signature.input_fields)
     for present in _subsets(names):
-        values = _match(adapter, signature, present, user_text)
+        values = _match(adapter, signature, present, user_text, main_request, prefix)
         if values is not None:
             return values
     return None
@@ -98,12 +101,14 @@ def _subsets(names: list[str]) -> Iterator[Sequence[str]]:
         yield from itertools.combinations(names, size)
 
 
-def _match(adapter: Any, signature: Any, present: Sequence[str], user_text: str) -> dict[str, str] | None:
+def _match(
+    adapter: Any, signature: Any, present: Sequence[str], user_text: str, main_request: bool, prefix: str
+) -> dict[str, str] | None:
     # Each present input rendered as a unique placeholder: the text around the placeholders is exactly what
     # the adapter writes around the values (field headers, the output reminder), so the request must be that
     # text with a value in each placeholder's place.
     placeholders = {name: f"\x00dspex-echo-{index}\x00" for index, name in enumerate(present)}
-    template = adapter.format_user_message_content(signature, placeholders, main_request=True)
+    template = adapter.format_user_message_content(signature, placeholders, prefix=prefix, main_request=main_request)
     pattern = []
     rest = template
     for name in present:

@@ -50,7 +50,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import dspy
 from dspy.lm15 import (
@@ -120,6 +120,12 @@ def _system_text(request: Request) -> str | None:
     return "".join(getattr(part, "text", "") or "" for part in system)
 
 
+def last_user_text(request: Request) -> str:
+    """The text of the request's last user message (``""``: none)."""
+    user_messages = [m for m in request.messages if m.role == "user"]
+    return (user_messages[-1].text or "") if user_messages else ""
+
+
 def _request_record(request: Request, system: str | None, settings: dict[str, Any]) -> dict[str, Any]:
     messages = [{"role": "system", "content": system}] if system is not None else []
     messages += [{"role": m.role, "content": m.text or ""} for m in request.messages]
@@ -153,19 +159,23 @@ class EchoEngine:
     def complete(self, request: Request) -> Response:
         return self._answer(request)[1]
 
+    def respond(self, request: Request, system: str | None, settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The answer's text, and what to add to the request's record and log line (nothing here): the one
+        step an engine answering differently overrides."""
+        user_text = last_user_text(request)
+        return answer_text(find_call(system or "", user_text), user_text, settings_tag(settings)), {}
+
     def _answer(self, request: Request) -> tuple[int, Response]:
         system = _system_text(request)
-        user_messages = [m for m in request.messages if m.role == "user"]
-        user_text = (user_messages[-1].text or "") if user_messages else ""
         settings = _settings_of(request)
-        text = answer_text(find_call(system or "", user_text), user_text, settings_tag(settings))
+        text, facts = self.respond(request, system, settings)
         with self._lock:
             self._count += 1
             number = self._count
-            self.requests.append(_request_record(request, system, settings))
+            self.requests.append({**_request_record(request, system, settings), **facts})
             if self.max_requests is not None and len(self.requests) > self.max_requests:
                 del self.requests[: len(self.requests) - self.max_requests]
-        self._log({"kind": "request", "id": number, "t_us": time.time_ns() // 1000, "text": text})
+        self._log({"kind": "request", "id": number, "t_us": time.time_ns() // 1000, "text": text, **facts})
         return number, Response(
             id=None,
             model=request.model,
@@ -271,6 +281,9 @@ class EchoLM(dspy.LM):  # type: ignore[misc]  # dspy ships no type information: 
     (oldest dropped) for long-running processes.
     """
 
+    engine_class: ClassVar[type[EchoEngine]] = EchoEngine
+    """The engine a new LM of this class answers with."""
+
     def __init__(
         self,
         model: str = ECHO_MODEL,
@@ -280,7 +293,7 @@ class EchoLM(dspy.LM):  # type: ignore[misc]  # dspy ships no type information: 
         request_log: str | None = None,
         **kwargs: Any,
     ) -> None:
-        engine = EchoEngine(max_requests=max_requests, chunk_delay=chunk_delay, request_log=request_log)
+        engine = self.engine_class(max_requests=max_requests, chunk_delay=chunk_delay, request_log=request_log)
         kwargs.setdefault("cache", False)
         kwargs.setdefault("num_retries", 0)
         super().__init__(model, engine=engine, async_engine=AsyncEchoEngine(engine), **kwargs)
@@ -355,6 +368,7 @@ __all__ = [
     "SlowEchoEngine",
     "add_numbers",
     "echo_lm",
+    "last_user_text",
     "settings_tag",
     "slow_echo_lm",
     "word_count",

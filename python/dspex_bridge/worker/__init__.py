@@ -19,6 +19,8 @@ The package, in the order a request meets it:
 - `lm`: building a session's LM from an ``LmSpec``.
 - `imports`: resolving ``package.module:name`` paths (LM factories, tools).
 - `modules`: creating a module, binding its settings, running a call.
+- `run`: programs of modules evaluated, optimized, or searched for variable values (``Run``), and a
+  module's learned state (``DumpState`` / ``LoadState``).
 
 Nothing here imports DSPy at package import: the process hygiene of ``__main__`` runs first.
 """

@@ -42,6 +42,12 @@ class ModuleEntry:
     """Bound settings: setting → variable name."""
     typed: TypedFields | None = None
     """A typed module's input validators and type names (``None``: a string signature)."""
+    signature: str | type[Any] = ""
+    """What the module was built for: a string signature, or a typed signature's class."""
+    tools: list[Any] = field(default_factory=list)
+    """A ReAct module's tools, resolved (what `construct` was given)."""
+    from_variable: str | None = None
+    """The module-typed variable its class was read from (``None``: a class named in the request)."""
 
 
 def check_setting(setting: str) -> None:
@@ -176,13 +182,18 @@ def run(
     """One call of the module with the session's ``lm`` and ``adapter`` (``None``: DSPy's
     default) and the call's ``settings``, as part of ``scope`` when given (blocking: the LM
     is called)."""
-    module = entry.module
     overrides: dict[str, Any] = {"lm": lm} if adapter is None else {"lm": lm, "adapter": adapter}
     with dspy.context(**overrides), in_scope(scope):
-        if isinstance(module, VariableAwareMixin):
-            return module.call_with_settings(settings, **inputs)
-        with lm_settings(settings):
-            return module(**inputs)
+        return call(entry.module, settings, inputs)
+
+
+def call(module: Any, settings: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
+    """One call of ``module`` with the LM and adapter in force and the call's ``settings``
+    (blocking: the LM is called)."""
+    if isinstance(module, VariableAwareMixin):
+        return module.call_with_settings(settings, **inputs)
+    with lm_settings(settings):
+        return module(**inputs)
 
 
 def output_fields(prediction: Any) -> dict[str, Any]:

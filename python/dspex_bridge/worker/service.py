@@ -26,7 +26,7 @@ from .._quote import excerpt
 from ..errors import BridgeError
 from ..message_size import DEFAULT_MAX_MESSAGE_BYTES
 from . import lm as lms
-from . import modules, streaming, tools, typed
+from . import modules, run, streaming, tools, typed
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
@@ -180,10 +180,11 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         typed_fields: typed.TypedFields | None = None
         if request.HasField("typed_signature"):
             signature, typed_fields = await self._in_thread(typed.signature_class, request.typed_signature)
+        resolved_tools = await self._tools(request)
         # The session's bridge context if it has one yet (else the first binding attaches it).
-        module, inputs = await self._in_thread(
-            modules.construct, cls, signature, await self._tools(request), session.context
-        )
+        module, inputs = await self._in_thread(modules.construct, cls, signature, resolved_tools, session.context)
+        if request.HasField("state_json"):
+            await self._in_thread(run.state.load, module, request.state_json, f"module `{excerpt(request.module_id)}`")
         entry = ModuleEntry(
             module_id=request.module_id,
             session_id=request.session_id,
@@ -192,6 +193,9 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             inputs=inputs,
             settings=settings,
             typed=typed_fields,
+            signature=signature,
+            tools=resolved_tools,
+            from_variable=request.from_variable if request.HasField("from_variable") else None,
         )
         for setting, variable in bindings.items():
             await modules.bind(entry, setting, variable, self.sessions.context(request.session_id))
@@ -258,6 +262,35 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         bridge = self.sessions.context(entry.session_id) if reads_bridge else None
         settings = await modules.call_settings(entry, bound_values, bridge)
         return entry, session, settings
+
+    @answering_with_status
+    async def DumpState(self, request: worker_pb.DumpStateRequest, context: Context) -> worker_pb.DumpStateResponse:
+        """A module's learned state: DSPy's ``dump_state()`` as JSON (as ``Module.save`` writes it)."""
+        entry = self._module(request.module_id)
+        state_json = await self._in_thread(run.state.dump, entry.module)
+        answer = worker_pb.DumpStateResponse(state_json=state_json)
+        size = answer.ByteSize()
+        if size > self.max_message_bytes:
+            raise too_large("the module's state", size, self.max_message_bytes)
+        return answer
+
+    @answering_with_status
+    async def LoadState(self, request: worker_pb.LoadStateRequest, context: Context) -> worker_pb.LoadStateResponse:
+        """Loads a state (`DumpState`'s, or DSPy's ``dump_state()`` as JSON) into a module, all or nothing."""
+        entry = self._module(request.module_id)
+        await self._in_thread(
+            run.state.load, entry.module, request.state_json, f"module `{excerpt(request.module_id)}`"
+        )
+        logger.info("module %s: state loaded", excerpt(request.module_id))
+        return worker_pb.LoadStateResponse()
+
+    @streaming.streaming_with_status
+    async def Run(self, request: worker_pb.RunRequest, context: Context) -> AsyncIterator[worker_pb.RunEvent]:
+        """Evaluates, optimizes or searches variables for a program of this worker's modules, streaming its
+        progress, then its result (see `run`). Cancelling the stream stops the run."""
+        worker = run.Worker(self._module, self.sessions, self._tools_bridge, self.max_message_bytes)
+        async for event in run.stream(request, worker):
+            yield event
 
     @answering_with_status
     async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:
