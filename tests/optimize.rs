@@ -239,7 +239,6 @@ async fn mipro_v2_light_improves_the_program() -> dspex::Result<()> {
             .max_bootstrapped_demos(2)
             .max_labeled_demos(2)
             .seed(7)
-            .option("num_candidates", 2)
             .compile(module, train, exact)
             .devset(dev)
             .await
@@ -388,7 +387,9 @@ async fn a_saved_module_loads_in_a_fresh_process_and_answers_the_same() -> dspex
     )?;
     let module = Predict::typed::<Transform>(&ctx).await?;
     module.bind("temperature", "temperature").await?;
+    // Two bootstrapped demos and one labeled one.
     let optimized = BootstrapFewShot::new()
+        .max_bootstrapped_demos(2)
         .max_labeled_demos(3)
         .compile(&module, &examples(&TRAIN, reversed), exact)
         .await?;

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import dspy
 from dspy.utils.exceptions import AdapterParseError
 
 from .._codec import decode_value, encode_output
@@ -268,7 +269,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         """A module's learned state: DSPy's ``dump_state()`` as JSON (as ``Module.save`` writes it)."""
         entry = self._module(request.module_id)
         state_json = await self._in_thread(run.state.dump, entry.module)
-        answer = worker_pb.DumpStateResponse(state_json=state_json)
+        answer = worker_pb.DumpStateResponse(state_json=state_json, dspy_version=dspy.__version__)
         size = answer.ByteSize()
         if size > self.max_message_bytes:
             raise too_large("the module's state", size, self.max_message_bytes)

@@ -226,6 +226,7 @@ async def stream(request: worker_pb.RunRequest, worker: Worker) -> AsyncIterator
         while True:
             item = await queue.get()
             if isinstance(item, _Done):
+                item.result.dspy_version = dspy.__version__
                 answer = worker_pb.RunEvent(done=item.result)
                 size = answer.ByteSize()
                 if size > worker.max_message_bytes:
