@@ -592,3 +592,30 @@ def test_a_result_over_the_message_limit_is_refused(bridge: BridgeFixture) -> No
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "the run's result" in details and "8192" in details
     finally:
         assert small.stop() == 0
+
+
+def test_cancelling_a_variable_search_stops_its_trials_and_writes(
+    worker: Worker, bridge: BridgeFixture, channel: grpc.Channel, calls_file: Path
+) -> None:
+    session_id, variables, module = search_session(worker, bridge, channel)
+    calls_file.write_text("")
+    task = wpb.VariableSearchTask(variables=searched(0.0, 1.0), trials=30, seed=2)
+    stream = worker.stub.Run(
+        request(
+            session_id,
+            {"spell": module},
+            "run_helpers:logged_slow_match",
+            devset=[example("a", "A")],
+            variable_search=task,
+        ),
+        metadata=worker.metadata,
+        timeout=60,
+    )
+    assert next(stream).progress.phase == "trial"
+    stream.cancel()
+    time.sleep(0.8)
+    version = variables.get_variable_info("temperature")["version"]
+    calls = len(calls_file.read_text().splitlines())
+    time.sleep(1.0)
+    assert variables.get_variable_info("temperature")["version"] == version, "no trial written after the cancel"
+    assert len(calls_file.read_text().splitlines()) == calls < 10
