@@ -567,3 +567,55 @@ def test_cancelling_the_stream_stops_the_run(worker: Worker, session: str, calls
     assert len(calls_file.read_text().splitlines()) == seen < 10, "no metric call after the run stopped"
     # The worker serves on.
     assert output(call(worker, module, word="hi"), "answer") == "hi"
+
+
+def test_a_result_over_the_message_limit_is_refused(bridge: BridgeFixture) -> None:
+    small = Worker(bridge, worker_id=12, env={"DSPEX_MAX_MESSAGE_BYTES": "8192"})
+    try:
+        session_id = bridge.new_session()
+        small.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session_id, lm=wpb.LmSpec(factory=TASK_LM)))
+        spell = create(small, session_id, "Predict", "word -> answer")
+        comment = create(small, session_id, "Predict", "answer -> comment")
+        # Each prediction holds its word twice (the answer, and the comment echoing it): the result is about
+        # twice the request's size.
+        devset = [example(f"{n}{'x' * 300}", "-") for n in range(14)]
+        code, details = refused(
+            small,
+            request(
+                session_id,
+                {"spell": spell, "comment": comment},
+                devset=devset,
+                outputs=["answer", "comment"],
+                evaluate=wpb.EvaluateTask(),
+            ),
+        )
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "the run's result" in details and "8192" in details
+    finally:
+        assert small.stop() == 0
+
+
+def test_cancelling_a_variable_search_stops_its_trials_and_writes(
+    worker: Worker, bridge: BridgeFixture, channel: grpc.Channel, calls_file: Path
+) -> None:
+    session_id, variables, module = search_session(worker, bridge, channel)
+    calls_file.write_text("")
+    task = wpb.VariableSearchTask(variables=searched(0.0, 1.0), trials=30, seed=2)
+    stream = worker.stub.Run(
+        request(
+            session_id,
+            {"spell": module},
+            "run_helpers:logged_slow_match",
+            devset=[example("a", "A")],
+            variable_search=task,
+        ),
+        metadata=worker.metadata,
+        timeout=60,
+    )
+    assert next(stream).progress.phase == "trial"
+    stream.cancel()
+    time.sleep(0.8)
+    version = variables.get_variable_info("temperature")["version"]
+    calls = len(calls_file.read_text().splitlines())
+    time.sleep(1.0)
+    assert variables.get_variable_info("temperature")["version"] == version, "no trial written after the cancel"
+    assert len(calls_file.read_text().splitlines()) == calls < 10

@@ -121,7 +121,6 @@ class Metric:
             self.name = "the Rust metric"
         else:
             raise invalid("the run has no metric (MetricSpec sets neither `python` nor `rust`)")
-        self._default_split = splits[0].name if splits else "dev"
 
     def locate(self, example: Any, default_split: str) -> tuple[str, int | None]:
         """The split and index of ``example`` (by identity); ``(default_split, None)`` for an example of neither."""

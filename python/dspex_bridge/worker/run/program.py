@@ -16,6 +16,7 @@ another temperature).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -129,12 +130,18 @@ def output_names(module: Any) -> set[str] | None:
     return {name for _, predictor in predictors for name in predictor.signature.output_fields}
 
 
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """The attributes a program has of its own (``forward``, ``callbacks``, ``history``, ...)."""
+    return frozenset(dir(Program([], [])))
+
+
 def check_name(name: str) -> None:
     """INVALID_ARGUMENT unless ``name`` can be an attribute of the program."""
-    if not name.isidentifier() or name.startswith("_") or hasattr(Program, name):
+    if not name.isidentifier() or name.startswith("_") or name in _reserved():
         raise invalid(
             f"`{_quote.excerpt(name)}` cannot name a module of the program: a Python identifier, "
-            "not starting with `_` and not a dspy.Module attribute (forward, predictors, ...)"
+            "not starting with `_` and not an attribute of a dspy.Module (forward, callbacks, ...)"
         )
 
 

@@ -226,12 +226,12 @@ async def stream(request: worker_pb.RunRequest, worker: Worker) -> AsyncIterator
         while True:
             item = await queue.get()
             if isinstance(item, _Done):
+                finished = True
                 item.result.dspy_version = dspy.__version__
                 answer = worker_pb.RunEvent(done=item.result)
                 size = answer.ByteSize()
                 if size > worker.max_message_bytes:
                     raise too_large("the run's result", size, worker.max_message_bytes)
-                finished = True
                 logger.info("run %s: done, score %.3f", excerpt(request.run_id), item.result.score)
                 yield answer
                 return
