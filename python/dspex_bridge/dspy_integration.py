@@ -197,18 +197,24 @@ class VariableAwareMixin:
         if not hasattr(self, "_last_sync"):
             self._last_sync = {}
 
+    def __copy__(self) -> Any:
+        """A shallow copy, as ``copy.copy`` makes one of a DSPy module, on the same session."""
+        return self._copy_onto(type(self).__new__(type(self)), self.__getstate__())
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         """A deep copy, as ``copy.deepcopy`` makes one of a DSPy module, sharing the session (and its loop)
         wherever the module refers to it."""
-        session, loop = self._session_context, self._session_loop
-        for shared in (session, loop):
+        for shared in (self._session_context, self._session_loop):
             if shared is not None:
                 memo[id(shared)] = shared
         copied = type(self).__new__(type(self))
         memo[id(self)] = copied
-        copied.__setstate__(copy.deepcopy(self.__getstate__(), memo))
-        copied._session_context = session
-        copied._session_loop = loop
+        return self._copy_onto(copied, copy.deepcopy(self.__getstate__(), memo))
+
+    def _copy_onto(self, copied: Any, state: dict[str, Any]) -> Any:
+        copied.__setstate__(state)
+        copied._session_context = self._session_context
+        copied._session_loop = self._session_loop
         return copied
 
     def dump_state(self, json_mode: bool = True) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
+import cloudpickle  # type: ignore[import-untyped]  # ships no type information
 import dspy
 import grpc
 import grpc.aio
@@ -207,6 +207,20 @@ async def test_a_copy_shares_the_session_and_keeps_the_bindings(
         await maybe_await(session.set_variable(VARIABLE, 0.9))
         assert await aware_copy.sync_variables() == {"temperature": 0.9}
         assert await pair.aware.sync_variables() == {"temperature": 0.9}
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.name)
+async def test_a_shallow_copy_is_dspys_on_the_same_session(kind: Kind, session: Any) -> None:
+    pair = await make_pair(kind, session)
+    plain_copy, aware_copy = copy.copy(pair.plain), copy.copy(pair.aware)
+    assert aware_copy.session_context is session and aware_copy.get_bindings() == pair.aware.get_bindings()
+    assert_same(plain_copy, aware_copy, pair.bound)
+    shared = [
+        p.demos is q.demos for (_, p), (_, q) in zip(aware_copy.named_predictors(), pair.aware.named_predictors())
+    ]
+    assert shared == [
+        p.demos is q.demos for (_, p), (_, q) in zip(plain_copy.named_predictors(), pair.plain.named_predictors())
+    ]
 
 
 # ---- pickles ------------------------------------------------------------------------------------------------
