@@ -9,11 +9,13 @@ interface, ``cache=False``, answering in the format of the adapter that wrote th
 with ``request_log=<path>``, appending one JSON line per request to that file.
 
 **The task.** A signature with an input field ``word`` and a ``str`` output field ``answer`` (other fields may
-exist, such as ChainOfThought's ``reasoning``). The LM picks a *rule* only from what the request carries — the
-instructions in its system message (the text after ``your objective is:``), the demos (the user/assistant message
-pairs before the last user message, read back with the adapter: ``word`` from the user message, ``answer`` from
-the assistant message, a field DSPy marks "Not supplied" counting as absent) and its settings — and never from
-Python objects. The first of these that applies decides (``because``):
+exist, such as ChainOfThought's ``reasoning``). As for the echo LM, the fields and the adapter are the calling
+predictor's, matched to the request's system message (`dspex_bridge._echo_call`); the *rule* comes only from what
+the request carries — the instructions in its system message (the text after ``your objective is:``, or all of
+it), the demos (the user/assistant message pairs before the last user message, read back with the adapter:
+``word`` from the user message, ``answer`` from the assistant message, a field DSPy marks "Not supplied" counting
+as absent) and its settings — never from the predictor's demos or signature objects. The first of these that
+applies decides (``because``):
 
 1. ``"instructions"``: the instructions contain ``reverse`` and/or ``uppercase`` (case-insensitive substrings):
    rule ``reverse`` (``word[::-1]``), ``uppercase`` (``word.upper()``), or both, ``reverse+uppercase``
@@ -51,13 +53,17 @@ was: <a>`` feedback (the rest of its line or JSON string); when the prompt has n
 ``{"kind": "request", "id", "t_us", "text", ...}`` line of the request log:
 
 - ``signature`` (``"word -> answer"``; ``None`` when no predictor called), ``task`` (whether the signature is the
-  task), ``instructions`` (the instructions text), ``demos`` (how many demos with a word and an answer it carried);
+  task), ``instructions`` (the instructions text), ``demos`` (how many demos with a word and an answer a task
+  request carried; ``0`` for other requests);
 - ``rule`` (``None`` when no rule was applied or inferred) and ``because``: for the task ``"instructions"`` /
   ``"demos"`` / ``"careful"`` / ``"default"``; for an instruction proposal ``"pairs"`` (a rule was inferred),
   ``"current"`` (the current instruction came back) or ``"neutral"``; else ``"generic"``;
-- ``word`` and ``answer`` (the task's input and answer, else ``None``), ``temperature_used`` (what rule 3
-  compared), and for an instruction proposal ``pairs`` (how many pairs it read) and ``proposed`` (the
-  instruction it answered).
+- ``word``, ``answer`` and ``temperature_used`` (the task's input, its answer, and the temperature rule 3
+  compared; ``None`` for other requests), and for an instruction proposal only, ``pairs`` (how many pairs it
+  read) and ``proposed`` (the instruction it answered).
+
+A request no adapter of DSPy's wrote for its predictor's signature fails as it does with the echo LM
+(`dspex_bridge._echo_call.EchoCallError`).
 """
 
 from __future__ import annotations
@@ -322,6 +328,7 @@ class TaskEngine(EchoEngine):
             "because": "generic",
             "word": None,
             "answer": None,
+            "temperature_used": None,
         }
         if call is None:
             return answer_text(None, user_text, tag), facts
