@@ -381,13 +381,21 @@ class TaskLM(EchoLM):
         super().__init__(model, **kwargs)
 
 
+FACTORY_MAX_REQUESTS: Final = 1000
+"""How many requests an LM made by `task_lm` keeps in ``lm.requests`` unless told otherwise: a worker lives long
+(the request log keeps them all)."""
+
+
 def task_lm(**settings: Any) -> TaskLM:
     """A factory for ``Lm::custom("dspex_bridge._task_lm:task_lm")``: a new task test LM, ``settings`` passed on
-    (``temperature=0.2``, ``request_log="/path/requests.jsonl"``, ...)."""
+    (``temperature=0.2``, ``request_log="/path/requests.jsonl"``, ...); ``max_requests`` defaults to
+    `FACTORY_MAX_REQUESTS`."""
+    settings.setdefault("max_requests", FACTORY_MAX_REQUESTS)
     return TaskLM(**settings)
 
 
 __all__ = [
+    "FACTORY_MAX_REQUESTS",
     "INSTRUCTIONS",
     "NEUTRAL_INSTRUCTION",
     "RULES",
