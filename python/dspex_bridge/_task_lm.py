@@ -34,9 +34,10 @@ field gets the echo LM's value.
 (``Echo: <first input> [settings]`` for ``str`` fields, see `dspex_bridge._echo_lm`), except each ``str`` output
 field whose name contains ``instruction`` (MIPROv2's ``proposed_instruction``, GEPA's ``new_instruction``). That
 one gets an instruction naming the rule that the (word, answer) pairs shown anywhere in the prompt follow, chosen
-as in 2. The pairs are read in order, each answer with the last word shown before it. A word is shown as
-``"word": "<w>"`` (JSON, as GEPA's reflective examples), ``'word': '<w>'`` (a ``dspy.Example``'s repr, as in
-MIPROv2's dataset summary) or a ``Word: <w>`` line (MIPROv2's task demos). An answer is a ``The expected answer
+as in 2. A ``dspy.Example``'s repr (as in MIPROv2's dataset summary) shows one pair, its ``'word'`` and
+``'answer'``; elsewhere each answer goes with the last word shown before it, a word being shown as
+``"word": "<w>"`` (JSON, as GEPA's reflective examples), ``'word': '<w>'`` (a Python dict's repr) or a
+``Word: <w>`` line (MIPROv2's task demos). An answer is a ``The expected answer
 was: <a>`` feedback (the rest of its line or JSON string); when the prompt has none, ``"answer": "<a>"``,
 ``'answer': '<a>'`` and ``Answer: <a>`` lines are the answers instead. The instruction is:
 
@@ -227,20 +228,30 @@ _JSON_BODY: Final = r'"((?:[^"\\\n]|\\.)*)"'
 _PY_LITERAL: Final = r"""('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")"""
 
 
-def _shown(field: str, label: str) -> list[tuple[re.Pattern[str], Any]]:
+Shown = list[tuple[re.Pattern[str], Any]]
+"""How a value is shown: the patterns capturing it, each with the decoder of what it captures."""
+
+
+def _in_python(field: str) -> Shown:
+    return [(re.compile(rf"'{field}':\s*{_PY_LITERAL}"), _python_string)]
+
+
+def _shown(field: str, label: str) -> Shown:
     return [
         (re.compile(rf'"{field}":\s*{_JSON_BODY}'), _json_string),
-        (re.compile(rf"'{field}':\s*{_PY_LITERAL}"), _python_string),
+        *_in_python(field),
         (re.compile(rf"^{label}:[ \t]*(.*?)[ \t]*$", re.MULTILINE), str),
     ]
 
 
 _WORDS_SHOWN: Final = _shown(WORD, "Word")
 _ANSWERS_SHOWN: Final = _shown(ANSWER, "Answer")
+_EXAMPLE_WORD: Final = _in_python(WORD)
+_EXAMPLE_ANSWER: Final = _in_python(ANSWER)
 _EXPECTED: Final = [(re.compile(r'The expected answer was:[ \t]*((?:[^"\\\n]|\\.)*)'), _json_string)]
 
 
-def _found(text: str, patterns: Sequence[tuple[re.Pattern[str], Any]]) -> list[tuple[int, str]]:
+def _found(text: str, patterns: Shown) -> list[tuple[int, str]]:
     return sorted(
         (match.start(), decode(match.group(1)).strip())
         for pattern, decode in patterns
@@ -248,15 +259,28 @@ def _found(text: str, patterns: Sequence[tuple[re.Pattern[str], Any]]) -> list[t
     )
 
 
+_EXAMPLE: Final = re.compile(r"Example\(\{(.*?)\}\)", re.DOTALL)
+"""A ``dspy.Example``'s repr: its fields, in whatever order the example was built with."""
+
+
 def prompt_pairs(text: str) -> list[tuple[str, str]]:
     """The (word, answer) pairs a prompt shows (see the module docstring), in order, without repeats."""
-    words = _found(text, _WORDS_SHOWN)
-    answers = _found(text, _EXPECTED) or _found(text, _ANSWERS_SHOWN)
     pairs: list[tuple[str, str]] = []
-    for position, answer in answers:
+
+    def add(word: str, answer: str) -> None:
+        if (word, answer) not in pairs:
+            pairs.append((word, answer))
+
+    for example in _EXAMPLE.finditer(text):
+        words, answers = _found(example.group(1), _EXAMPLE_WORD), _found(example.group(1), _EXAMPLE_ANSWER)
+        if words and answers:
+            add(words[0][1], answers[0][1])
+    rest = _EXAMPLE.sub(" ", text)
+    words = _found(rest, _WORDS_SHOWN)
+    for position, answer in _found(rest, _EXPECTED) or _found(rest, _ANSWERS_SHOWN):
         before = [word for at, word in words if at < position]
-        if before and (before[-1], answer) not in pairs:
-            pairs.append((before[-1], answer))
+        if before:
+            add(before[-1], answer)
     return pairs
 
 

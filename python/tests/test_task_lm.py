@@ -225,6 +225,8 @@ def test_the_worker_builds_it_from_its_factory_path(tmp_path: Path) -> None:
 def test_prompt_pairs_in_each_format() -> None:
     repr_text = str([dspy.Example(word="abc", answer="cba"), dspy.Example(word="it's", answer="s'ti")])
     assert prompt_pairs(repr_text) == [("abc", "cba"), ("it's", "s'ti")]
+    answer_first = str([dspy.Example(answer="cba", word="abc"), dspy.Example(answer="god", word="dog")])
+    assert prompt_pairs(answer_first) == [("abc", "cba"), ("dog", "god")]
     assert prompt_pairs("Word: abc\nReasoning: r\nAnswer: cba\n\nWord: dog\nAnswer: god") == [
         ("abc", "cba"),
         ("dog", "god"),
