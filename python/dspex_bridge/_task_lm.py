@@ -9,11 +9,13 @@ interface, ``cache=False``, answering in the format of the adapter that wrote th
 with ``request_log=<path>``, appending one JSON line per request to that file.
 
 **The task.** A signature with an input field ``word`` and a ``str`` output field ``answer`` (other fields may
-exist, such as ChainOfThought's ``reasoning``). The LM picks a *rule* only from what the request carries — the
-instructions in its system message (the text after ``your objective is:``), the demos (the user/assistant message
-pairs before the last user message, read back with the adapter: ``word`` from the user message, ``answer`` from
-the assistant message, a field DSPy marks "Not supplied" counting as absent) and its settings — and never from
-Python objects. The first of these that applies decides (``because``):
+exist, such as ChainOfThought's ``reasoning``). As for the echo LM, the fields and the adapter are the calling
+predictor's, matched to the request's system message (`dspex_bridge._echo_call`); the *rule* comes only from what
+the request carries — the instructions in its system message (the text after ``your objective is:``, or all of
+it), the demos (the user/assistant message pairs before the last user message, read back with the adapter:
+``word`` from the user message, ``answer`` from the assistant message, a field DSPy marks "Not supplied" counting
+as absent) and its settings — never from the predictor's demos or signature objects. The first of these that
+applies decides (``because``):
 
 1. ``"instructions"``: the instructions contain ``reverse`` and/or ``uppercase`` (case-insensitive substrings):
    rule ``reverse`` (``word[::-1]``), ``uppercase`` (``word.upper()``), or both, ``reverse+uppercase``
@@ -32,9 +34,10 @@ field gets the echo LM's value.
 (``Echo: <first input> [settings]`` for ``str`` fields, see `dspex_bridge._echo_lm`), except each ``str`` output
 field whose name contains ``instruction`` (MIPROv2's ``proposed_instruction``, GEPA's ``new_instruction``). That
 one gets an instruction naming the rule that the (word, answer) pairs shown anywhere in the prompt follow, chosen
-as in 2. The pairs are read in order, each answer with the last word shown before it. A word is shown as
-``"word": "<w>"`` (JSON, as GEPA's reflective examples), ``'word': '<w>'`` (a ``dspy.Example``'s repr, as in
-MIPROv2's dataset summary) or a ``Word: <w>`` line (MIPROv2's task demos). An answer is a ``The expected answer
+as in 2. A ``dspy.Example``'s repr (as in MIPROv2's dataset summary) shows one pair, its ``'word'`` and
+``'answer'``; elsewhere each answer goes with the last word shown before it, a word being shown as
+``"word": "<w>"`` (JSON, as GEPA's reflective examples), ``'word': '<w>'`` (a Python dict's repr) or a
+``Word: <w>`` line (MIPROv2's task demos). An answer is a ``The expected answer
 was: <a>`` feedback (the rest of its line or JSON string); when the prompt has none, ``"answer": "<a>"``,
 ``'answer': '<a>'`` and ``Answer: <a>`` lines are the answers instead. The instruction is:
 
@@ -51,13 +54,17 @@ was: <a>`` feedback (the rest of its line or JSON string); when the prompt has n
 ``{"kind": "request", "id", "t_us", "text", ...}`` line of the request log:
 
 - ``signature`` (``"word -> answer"``; ``None`` when no predictor called), ``task`` (whether the signature is the
-  task), ``instructions`` (the instructions text), ``demos`` (how many demos with a word and an answer it carried);
+  task), ``instructions`` (the instructions text), ``demos`` (how many demos with a word and an answer a task
+  request carried; ``0`` for other requests);
 - ``rule`` (``None`` when no rule was applied or inferred) and ``because``: for the task ``"instructions"`` /
   ``"demos"`` / ``"careful"`` / ``"default"``; for an instruction proposal ``"pairs"`` (a rule was inferred),
   ``"current"`` (the current instruction came back) or ``"neutral"``; else ``"generic"``;
-- ``word`` and ``answer`` (the task's input and answer, else ``None``), ``temperature_used`` (what rule 3
-  compared), and for an instruction proposal ``pairs`` (how many pairs it read) and ``proposed`` (the
-  instruction it answered).
+- ``word``, ``answer`` and ``temperature_used`` (the task's input, its answer, and the temperature rule 3
+  compared; ``None`` for other requests), and for an instruction proposal only, ``pairs`` (how many pairs it
+  read) and ``proposed`` (the instruction it answered).
+
+A request no adapter of DSPy's wrote for its predictor's signature fails as it does with the echo LM
+(`dspex_bridge._echo_call.EchoCallError`).
 """
 
 from __future__ import annotations
@@ -221,20 +228,30 @@ _JSON_BODY: Final = r'"((?:[^"\\\n]|\\.)*)"'
 _PY_LITERAL: Final = r"""('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")"""
 
 
-def _shown(field: str, label: str) -> list[tuple[re.Pattern[str], Any]]:
+Shown = list[tuple[re.Pattern[str], Any]]
+"""How a value is shown: the patterns capturing it, each with the decoder of what it captures."""
+
+
+def _in_python(field: str) -> Shown:
+    return [(re.compile(rf"'{field}':\s*{_PY_LITERAL}"), _python_string)]
+
+
+def _shown(field: str, label: str) -> Shown:
     return [
         (re.compile(rf'"{field}":\s*{_JSON_BODY}'), _json_string),
-        (re.compile(rf"'{field}':\s*{_PY_LITERAL}"), _python_string),
+        *_in_python(field),
         (re.compile(rf"^{label}:[ \t]*(.*?)[ \t]*$", re.MULTILINE), str),
     ]
 
 
 _WORDS_SHOWN: Final = _shown(WORD, "Word")
 _ANSWERS_SHOWN: Final = _shown(ANSWER, "Answer")
+_EXAMPLE_WORD: Final = _in_python(WORD)
+_EXAMPLE_ANSWER: Final = _in_python(ANSWER)
 _EXPECTED: Final = [(re.compile(r'The expected answer was:[ \t]*((?:[^"\\\n]|\\.)*)'), _json_string)]
 
 
-def _found(text: str, patterns: Sequence[tuple[re.Pattern[str], Any]]) -> list[tuple[int, str]]:
+def _found(text: str, patterns: Shown) -> list[tuple[int, str]]:
     return sorted(
         (match.start(), decode(match.group(1)).strip())
         for pattern, decode in patterns
@@ -242,15 +259,28 @@ def _found(text: str, patterns: Sequence[tuple[re.Pattern[str], Any]]) -> list[t
     )
 
 
+_EXAMPLE: Final = re.compile(r"Example\(\{(.*?)\}\)", re.DOTALL)
+"""A ``dspy.Example``'s repr: its fields, in whatever order the example was built with."""
+
+
 def prompt_pairs(text: str) -> list[tuple[str, str]]:
     """The (word, answer) pairs a prompt shows (see the module docstring), in order, without repeats."""
-    words = _found(text, _WORDS_SHOWN)
-    answers = _found(text, _EXPECTED) or _found(text, _ANSWERS_SHOWN)
     pairs: list[tuple[str, str]] = []
-    for position, answer in answers:
+
+    def add(word: str, answer: str) -> None:
+        if (word, answer) not in pairs:
+            pairs.append((word, answer))
+
+    for example in _EXAMPLE.finditer(text):
+        words, answers = _found(example.group(1), _EXAMPLE_WORD), _found(example.group(1), _EXAMPLE_ANSWER)
+        if words and answers:
+            add(words[0][1], answers[0][1])
+    rest = _EXAMPLE.sub(" ", text)
+    words = _found(rest, _WORDS_SHOWN)
+    for position, answer in _found(rest, _EXPECTED) or _found(rest, _ANSWERS_SHOWN):
         before = [word for at, word in words if at < position]
-        if before and (before[-1], answer) not in pairs:
-            pairs.append((before[-1], answer))
+        if before:
+            add(before[-1], answer)
     return pairs
 
 
@@ -322,6 +352,7 @@ class TaskEngine(EchoEngine):
             "because": "generic",
             "word": None,
             "answer": None,
+            "temperature_used": None,
         }
         if call is None:
             return answer_text(None, user_text, tag), facts
@@ -374,13 +405,21 @@ class TaskLM(EchoLM):
         super().__init__(model, **kwargs)
 
 
+FACTORY_MAX_REQUESTS: Final = 1000
+"""How many requests an LM made by `task_lm` keeps in ``lm.requests`` unless told otherwise: a worker lives long
+(the request log keeps them all)."""
+
+
 def task_lm(**settings: Any) -> TaskLM:
     """A factory for ``Lm::custom("dspex_bridge._task_lm:task_lm")``: a new task test LM, ``settings`` passed on
-    (``temperature=0.2``, ``request_log="/path/requests.jsonl"``, ...)."""
+    (``temperature=0.2``, ``request_log="/path/requests.jsonl"``, ...); ``max_requests`` defaults to
+    `FACTORY_MAX_REQUESTS`."""
+    settings.setdefault("max_requests", FACTORY_MAX_REQUESTS)
     return TaskLM(**settings)
 
 
 __all__ = [
+    "FACTORY_MAX_REQUESTS",
     "INSTRUCTIONS",
     "NEUTRAL_INSTRUCTION",
     "RULES",

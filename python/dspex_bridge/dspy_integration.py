@@ -18,6 +18,15 @@ predict.call_with_settings({"temperature": 0.2}, question="...")   # this call o
 
 The session object is anything with ``await get_variable(name)`` (a `SessionContext`,
 a `SyncSessionContext` — its plain ``get_variable`` works too —, or a test double).
+
+The modules stay drop-in replacements of DSPy's under everything an optimizer or a user does to
+a module: ``copy.deepcopy`` / ``module.deepcopy()`` / ``reset_copy()`` share the session (the
+copy reads the same variables), pickling (``cloudpickle``, ``save(path, save_program=True)``)
+leaves it out (set ``session_context`` again after loading), and both keep the bindings.
+``dump_state()`` is DSPy's own state, with the bindings under `BINDINGS_KEY` when there are any;
+``load_state`` restores them (a state without that key, such as a plain DSPy module's, leaves the
+bindings as they are), and DSPy's own modules load such a state too. Loaded bindings take their
+values from the session at the next `sync_variables`.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import dspy
 
@@ -56,6 +65,14 @@ LM_SETTINGS: frozenset[str] = frozenset(
     }
 )
 """The settings that travel to the LM with each call (the others stay module attributes)."""
+
+BINDINGS_KEY: Final = "dspex.bindings"
+"""The key of a module's bindings (setting → variable name) in its ``dump_state()``: not an
+identifier, so it never names a DSPy parameter or attribute."""
+
+_NOT_COPIED: Final = ("_session_context", "_session_loop", "_sync_lock")
+"""What a copy shares (the session and the loop its channel runs on) or makes anew (the lock),
+and what pickling leaves out: none of them can be copied, and a copy must read the same session."""
 
 
 # ---- per-call LM settings ------------------------------------------------------------------
@@ -116,6 +133,18 @@ def _not_found(variable_name: str) -> ModuleVariableNotFoundError:
     return ModuleVariableNotFoundError(f"variable `{excerpt(variable_name)}` not found", "not_found")
 
 
+def _bindings_of(saved: Any) -> dict[str, str] | None:
+    """The bindings saved under `BINDINGS_KEY` (``None``: none saved); ``ValueError`` when they are not a
+    mapping of names to names — before anything is loaded."""
+    if saved is None:
+        return None
+    if not isinstance(saved, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in saved.items()):
+        raise ValueError(
+            f"`{BINDINGS_KEY}` in a module's state maps settings to variable names, not {excerpt(repr(saved))}"
+        )
+    return dict(saved)
+
+
 # ---- the mixin -----------------------------------------------------------------------------
 
 
@@ -162,6 +191,68 @@ class VariableAwareMixin:
     @session_context.setter
     def session_context(self, session: Any) -> None:
         self._session_context = session
+
+    # -- copies, pickles and state --
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling keeps: DSPy's own state, without the session, its loop and the lock."""
+        state: dict[str, Any] = dict(super().__getstate__())  # type: ignore[call-overload]  # DSPy's Module.__getstate__ returns a dict
+        for name in _NOT_COPIED:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled: no session (set ``session_context`` to attach one), the bindings as pickled."""
+        super().__setstate__(state)  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
+        self._session_context = None
+        self._session_loop = None
+        self._sync_lock = threading.Lock()
+        if not hasattr(self, "_variable_bindings"):
+            self._variable_bindings = {}
+        if not hasattr(self, "_last_sync"):
+            self._last_sync = {}
+
+    def __copy__(self) -> Any:
+        """A shallow copy, as ``copy.copy`` makes one of a DSPy module, on the same session."""
+        return self._copy_onto(type(self).__new__(type(self)), self.__getstate__())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A deep copy, as ``copy.deepcopy`` makes one of a DSPy module, sharing the session (and its loop)
+        wherever the module refers to it."""
+        for shared in (self._session_context, self._session_loop):
+            if shared is not None:
+                memo[id(shared)] = shared
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        return self._copy_onto(copied, copy.deepcopy(self.__getstate__(), memo))
+
+    def _copy_onto(self, copied: Any, state: dict[str, Any]) -> Any:
+        copied.__setstate__(state)
+        copied._session_context = self._session_context
+        copied._session_loop = self._session_loop
+        return copied
+
+    def dump_state(self, json_mode: bool = True) -> dict[str, Any]:
+        """DSPy's ``dump_state()``, with the bindings under `BINDINGS_KEY` when there are any."""
+        state: dict[str, Any] = super().dump_state(json_mode=json_mode)  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
+        if self._variable_bindings:
+            state[BINDINGS_KEY] = dict(self._variable_bindings)
+        return state
+
+    def load_state(self, state: Mapping[str, Any], **kwargs: Any) -> Any:
+        """DSPy's ``load_state``; the bindings under `BINDINGS_KEY`, when present, replace this module's
+        (their values are read at the next `sync_variables`; a binding kept as it was keeps its value)."""
+        own = dict(state)
+        bindings = _bindings_of(own.pop(BINDINGS_KEY, None))
+        loaded = super().load_state(own, **kwargs)  # type: ignore[misc]  # defined by the DSPy module after this mixin in the MRO
+        if bindings is not None:
+            self._last_sync = {
+                attribute: value
+                for attribute, value in self._last_sync.items()
+                if self._variable_bindings.get(attribute) == bindings.get(attribute)
+            }
+            self._variable_bindings = bindings
+        return loaded
 
     # -- reading variables --
 
@@ -369,6 +460,7 @@ class ModuleVariableResolver:
 
 
 __all__ = [
+    "BINDINGS_KEY",
     "LM_SETTINGS",
     "ModuleVariableNotFoundError",
     "ModuleVariableResolver",

@@ -13,6 +13,7 @@ import dspy
 import pytest
 
 from dspex_bridge._task_lm import (
+    FACTORY_MAX_REQUESTS,
     INSTRUCTIONS,
     NEUTRAL_INSTRUCTION,
     TASK_MODEL,
@@ -201,6 +202,21 @@ def test_request_log_says_what_it_received_and_why(tmp_path: Path) -> None:
     assert all(line["instructions"] == "Given the fields `word`, produce the fields `answer`." for line in lines)
     assert lines[0]["text"] == "[[ ## answer ## ]]\nolleh\n\n[[ ## completed ## ]]\n"
     assert lm.copy(temperature=0.1).requests is lm.requests
+    assert lm.echo_engine.max_requests == FACTORY_MAX_REQUESTS and TaskLM().echo_engine.max_requests is None
+
+
+def test_the_worker_builds_it_from_its_factory_path(tmp_path: Path) -> None:
+    # What a worker does for `Lm::custom("dspex_bridge._task_lm:task_lm")`, its settings as keyword arguments.
+    from dspex_bridge._proto_loader import worker_pb
+    from dspex_bridge.worker.lm import build_lm, lm_kind
+
+    spec = worker_pb.LmSpec(factory="dspex_bridge._task_lm:task_lm")
+    log = tmp_path / "requests.jsonl"
+    lm = build_lm(spec, lm_kind(spec), {"temperature": 0.2, "request_log": str(log)})
+    assert isinstance(lm, TaskLM)
+    with dspy.context(lm=lm):
+        assert dspy.ChainOfThought(Spell)(word="hello").answer == "HELLO"
+    assert json.loads(log.read_text(encoding="utf-8"))["because"] == "careful"
 
 
 # ---- proposing instructions ---------------------------------------------------------------------------------
@@ -209,6 +225,8 @@ def test_request_log_says_what_it_received_and_why(tmp_path: Path) -> None:
 def test_prompt_pairs_in_each_format() -> None:
     repr_text = str([dspy.Example(word="abc", answer="cba"), dspy.Example(word="it's", answer="s'ti")])
     assert prompt_pairs(repr_text) == [("abc", "cba"), ("it's", "s'ti")]
+    answer_first = str([dspy.Example(answer="cba", word="abc"), dspy.Example(answer="god", word="dog")])
+    assert prompt_pairs(answer_first) == [("abc", "cba"), ("dog", "god")]
     assert prompt_pairs("Word: abc\nReasoning: r\nAnswer: cba\n\nWord: dog\nAnswer: god") == [
         ("abc", "cba"),
         ("dog", "god"),
