@@ -582,3 +582,49 @@ async fn a_program_is_optimized_saved_and_loaded_as_a_whole() -> dspex::Result<(
     assert_eq!(scores["loaded"], 1.0);
     Ok(())
 }
+
+/// Two modules: a first step whose output the second does not need, then the transform.
+#[dspex::program]
+struct TwoSteps {
+    #[module(Predict, signature = "word -> note")]
+    note: dspex::Module,
+    #[module(Predict, signature = Transform)]
+    transform: TypedModule<Transform>,
+}
+
+#[tokio::test]
+async fn a_program_of_two_modules_runs_as_one_and_each_module_learns() -> dspex::Result<()> {
+    let log = temp_path("two-steps.jsonl");
+    let ctx = task_context(&log).await?;
+    let program = TwoSteps::new(&ctx)?;
+    let dev = examples(&DEV, reversed);
+    assert_eq!(dspex::evaluate(&program, &dev, exact).await?.score, 0.0);
+    let optimized = BootstrapFewShot::new()
+        .max_bootstrapped_demos(1)
+        .max_labeled_demos(2)
+        .compile(&program, &examples(&TRAIN, reversed), exact)
+        .devset(&dev)
+        .await?;
+    assert_eq!(
+        optimized.report().score_after,
+        1.0,
+        "{:?}",
+        optimized.report()
+    );
+    // Both modules were called for each example, in order, and both hold demos now.
+    let notes = logged(&log).iter().filter(|r| r["task"] == false).count();
+    assert!(notes >= DEV.len(), "the first module ran {notes} times");
+    for (name, module) in program.modules().await? {
+        let state = module.state().await?;
+        assert!(
+            !state["demos"].as_array().is_none_or(Vec::is_empty),
+            "{name}: {state}"
+        );
+    }
+    let path = temp_path("two-steps.json");
+    optimized.save(&path)?;
+    let other = task_context(&temp_path("two-steps-load.jsonl")).await?;
+    let loaded = TwoSteps::load(&other, &path).await?;
+    assert_eq!(dspex::evaluate(&loaded, &dev, exact).await?.score, 1.0);
+    Ok(())
+}
