@@ -19,7 +19,7 @@ mod lm;
 #[cfg(feature = "python")]
 mod module;
 #[cfg(feature = "python")]
-mod optimize;
+pub(crate) mod optimize;
 #[cfg(feature = "python")]
 mod python;
 pub mod registry;

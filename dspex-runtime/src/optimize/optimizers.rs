@@ -12,14 +12,13 @@ use dspex_core::{Error, Result, Value};
 use super::artifact::Learned;
 use super::evaluate::{ExampleResult, results};
 use super::example::Example;
-use super::metric::{MetricSource, Score, rust_metric};
+use super::metric::MetricSource;
 use super::optimizable::Optimizable;
 use super::progress::{ProgressSink, ProgressStream};
 use super::run::{RunOutcome, RunSpec, execute};
 use super::search::VariableSearch;
 use crate::Lm;
 use crate::bridge::convert::{value_from_pb, value_to_pb};
-use crate::typed::Signature;
 use crate::worker::pb;
 
 /// The options of one optimizer, as the worker passes them to DSPy.
@@ -67,55 +66,93 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// `compile` and `compile_with_python_metric` of a builder whose run is `$plan` (an
+/// expression over `self`), documented as `$does`.
 macro_rules! compile_methods {
-    () => {
-        /// Optimizes `program` on `trainset` with a Rust metric, `|example, prediction| ->
-        /// f64` (or `bool`), called back from the worker for each prediction. Await the
-        /// builder for the [`Optimized`] program: the learned state is applied to the
-        /// program's modules, and the report gives the score before and after.
+    ($plan:expr, $does:literal) => {
+        #[doc = concat!(
+            $does, " with a Rust metric, `|example, prediction| -> f64` (or `bool`), called ",
+            "back from the worker for each prediction. Await the builder for the ",
+            "[`Optimized`](crate::Optimized) program and its report."
+        )]
         pub fn compile<'a, P, F, R>(
             &self,
             program: &'a P,
-            trainset: &'a [Example<P::Signature>],
+            examples: &'a [$crate::Example<P::Signature>],
             metric: F,
-        ) -> CompileBuilder<'a, P>
+        ) -> $crate::CompileBuilder<'a, P>
         where
-            P: Optimizable,
-            F: Fn(&Example<P::Signature>, &<P::Signature as Signature>::Output) -> R
+            P: $crate::Optimizable,
+            F: Fn(
+                    &$crate::Example<P::Signature>,
+                    &<P::Signature as $crate::Signature>::Output,
+                ) -> R
                 + Send
                 + Sync
                 + 'static,
-            R: Score,
+            R: $crate::Score,
         {
-            CompileBuilder::with_plan(
+            let plan = $plan(self);
+            $crate::optimize::CompileBuilder::with_plan(
                 program,
-                trainset,
-                MetricSource::Rust(rust_metric(metric)),
-                Plan::Optimizer(self.options.clone()),
+                examples,
+                $crate::optimize::MetricSource::Rust($crate::optimize::rust_metric(metric)),
+                plan,
             )
         }
 
-        /// Optimizes as [`compile`](Self::compile) does, with a Python metric the worker
-        /// imports (`"package.module:function"`).
-        pub fn compile_with_python_metric<'a, P: Optimizable>(
+        #[doc = concat!(
+            $does, " as [`compile`](Self::compile) does, with a Python metric the worker ",
+            "imports (`\"package.module:function\"`)."
+        )]
+        pub fn compile_with_python_metric<'a, P: $crate::Optimizable>(
             &self,
             program: &'a P,
-            trainset: &'a [Example<P::Signature>],
+            examples: &'a [$crate::Example<P::Signature>],
             metric: &str,
-        ) -> CompileBuilder<'a, P> {
-            CompileBuilder::with_plan(
+        ) -> $crate::CompileBuilder<'a, P> {
+            let plan = $plan(self);
+            $crate::optimize::CompileBuilder::with_plan(
                 program,
-                trainset,
-                MetricSource::Python(metric.to_owned()),
-                Plan::Optimizer(self.options.clone()),
+                examples,
+                $crate::optimize::MetricSource::Python(metric.to_owned()),
+                plan,
             )
         }
+    };
+}
+pub(crate) use compile_methods;
 
+/// The options every optimizer of this file takes, and `compile`.
+macro_rules! optimizer_methods {
+    () => {
         /// Sets any option of DSPy's optimizer by its Python name (those without a
         /// builder method here). An option DSPy does not know fails the compile, naming
         /// the options it takes.
         pub fn option(mut self, name: &str, value: impl Into<Value>) -> Self {
             self.options = self.options.set(name, value);
+            self
+        }
+
+        compile_methods!(
+            |this: &Self| Plan::Optimizer(this.options.clone()),
+            "Optimizes `program` on the trainset `examples` (`.devset(..)` scores before and after on a dev set)"
+        );
+    };
+}
+
+/// `max_bootstrapped_demos` and `max_labeled_demos`, which the demo-based optimizers share.
+macro_rules! demo_methods {
+    () => {
+        /// At most `n` demos bootstrapped from the program's own traces, per predictor.
+        pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
+            self.options = self.options.set("max_bootstrapped_demos", count(n));
+            self
+        }
+
+        /// At most `n` demos taken from the trainset as they are, per predictor.
+        pub fn max_labeled_demos(mut self, n: usize) -> Self {
+            self.options = self.options.set("max_labeled_demos", count(n));
             self
         }
     };
@@ -159,17 +196,7 @@ impl BootstrapFewShot {
         }
     }
 
-    /// At most `n` demos bootstrapped from the program's own traces.
-    pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
-        self.options = self.options.set("max_bootstrapped_demos", count(n));
-        self
-    }
-
-    /// At most `n` demos taken from the trainset as they are.
-    pub fn max_labeled_demos(mut self, n: usize) -> Self {
-        self.options = self.options.set("max_labeled_demos", count(n));
-        self
-    }
+    demo_methods!();
 
     /// Bootstrapping rounds over the trainset.
     pub fn max_rounds(mut self, n: usize) -> Self {
@@ -183,7 +210,7 @@ impl BootstrapFewShot {
         self
     }
 
-    compile_methods!();
+    optimizer_methods!();
 }
 
 /// DSPy's `BootstrapFewShotWithRandomSearch`: several `BootstrapFewShot` candidates (with
@@ -207,17 +234,7 @@ impl BootstrapFewShotWithRandomSearch {
         }
     }
 
-    /// At most `n` bootstrapped demos per candidate.
-    pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
-        self.options = self.options.set("max_bootstrapped_demos", count(n));
-        self
-    }
-
-    /// At most `n` labeled demos per candidate.
-    pub fn max_labeled_demos(mut self, n: usize) -> Self {
-        self.options = self.options.set("max_labeled_demos", count(n));
-        self
-    }
+    demo_methods!();
 
     /// How many candidate programs are tried (beside the zero-shot and labeled-only ones).
     pub fn num_candidate_programs(mut self, n: usize) -> Self {
@@ -231,7 +248,7 @@ impl BootstrapFewShotWithRandomSearch {
         self
     }
 
-    compile_methods!();
+    optimizer_methods!();
 }
 
 /// How much MIPROv2 searches (its `auto` levels).
@@ -282,17 +299,7 @@ impl MiproV2 {
         self
     }
 
-    /// At most `n` bootstrapped demos per predictor.
-    pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
-        self.options = self.options.set("max_bootstrapped_demos", count(n));
-        self
-    }
-
-    /// At most `n` labeled demos per predictor.
-    pub fn max_labeled_demos(mut self, n: usize) -> Self {
-        self.options = self.options.set("max_labeled_demos", count(n));
-        self
-    }
+    demo_methods!();
 
     /// The seed of its sampling.
     pub fn seed(mut self, seed: u64) -> Self {
@@ -308,7 +315,7 @@ impl MiproV2 {
         self
     }
 
-    compile_methods!();
+    optimizer_methods!();
 }
 
 /// DSPy's `GEPA`: evolves instructions by reflecting (with an LM) on the program's traces
@@ -378,7 +385,7 @@ impl Gepa {
         self
     }
 
-    compile_methods!();
+    optimizer_methods!();
 }
 
 /// One candidate an optimizer scored.

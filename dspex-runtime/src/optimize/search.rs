@@ -7,13 +7,9 @@ use std::collections::BTreeSet;
 
 use dspex_core::{Error, Result, Value, VarType};
 
-use super::example::Example;
-use super::metric::{MetricSource, Score, rust_metric};
-use super::optimizable::Optimizable;
-use super::optimizers::{CompileBuilder, Plan};
+use super::optimizers::{Plan, compile_methods};
 use crate::Context;
 use crate::bridge::convert::value_to_pb;
-use crate::typed::Signature;
 use crate::worker::pb;
 
 /// Searches values of chosen variables of the program's Context: boolean, choice and
@@ -77,44 +73,10 @@ impl VariableSearch {
         &self.names
     }
 
-    /// Searches on `devset` with a Rust metric; await it for the [`Optimized`](super::Optimized)
-    /// program (its report holds every trial and the best values, which the Context now holds).
-    pub fn compile<'a, P, F, R>(
-        &self,
-        program: &'a P,
-        devset: &'a [Example<P::Signature>],
-        metric: F,
-    ) -> CompileBuilder<'a, P>
-    where
-        P: Optimizable,
-        F: Fn(&Example<P::Signature>, &<P::Signature as Signature>::Output) -> R
-            + Send
-            + Sync
-            + 'static,
-        R: Score,
-    {
-        CompileBuilder::with_plan(
-            program,
-            devset,
-            MetricSource::Rust(rust_metric(metric)),
-            Plan::Search(self.clone()),
-        )
-    }
-
-    /// Searches as [`compile`](Self::compile) does, with a Python metric the worker imports.
-    pub fn compile_with_python_metric<'a, P: Optimizable>(
-        &self,
-        program: &'a P,
-        devset: &'a [Example<P::Signature>],
-        metric: &str,
-    ) -> CompileBuilder<'a, P> {
-        CompileBuilder::with_plan(
-            program,
-            devset,
-            MetricSource::Python(metric.to_owned()),
-            Plan::Search(self.clone()),
-        )
-    }
+    compile_methods!(
+        |this: &Self| Plan::Search(this.clone()),
+        "Searches on the dev set `examples` (the Context is left holding the best values, the report holds every trial)"
+    );
 
     /// The task for the worker: each variable with the space its definition allows.
     pub(crate) fn task(&self, ctx: &Context) -> Result<pb::run_request::Task> {
