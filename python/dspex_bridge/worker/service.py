@@ -14,17 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
-from .._codec import decode_value, encode_output
-from .._proto_loader import pb, worker_pb, worker_pb_grpc
+from .._codec import encode_output
+from .._proto_loader import worker_pb, worker_pb_grpc
 from .._quote import excerpt
-from ..errors import BridgeError
 from ..message_size import DEFAULT_MAX_MESSAGE_BYTES
 from . import lm as lms
 from . import modules, run, streaming, tools, typed
@@ -32,21 +31,11 @@ from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
 from .status import Context, answering_with_status, invalid, no_lm, not_found, too_large
+from .values import decoded
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def _decoded(values: Mapping[str, pb.Value], what: str) -> dict[str, Any]:
-    """The Python values of a request's map of wire values; INVALID_ARGUMENT for an empty one."""
-    decoded: dict[str, Any] = {}
-    for name, value in values.items():
-        try:
-            decoded[name] = decode_value(value)
-        except BridgeError as error:
-            raise invalid(f"{what} `{name}`: {error}") from None
-    return decoded
 
 
 class WorkerService(worker_pb_grpc.WorkerServicer):
@@ -79,7 +68,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     @staticmethod
     def _inputs(entry: ModuleEntry, request: worker_pb.CallModuleRequest) -> dict[str, Any]:
         """A call's inputs, decoded from the wire (values, and a typed module's JSON inputs)."""
-        inputs = _decoded(request.inputs, "input")
+        inputs = decoded(request.inputs, "input")
         inputs.update(typed.decode_json_inputs(request.json_inputs, entry.typed))
         return inputs
 
@@ -145,7 +134,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         """Sets the LM of a session (replacing the one it had)."""
         session = self.sessions.get(request.session_id)
         spec = request.lm
-        settings = _decoded(spec.settings, "LM setting")
+        settings = decoded(spec.settings, "LM setting")
         kind = lms.lm_kind(spec)
         adapter = lms.build_adapter(spec.adapter)
         session.lm = await self._in_thread(lms.build_lm, spec, kind, settings)
@@ -164,7 +153,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         if request.HasField("typed_signature") and request.signature:
             raise invalid("a module has a `signature` or a `typed_signature`, not both")
         session = self.sessions.get(request.session_id)
-        settings = _decoded(request.settings, "setting")
+        settings = decoded(request.settings, "setting")
         for setting in settings:
             modules.check_setting(setting)
         bindings: dict[str, str] = {}
@@ -257,7 +246,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         session = self.sessions.get(entry.session_id)
         if session.lm is None:
             raise no_lm(entry.session_id)
-        bound_values = _decoded(request.bound_values, "bound value")
+        bound_values = decoded(request.bound_values, "bound value")
         # The bridge context is created only when a bound setting must be read from it.
         reads_bridge = any(setting not in bound_values for setting in entry.bindings)
         bridge = self.sessions.context(entry.session_id) if reads_bridge else None

@@ -27,12 +27,11 @@ import dspy
 from dspy.utils.callback import BaseCallback
 from dspy.utils.callback_context import ACTIVE_CALL_ID
 
-from ..._codec import decode_value
-from ..._proto_loader import pb, worker_pb
+from ..._proto_loader import worker_pb
 from ..._quote import excerpt
-from ...errors import BridgeError
 from ..status import invalid
 from ..tools import CallCancelled
+from ..values import decoded
 from . import state
 from .evaluation import evaluate
 from .examples import Split
@@ -248,8 +247,8 @@ def optimize(
     within the run's DSPy context)."""
     if not trainset.examples:
         raise invalid(f"{task.optimizer} learns from the trainset, which is empty")
-    options = _values(task.options, "option")
-    compile_options = _values(task.compile_options, "compile option")
+    options = decoded(task.options, "option")
+    compile_options = decoded(task.compile_options, "compile option")
     check_options(task.optimizer, options, compile_options)
     trials = Trials(progress)
     # Outside its evaluations, GEPA's metric calls give feedback to reflect on; the others' bootstrap demos.
@@ -280,16 +279,6 @@ def optimize(
             trial.error = record.error
         result.trials.append(trial)
     return result
-
-
-def _values(options: Mapping[str, pb.Value], what: str) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, value in options.items():
-        try:
-            values[name] = decode_value(value)
-        except BridgeError as error:
-            raise invalid(f"{what} `{excerpt(name)}`: {error}") from None
-    return values
 
 
 __all__ = [

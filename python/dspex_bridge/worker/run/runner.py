@@ -22,10 +22,9 @@ from typing import Any, Final
 
 import dspy
 
-from ..._codec import PyValue, decode_value
+from ..._codec import PyValue
 from ..._proto_loader import worker_pb
 from ..._quote import excerpt
-from ...errors import BridgeError
 from .. import lm as lms
 from .. import modules
 from ..config import ADDRESS_ENV
@@ -33,6 +32,7 @@ from ..modules import ModuleEntry
 from ..sessions import Session, Sessions
 from ..status import invalid, no_lm, precondition, too_large
 from ..tools import CallScope, ToolBridge, in_scope
+from ..values import decoded
 from . import examples, optimizers, variable_search
 from .evaluation import evaluate
 from .metric import Metric
@@ -66,21 +66,11 @@ class _Failed:
     error: Exception
 
 
-def _values(values: Mapping[str, Any], what: str) -> dict[str, PyValue]:
-    decoded: dict[str, PyValue] = {}
-    for name, value in values.items():
-        try:
-            decoded[name] = decode_value(value)
-        except BridgeError as error:
-            raise invalid(f"{what} `{excerpt(name)}`: {error}") from None
-    return decoded
-
-
 async def _parts(request: worker_pb.RunRequest, worker: Worker) -> list[Part]:
     """The run's modules, each with its settings for the run (bound values from the request, else the bridge)."""
     if not request.modules:
         raise invalid("a run has at least one module")
-    variables = _values(request.variables, "variable")
+    variables = decoded(request.variables, "variable")
     parts: list[Part] = []
     for run_module in request.modules:
         check_name(run_module.name)
@@ -131,7 +121,7 @@ def _reflection_lm(task: worker_pb.OptimizerTask, session: Session) -> Any:
     if not task.HasField("reflection_lm"):
         return session.lm
     spec = task.reflection_lm
-    return lms.build_lm(spec, lms.lm_kind(spec), _values(spec.settings, "reflection LM setting"))
+    return lms.build_lm(spec, lms.lm_kind(spec), decoded(spec.settings, "reflection LM setting"))
 
 
 def _task(plan: _Plan) -> worker_pb.RunResult:
