@@ -40,6 +40,18 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Waits until the pool no longer lists `pid` among the workers that serve.
+async fn seen_gone(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dspex::worker_pids().await.contains(&pid) {
+        assert!(
+            Instant::now() < deadline,
+            "the pool never saw worker {pid} exit"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_costs_only_the_calls_in_flight() -> dspex::Result<()> {
     dspex::configure_workers(PoolConfig {
@@ -58,10 +70,13 @@ async fn a_crash_costs_only_the_calls_in_flight() -> dspex::Result<()> {
     let typed = Predict::typed::<Count>(&ctx).await?;
     typed.bind("temperature", "temperature").await?;
 
-    // Killed between calls: the next call succeeds, same module, same bindings.
+    // Killed between calls: once the pool has seen the exit, the next call succeeds, same
+    // module, same bindings. (A call sent in the moment between the kill and the exit may
+    // have reached the dying worker: it fails with WorkerCrashed, never runs twice.)
     let before = dspex::worker_pids().await;
     assert_eq!(before.len(), 1);
     kill9(before[0]);
+    seen_gone(before[0]).await;
     ctx.set("temperature", 0.6)?;
     let p = predict.call([("question", "after a kill")]).await?;
     assert_eq!(temperature_seen(&p.get::<String>("answer")?), "0.6");

@@ -8,7 +8,7 @@ types, the same coercion and the same constraints (checked in Rust, on the bridg
 import grpc
 from dspex_bridge import SessionContext, channel_options
 
-# The bridge's message size limit ($DSPEX_MAX_MESSAGE_BYTES, default 64 MiB), not gRPC's 4 MiB.
+# The bridge's message size limit ($DSPEX_MAX_MESSAGE_BYTES, default 8 MiB), not gRPC's 4 MiB.
 channel = grpc.aio.insecure_channel(address, options=channel_options())
 session = SessionContext(session_id, channel)   # token from $DSPEX_BRIDGE_TOKEN
 await session.set_variable("temperature", 0.95)

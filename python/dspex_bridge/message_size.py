@@ -1,6 +1,6 @@
 """The largest gRPC message, one limit on both sides of the bridge.
 
-The Rust process sets it (``BridgeConfig::max_message_size``, default 64 MiB) and starts its
+The Rust process sets it (``BridgeConfig::max_message_size``, default 8 MiB) and starts its
 workers with it in ``DSPEX_MAX_MESSAGE_BYTES``; a worker serves, and opens its channel to
 the bridge, with that limit. A channel a Python program opens gets gRPC's own defaults
 (4 MiB received) unless it is given `channel_options`:
@@ -20,8 +20,9 @@ from typing import Final
 
 MAX_MESSAGE_BYTES_ENV: Final = "DSPEX_MAX_MESSAGE_BYTES"
 """The environment variable that sets the limit, in bytes."""
-DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
-"""The limit when ``DSPEX_MAX_MESSAGE_BYTES`` is not set (the Rust default too)."""
+DEFAULT_MAX_MESSAGE_BYTES: Final = 8 * 1024 * 1024
+"""The limit when ``DSPEX_MAX_MESSAGE_BYTES`` is not set (the Rust default too): the largest at which
+a worker handling the worst call it allows still answers its health checks within 100 ms."""
 GRPC_MAX_MESSAGE_BYTES: Final = 2**31 - 1
 """gRPC's channel options are C ints: a larger limit is this one."""
 
@@ -33,7 +34,7 @@ _GRPC_OVERSIZE: Final = re.compile(r"(Sent|Received) message larger than max \((
 
 def max_message_bytes(environ: Mapping[str, str] | None = None) -> int:
     """The limit ``DSPEX_MAX_MESSAGE_BYTES`` sets in ``environ`` (default ``os.environ``), else
-    64 MiB. A value that is not a positive number of bytes is warned about and ignored, as the
+    8 MiB. A value that is not a positive number of bytes is warned about and ignored, as the
     Rust side does."""
     raw = (os.environ if environ is None else environ).get(MAX_MESSAGE_BYTES_ENV)
     if raw is None:

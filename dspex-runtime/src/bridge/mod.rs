@@ -44,7 +44,7 @@ pub struct BridgeEndpoint {
 /// ```
 /// let config = dspex::BridgeConfig::default();
 /// assert_eq!(config.address, "127.0.0.1:0");
-/// assert_eq!(config.max_message_size, 64 * 1024 * 1024);
+/// assert_eq!(config.max_message_size, 8 * 1024 * 1024);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeConfig {
@@ -54,7 +54,7 @@ pub struct BridgeConfig {
     /// The largest gRPC message, in bytes, on every connection of the process: requests to
     /// the bridge (larger ones are refused with RESOURCE_EXHAUSTED), and calls to and answers
     /// from the workers, which get the same limit through the environment variable
-    /// `DSPEX_MAX_MESSAGE_BYTES`. Default 64 MiB; that environment variable, set for the Rust
+    /// `DSPEX_MAX_MESSAGE_BYTES`. Default 8 MiB; that environment variable, set for the Rust
     /// process, overrides the default.
     pub max_message_size: usize,
     /// How long a session that no live Context owns may stay idle (default 1 h).
@@ -81,7 +81,12 @@ impl Default for BridgeConfig {
 pub const MAX_MESSAGE_BYTES_ENV: &str = "DSPEX_MAX_MESSAGE_BYTES";
 
 /// The message size limit when neither the configuration nor the environment sets one.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+///
+/// 8 MiB: while a worker receives and handles the largest call this allows, its health
+/// checks still answer within 100 ms. Receiving, parsing and DSPy's own string work each
+/// hold Python's GIL for about a millisecond per megabyte, so at 16 MiB a health check
+/// already takes 75–125 ms and at 64 MiB up to half a second.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 8 * 1024 * 1024;
 
 fn default_max_message_size() -> usize {
     match std::env::var(MAX_MESSAGE_BYTES_ENV) {

@@ -1,6 +1,6 @@
 //! The pool: its slots, round-robin placement, and calls to workers — which wait for a
-//! starting worker, resend a request that never reached a live one, and tell a crash from
-//! a worker's own answer.
+//! starting worker, resend a request only when it provably never left this process, and
+//! tell a crash from a worker's own answer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use tonic::metadata::MetadataValue;
 
 use super::client::{Client, Token, worker_error};
 use super::pb;
-use super::process::{Spawner, process_alive};
+use super::process::Spawner;
 use super::restore::RestoreRegistry;
 use super::slot::{Live, Slot, SlotState};
 use super::supervisor::{Policy, supervise};
@@ -136,9 +136,12 @@ impl Pool {
 
     /// Runs one RPC on `slot`'s worker. A failure that comes with the worker's death is
     /// `WorkerCrashed` (and the supervisor restarts it); others are the worker's answer.
-    /// A worker found dead before the request is sent, or that fails it at once (its
-    /// connection was already gone: the request never reached a live worker), is restarted
-    /// and the request sent again, once.
+    ///
+    /// A call is sent at most once to a worker that may have seen it: it is sent again (to
+    /// the restarted worker, once) only when it provably never reached one — the worker was
+    /// known to have exited before it was sent, or its connection could not be opened, so
+    /// that not a byte of it was written. A call that failed in any other way may have run
+    /// (a tool may have had its effect), so it is never repeated.
     pub(crate) async fn rpc<T, F, Fut>(&self, slot: usize, module: &str, f: F) -> Result<T>
     where
         F: Fn(Client) -> Fut,
@@ -147,8 +150,8 @@ impl Pool {
         let mut resent = false;
         loop {
             match self.rpc_once(slot, module, &f).await {
-                Err(Attempt::NeverReached) if !resent => resent = true,
-                Err(Attempt::NeverReached) => return Err(self.crashed(slot, module)),
+                Err(Attempt::NeverSent) if !resent => resent = true,
+                Err(Attempt::NeverSent) => return Err(self.crashed(slot, module)),
                 Err(Attempt::Failed(e)) => return Err(e),
                 Ok(v) => return Ok(v),
             }
@@ -166,12 +169,11 @@ impl Pool {
         Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut live = self.ready(slot).await?;
-        if !process_alive(live.pid) {
-            // Killed since it was last seen: restart it before sending.
+        if *live.exited.borrow() {
+            // Reaped since it was handed out: wait for its successor rather than send.
             self.slot(slot)?.report_failure(live.generation);
             live = self.ready(slot).await?;
         }
-        let sent = std::time::Instant::now();
         let result = tokio::time::timeout(self.config.call_timeout, f(live.client.clone())).await;
         let status = match result {
             Ok(Ok(response)) => return Ok(response.into_inner()),
@@ -185,12 +187,13 @@ impl Pool {
                 }));
             }
         };
-        let failed_at_once = sent.elapsed() < NEVER_REACHED_WITHIN;
+        if never_sent(&status) {
+            // The worker's port refuses connections: it is gone, and the call never left.
+            self.slot(slot)?.report_failure(live.generation);
+            return Err(Attempt::NeverSent);
+        }
         if died(&live, &status).await {
             self.slot(slot)?.report_failure(live.generation);
-            if failed_at_once {
-                return Err(Attempt::NeverReached);
-            }
             return Err(Attempt::Failed(self.crashed(slot, module)));
         }
         Err(Attempt::Failed(worker_error(status)))
@@ -363,26 +366,35 @@ async fn died(live: &Live, status: &tonic::Status) -> bool {
     if std::error::Error::source(status).is_none() {
         return false;
     }
-    if *live.exited.borrow() || !process_alive(live.pid) {
+    if *live.exited.borrow() {
         return true;
     }
-    // The connection broke while the process still looks alive: a killed process closes
-    // its sockets a moment before it shows as dead, so give it that moment.
+    // The connection broke while the process has not been reaped yet: a killed process
+    // closes its sockets a moment before its exit is seen, so give it that moment.
     let mut exited = live.exited.clone();
     let gone = tokio::time::timeout(Duration::from_millis(500), exited.wait_for(|e| *e)).await;
-    matches!(gone, Ok(Ok(_)))
-        || !process_alive(live.pid)
-        || status.code() == tonic::Code::Unavailable
+    matches!(gone, Ok(Ok(_))) || status.code() == tonic::Code::Unavailable
 }
 
-/// A request that fails this fast on a dead worker's connection never reached a live
-/// worker (a killed process drops its connection before any answer).
-const NEVER_REACHED_WITHIN: Duration = Duration::from_millis(50);
+/// Whether a failed call provably never left this process: the channel had to open a new
+/// connection for it and could not (the worker's port refused it), so no byte of the
+/// request was written. Any other transport failure may come after the worker read it.
+fn never_sent(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        if error.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
 
 /// How one attempt at an RPC ended, when it did not succeed.
 enum Attempt {
-    /// The worker was dead before the request got to it: safe to send again.
-    NeverReached,
+    /// No byte of the request was written (or the worker was gone before it was sent):
+    /// safe to send again.
+    NeverSent,
     /// The final error.
     Failed(Error),
 }
@@ -390,5 +402,56 @@ enum Attempt {
 impl From<Error> for Attempt {
     fn from(e: Error) -> Self {
         Attempt::Failed(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tonic::transport::{Channel, Endpoint};
+
+    use super::super::pb::worker_client::WorkerClient;
+
+    fn client(port: u16) -> WorkerClient<Channel> {
+        let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{port}")).expect("uri");
+        WorkerClient::new(endpoint.connect_lazy())
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_was_never_sent() {
+        // A port nobody listens on any more: the connection is refused.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let status = client(port)
+            .health(pb::HealthRequest {})
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(never_sent(&status), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_breaks_after_the_request_may_have_delivered_it() {
+        // A peer that accepts the connection and reads from it, then closes it without an
+        // answer: the request may have reached it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let peer = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 256];
+            let read = socket.read(&mut buf).await.expect("read");
+            assert!(read > 0);
+        });
+        let status = client(port)
+            .health(pb::HealthRequest {})
+            .await
+            .expect_err("no answer");
+        peer.await.expect("the peer");
+        assert!(std::error::Error::source(&status).is_some(), "{status:?}");
+        assert!(!never_sent(&status), "{status:?}");
     }
 }

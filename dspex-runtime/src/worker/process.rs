@@ -155,26 +155,3 @@ fn forward_lines(stream: tokio::process::ChildStderr, worker_id: usize, name: &'
         }
     });
 }
-
-/// Whether a process runs: not a zombie, and no SIGKILL pending (a killed process may
-/// take a few ms to die). Read from `/proc`; where there is none, the health checks and
-/// call failures are the only signals.
-pub(crate) fn process_alive(pid: u32) -> bool {
-    const SIGKILL_BIT: u64 = 1 << (9 - 1);
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return !std::path::Path::new("/proc/self/status").exists();
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-    };
-    let dead = field("State:").is_some_and(|s| s.starts_with('Z') || s.starts_with('X'));
-    let killed = ["SigPnd:", "ShdPnd:"].iter().any(|name| {
-        field(name)
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-            .is_some_and(|mask| mask & SIGKILL_BIT != 0)
-    });
-    !(dead || killed)
-}

@@ -39,7 +39,7 @@ class WorkerConfig:
     max_message_bytes: int
     """The largest gRPC message the worker receives or sends, on its server and on its channel
     to the bridge (``DSPEX_MAX_MESSAGE_BYTES``, which the Rust pool sets to the bridge's limit;
-    default 64 MiB)."""
+    default 8 MiB)."""
 
 
 def _parser() -> argparse.ArgumentParser:
