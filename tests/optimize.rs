@@ -303,7 +303,16 @@ async fn variable_search_finds_the_one_good_setting_and_leaves_it_in_the_context
         tokio::join!(search.into_future(), progress.collect::<Vec<Progress>>());
     let optimized = optimized?;
     let report = optimized.report();
+    eprintln!(
+        "VariableSearch: dev {} -> {} in {:?} ({} metric calls, {:?} in the Rust metric)",
+        report.score_before,
+        report.score_after,
+        report.wall,
+        report.metric_calls,
+        report.metric_time
+    );
     assert_eq!(report.optimizer, "VariableSearch");
+    assert_eq!(report.score_before, 0.0, "the starting values answer wrong");
     assert_eq!(report.trials.len(), 24);
     assert_eq!(report.score_after, 1.0, "{report:?}");
     assert!(

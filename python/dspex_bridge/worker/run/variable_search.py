@@ -139,6 +139,8 @@ def search(
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     total = task.trials
     result = worker_pb.RunResult()
+    # The score of the values the session holds now: what the search is measured against.
+    result.score_before = evaluate(compose(parts, outputs), devset, metric, num_threads, progress, "before").score
     best: tuple[float, int, dict[str, PyValue]] | None = None
     for number in range(1, total + 1):
         scope.check()
