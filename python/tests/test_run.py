@@ -611,7 +611,8 @@ def test_cancelling_a_variable_search_stops_its_trials_and_writes(
         metadata=worker.metadata,
         timeout=60,
     )
-    assert next(stream).progress.phase == "trial"
+    phases = [next(stream).progress.phase, next(stream).progress.phase]
+    assert phases == ["before", "trial"], phases
     stream.cancel()
     time.sleep(0.8)
     version = variables.get_variable_info("temperature")["version"]
