@@ -21,7 +21,6 @@ mod module;
 #[cfg(feature = "python")]
 mod python;
 pub mod registry;
-#[cfg(any(feature = "python", feature = "redis"))]
 mod runtime;
 mod state;
 #[cfg(feature = "python")]
