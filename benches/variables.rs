@@ -1,13 +1,17 @@
 //! Variable operations on the Local backend, beside a raw `RwLock<HashMap>` read measured in
 //! the same run: the ratio shows what validation, ids and versions cost over a bare map.
+//! `watch_fan_out` measures one writer's writes with no watcher, one and 100 watchers that
+//! drain their events meanwhile (on a runtime thread of their own): what watchers cost the
+//! writer.
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dspex::limits::MAX_STRING_BYTES;
-use dspex::{Constraints, Context, Value, VarOptions, VarType};
+use dspex::{Constraints, Context, Value, VarOptions, VarType, WatchEvent};
 
 fn context_with(n: usize) -> Context {
     let ctx = Context::new();
@@ -131,5 +135,92 @@ fn worst_case_write(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, variables, worst_case_write);
+/// A context with an integer `n` and `watchers` watchers of it, each draining its events on
+/// `rt` until the context is dropped; their tasks, each ending with the last value it saw.
+fn watched(
+    rt: &tokio::runtime::Runtime,
+    watchers: usize,
+) -> (Context, Vec<tokio::task::JoinHandle<i64>>) {
+    let ctx = Context::new();
+    ctx.defvariable("n", VarType::Integer, 0, VarOptions::new())
+        .expect("define n");
+    let tasks = (0..watchers)
+        .map(|_| {
+            let mut watcher = ctx.watch(&["n"], false).expect("watch");
+            rt.spawn(async move {
+                let mut last = 0;
+                while let Some(event) = watcher.next().await {
+                    if let WatchEvent::Update(update) = event {
+                        last = update.value.as_i64().unwrap_or_default();
+                    }
+                }
+                last
+            })
+        })
+        .collect();
+    (ctx, tasks)
+}
+
+/// Writes `writes` values to `n` as fast as it can; how long it took.
+fn burst(ctx: &Context, from: i64, writes: i64) -> Duration {
+    let start = Instant::now();
+    for i in from..from + writes {
+        ctx.set("n", black_box(i)).expect("set");
+    }
+    start.elapsed()
+}
+
+fn watch_fan_out(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut group = c.benchmark_group("watch_fan_out");
+    group.throughput(Throughput::Elements(1));
+    let mut per_write = Vec::new();
+    for watchers in [0, 1, 100] {
+        let (ctx, tasks) = watched(&rt, watchers);
+        let mut i = 0i64;
+        group.bench_with_input(BenchmarkId::new("set_i64", watchers), &watchers, |b, _| {
+            b.iter(|| {
+                i += 1;
+                black_box(ctx.set("n", i).expect("set"))
+            })
+        });
+        // The same, outside criterion: one burst, for the ratio and the final values.
+        let writes = 1_000_000;
+        let took = burst(&ctx, i + 1, writes);
+        let last = i + writes;
+        per_write.push(took.as_secs_f64() / writes as f64);
+        // Let the watchers catch up before their context goes.
+        std::thread::sleep(Duration::from_millis(200));
+        drop(ctx);
+        let ended: Vec<i64> = rt.block_on(async {
+            let mut ended = Vec::new();
+            for task in tasks {
+                ended.push(task.await.expect("a watcher task"));
+            }
+            ended
+        });
+        assert!(
+            ended.iter().all(|&v| v == last),
+            "every watcher ends on the final value {last}"
+        );
+        println!(
+            "watch_fan_out: {watchers} watchers: {:.1} M writes/s",
+            1e-6 / per_write[per_write.len() - 1]
+        );
+    }
+    group.finish();
+    // [0, 1, 100] watchers: what watching costs a write at all, and what each more
+    // watcher adds to it (nothing, when delivery is off the writer's path).
+    println!(
+        "watch_fan_out: a write with 100 watchers costs {:.2}x one with none, {:.2}x one with 1",
+        per_write[2] / per_write[0],
+        per_write[2] / per_write[1]
+    );
+}
+
+criterion_group!(benches, variables, worst_case_write, watch_fan_out);
 criterion_main!(benches);

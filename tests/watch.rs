@@ -418,3 +418,157 @@ async fn initial_values_report_who_wrote_them() -> dspex::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_that_keep_up_see_every_write_in_the_order_it_was_made() -> dspex::Result<()> {
+    let ctx = counter()?;
+    let (written, batches) = (500u64, 8u64);
+    let total = written * batches;
+    // Eight watchers read as the writes come, each telling how far it got; one does not
+    // read until the end.
+    let mut fast = Vec::new();
+    let mut progress = Vec::new();
+    for _ in 0..8 {
+        let mut w = ctx.watch(&["n", "other"], false)?;
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        progress.push(rx);
+        fast.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while (seen.len() as u64) < total {
+                match next(&mut w).await {
+                    Some(WatchEvent::Update(u)) => {
+                        seen.push((u.name, u.version, u.value));
+                        let _ = tx.send(seen.len() as u64);
+                    }
+                    other => panic!("a watcher that keeps up got {other:?}"),
+                }
+            }
+            seen
+        }));
+    }
+    let mut slow = ctx.watch(&["n", "other"], false)?;
+
+    // Writes alternate between the two variables, in batches shorter than the log: every
+    // fast watcher has read a batch before the next one is written.
+    let mut expected = Vec::new();
+    for batch in 0..batches {
+        for i in 0..written {
+            let k = batch * written + i;
+            let name = if k % 2 == 0 { "n" } else { "other" };
+            let version = ctx.set(name, k as i64)?;
+            expected.push((name.to_owned(), version, Value::Integer(k as i64)));
+        }
+        for rx in &mut progress {
+            let reached = (batch + 1) * written;
+            tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|n| *n >= reached))
+                .await
+                .expect("a fast watcher keeps up")
+                .expect("a fast watcher's progress");
+        }
+    }
+    for task in fast {
+        assert_eq!(task.await.expect("a fast watcher"), expected);
+    }
+
+    // The slow one missed all but the log's last entries: told how many updates of its
+    // variables it did not get, then their current values, then it follows again.
+    let missed = match next(&mut slow).await {
+        Some(WatchEvent::Lagged { missed }) => missed,
+        other => panic!("expected Lagged, got {other:?}"),
+    };
+    assert_eq!(missed, total);
+    let mut resync: Vec<_> = [update(next(&mut slow).await), update(next(&mut slow).await)]
+        .into_iter()
+        .map(|u| (u.name, u.version, u.value, u.old_value))
+        .collect();
+    resync.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        resync,
+        [
+            (
+                "n".into(),
+                total / 2,
+                Value::Integer(total as i64 - 2),
+                None
+            ),
+            (
+                "other".into(),
+                total / 2,
+                Value::Integer(total as i64 - 1),
+                None
+            ),
+        ]
+    );
+    ctx.set("n", -1)?;
+    let u = update(next(&mut slow).await);
+    assert_eq!((u.version, u.value), (total / 2 + 1, Value::Integer(-1)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn writes_to_other_variables_never_make_a_watcher_lag() -> dspex::Result<()> {
+    let ctx = counter()?;
+    let mut w = ctx.watch(&["other"], false)?;
+    for i in 1..=3_000 {
+        ctx.set("n", i)?; // three times the log, none of it watched
+    }
+    ctx.set("other", 7)?;
+    let u = update(next(&mut w).await);
+    assert_eq!((u.name.as_str(), u.version), ("other", 1));
+    assert_eq!(u.old_value, Some(Value::Integer(0)));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_flat_out_burst_every_watcher_ends_on_the_final_value() -> dspex::Result<()> {
+    let ctx = counter()?;
+    let writes = 200_000i64;
+    let watchers: Vec<_> = (0..100)
+        .map(|_| {
+            let mut w = ctx.watch(&["n"], false)?;
+            Ok(tokio::spawn(async move {
+                let (mut last_version, mut lags, mut updates) = (0, 0u64, 0u64);
+                loop {
+                    match next(&mut w).await {
+                        Some(WatchEvent::Update(u)) => {
+                            assert!(u.version > last_version, "versions only increase");
+                            last_version = u.version;
+                            updates += 1;
+                            if u.value == Value::Integer(writes) {
+                                return (lags, updates);
+                            }
+                        }
+                        Some(WatchEvent::Lagged { missed }) => {
+                            assert!(missed > 0);
+                            lags += 1;
+                        }
+                        None => panic!("the watcher ended before the final value"),
+                    }
+                }
+            }))
+        })
+        .collect::<dspex::Result<_>>()?;
+    let writer = {
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || {
+            let start = std::time::Instant::now();
+            for i in 1..=writes {
+                ctx.set("n", i).expect("set");
+            }
+            start.elapsed()
+        })
+    };
+    let took = writer.await.expect("the writer");
+    let (mut lagged, mut delivered) = (0, 0);
+    for w in watchers {
+        let (lags, updates) = w.await.expect("a watcher");
+        lagged += u64::from(lags > 0);
+        delivered += updates;
+    }
+    eprintln!(
+        "{writes} writes in {took:?} ({:.1} M/s) with 100 watchers; {lagged} of them lagged, \
+         {delivered} updates delivered in all",
+        writes as f64 / took.as_secs_f64() / 1e6
+    );
+    Ok(())
+}

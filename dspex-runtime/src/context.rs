@@ -334,9 +334,10 @@ impl Context {
     /// Watches variables (by name or id; an empty list watches every variable, including
     /// ones defined later): the [`Watcher`] yields one event per successful write, from Rust
     /// or Python, in version order, optionally starting with the current values. It keeps
-    /// working across the Local → Bridged switch: nothing lost, nothing twice. A watcher
-    /// buffers [`WATCH_BUFFER`](crate::WATCH_BUFFER) events; one that falls further behind
-    /// gets `Lagged { missed }` and then the current values. Writers never wait for it.
+    /// working across the Local → Bridged switch: nothing lost, nothing twice. The
+    /// context's watchers share one log of its last [`WATCH_BUFFER`](crate::WATCH_BUFFER)
+    /// writes; a watcher that falls further behind, losing updates of its variables, gets
+    /// `Lagged { missed }` and then their current values. Writers never wait for it.
     ///
     /// The watcher does not keep the Context alive: once every clone is dropped, it yields
     /// what it had received and ends.

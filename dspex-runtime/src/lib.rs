@@ -23,7 +23,6 @@ pub(crate) mod optimize;
 #[cfg(feature = "python")]
 mod python;
 pub mod registry;
-#[cfg(any(feature = "python", feature = "redis"))]
 mod runtime;
 mod state;
 #[cfg(feature = "python")]

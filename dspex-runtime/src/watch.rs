@@ -2,28 +2,40 @@
 //! [`WatchHub`]; a [`Watcher`] receives those for the names it watches, in version order.
 //!
 //! The hub is shared by a context's Local table and, after the switch, its bridged
-//! session's table, so a watcher keeps going across the switch. Publishing never blocks a
-//! writer: each watcher has a bounded buffer ([`WATCH_BUFFER`] events); a watcher that
-//! falls behind gets [`WatchEvent::Lagged`] with the number of updates it missed, then the
-//! current value of every watched variable, and carries on from there.
+//! session's table, so a watcher keeps going across the switch. It keeps one log of the
+//! latest writes, a ring of [`WATCH_BUFFER`] entries that every watcher reads at its own
+//! pace from its own cursor, keeping the entries of the names it watches: a write is one
+//! entry whatever the number of watchers, and a writer never waits for one. A watcher that
+//! falls a whole ring behind (its next entry was overwritten) gets [`WatchEvent::Lagged`]
+//! with the number of updates of its variables it missed, then the current value of every
+//! watched variable that moved, and carries on from there. A writer wakes only the watchers
+//! that had caught up and went to sleep, after its table's lock is released.
 //!
-//! The hub owns the sending half of every watcher's channel and the watcher only the
-//! receiving half, so closing the hub (when the Context is dropped or its session removed)
-//! ends every watcher once it has drained what was already sent.
+//! Closing the hub (when the Context is dropped or its session removed) ends every watcher
+//! once it has read what was already written.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dspex_core::{Metadata, Result, Value, Variable};
-use parking_lot::RwLock;
-use tokio::sync::mpsc;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 
-/// How many events a watcher buffers before it reports [`WatchEvent::Lagged`].
+/// How many writes a context's watchers can be behind before they report
+/// [`WatchEvent::Lagged`]: the length of the log they share.
 pub const WATCH_BUFFER: usize = 1024;
+
+/// How many times one poll of a watcher reads the log (or resynchronises) before it lets
+/// its task's neighbours run.
+const POLL_ROUNDS: usize = 64;
+
+/// How many of the log's oldest entries a watcher that lost entries does not count on:
+/// the writer overwrites them next.
+const WINDOW_MARGIN: usize = WATCH_BUFFER / 8;
 
 /// Who made a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -66,33 +78,99 @@ pub enum WatchEvent {
     },
 }
 
-/// An update on its way to a watcher, with the time it was published.
-#[derive(Debug, Clone)]
-pub(crate) struct Envelope {
-    /// Shared by every watcher of the write: one clone of the value, not one per watcher.
-    /// `None` only wakes the watcher up, to see that it must resynchronise.
-    pub(crate) update: Option<Arc<VariableUpdate>>,
-    pub(crate) published_us: u64,
+/// One entry of a hub's log, overwritten in place (a writer reuses the oldest entry's
+/// buffers rather than allocating new ones).
+struct Entry {
+    published_us: u64,
+    update: Option<VariableUpdate>,
 }
 
-/// What a watcher and the hub both see of one subscription.
-struct Subscriber {
-    /// `None` watches every variable.
-    names: Option<HashSet<String>>,
-    missed: AtomicU64,
+/// A place in the log: entry `seq` lives in slot `seq % WATCH_BUFFER`.
+#[repr(align(64))]
+struct Slot {
+    /// The sequence number of the entry it holds (`u64::MAX` before the first): set under
+    /// the lock, after the entry, so that a watcher can tell without locking whether its
+    /// next entry is there yet, or already overwritten.
+    seq: AtomicU64,
+    entry: Mutex<Entry>,
 }
 
-impl Subscriber {
-    fn wants(&self, name: &str) -> bool {
-        self.names.as_ref().is_none_or(|n| n.contains(name))
+/// The log: the last [`WATCH_BUFFER`] writes.
+struct Ring {
+    slots: Box<[Slot]>,
+}
+
+impl Ring {
+    fn new() -> Self {
+        Self {
+            slots: (0..WATCH_BUFFER)
+                .map(|_| Slot {
+                    seq: AtomicU64::new(u64::MAX),
+                    entry: Mutex::new(Entry {
+                        published_us: 0,
+                        update: None,
+                    }),
+                })
+                .collect(),
+        }
+    }
+
+    fn slot(&self, seq: u64) -> &Slot {
+        &self.slots[(seq % WATCH_BUFFER as u64) as usize]
     }
 }
 
-/// A subscription as the hub holds it: with the sending half of its channel, which only
-/// the hub owns.
-struct Registered {
-    sub: Arc<Subscriber>,
-    tx: mpsc::Sender<Envelope>,
+/// Where entry `cursor` stands in its slot, which holds `held`.
+#[derive(PartialEq, Eq)]
+enum Place {
+    NotYet,
+    There,
+    Overwritten,
+}
+
+fn place(held: u64, cursor: u64) -> Place {
+    if held == u64::MAX || held < cursor {
+        Place::NotYet
+    } else if held == cursor {
+        Place::There
+    } else {
+        Place::Overwritten
+    }
+}
+
+/// A value on a cache line of its own: what the writer changes at every write is kept
+/// apart from what the watchers read at every step.
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// How a watcher that caught up is woken: its task's waker, and whether it is on the
+/// hub's list of sleepers.
+#[derive(Default)]
+struct Sleeper {
+    waker: Mutex<Option<Waker>>,
+    asleep: AtomicBool,
+}
+
+impl Sleeper {
+    fn wake(&self) {
+        self.asleep.store(false, Ordering::SeqCst);
+        if let Some(waker) = self.waker.lock().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// The watchers to wake, woken when this is dropped (after the lock they were taken
+/// under is released).
+struct Wake(Vec<Arc<Sleeper>>);
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        for sleeper in self.0.drain(..) {
+            sleeper.wake();
+        }
+    }
 }
 
 /// Where a context's writes are published: one per Context, shared by its Local table
@@ -104,16 +182,91 @@ pub(crate) struct WatchHub {
 
 #[derive(Default)]
 struct HubInner {
+    /// How many watchers are subscribed: a write with none publishes nothing.
     count: AtomicUsize,
-    state: RwLock<HubState>,
+    /// Set when the Context is dropped or its session removed: nothing can be written to
+    /// this hub's variables any more, so no watcher may wait on it.
+    closed: AtomicBool,
+    /// Bumped when writes happened that the log does not hold (another process's, lost):
+    /// every watcher then resynchronises.
+    resyncs: AtomicU64,
+    /// Made with the first watcher.
+    ring: OnceLock<Ring>,
+    /// Wakes the task that wakes the sleepers (made with the first watcher; `None` when
+    /// the library's runtime could not start, and writers wake sleepers themselves).
+    waker_task: OnceLock<Option<Arc<Notify>>>,
+    /// How many entries were ever written: the sequence number of the next one. Read only
+    /// when a watcher subscribes or resynchronises.
+    head: Padded<AtomicU64>,
+    /// Read at every write: whether `sleepers` has any, and whether their waking is
+    /// already asked for.
+    wanted: Padded<Wanted>,
+    /// The watchers that caught up and wait for the next entry.
+    sleepers: Mutex<Vec<Arc<Sleeper>>>,
+    /// Serialises subscribing, unsubscribing and closing (never taken by a write).
+    members: Mutex<()>,
 }
 
 #[derive(Default)]
-struct HubState {
-    /// Set when the Context is dropped or its session removed: nothing can be written to
-    /// this hub's variables any more, so no watcher may wait on it.
-    closed: bool,
-    subscribers: Vec<Registered>,
+struct Wanted {
+    has_sleepers: AtomicBool,
+    wake_asked: AtomicBool,
+}
+
+impl HubInner {
+    /// The sleepers to wake, taken off the list (they are woken when the result drops).
+    fn take_sleepers(&self) -> Wake {
+        if !self.wanted.0.has_sleepers.load(Ordering::SeqCst) {
+            return Wake(Vec::new());
+        }
+        let mut sleepers = self.sleepers.lock();
+        self.wanted.0.has_sleepers.store(false, Ordering::SeqCst);
+        Wake(std::mem::take(&mut *sleepers))
+    }
+
+    /// After a write: has the sleepers woken, by the waker task. A writer pays for one
+    /// wake-up at most, however many watchers sleep.
+    fn wake_sleepers(&self) {
+        let wanted = &self.wanted.0;
+        if !wanted.has_sleepers.load(Ordering::SeqCst)
+            || wanted.wake_asked.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        match self.waker_task.get() {
+            Some(Some(task)) => task.notify_one(),
+            _ => {
+                wanted.wake_asked.store(false, Ordering::Release);
+                drop(self.take_sleepers());
+            }
+        }
+    }
+}
+
+impl Drop for HubInner {
+    fn drop(&mut self) {
+        // Ends the waker task: it finds the hub gone.
+        if let Some(Some(task)) = self.waker_task.get() {
+            task.notify_one();
+        }
+    }
+}
+
+/// Starts the task that wakes `hub`'s sleepers when a write asks for it, on the library's
+/// runtime (the writer never waits for it, and watchers need no runtime of their own).
+fn start_waker_task(hub: &Arc<HubInner>) -> Option<Arc<Notify>> {
+    let handle = crate::runtime::handle().ok()?;
+    let notify = Arc::new(Notify::new());
+    let (task, weak) = (notify.clone(), Arc::downgrade(hub));
+    handle.spawn(async move {
+        loop {
+            task.notified().await;
+            let Some(hub) = weak.upgrade() else { return };
+            hub.wanted.0.wake_asked.store(false, Ordering::Release);
+            drop(hub.take_sleepers());
+        }
+    });
+    Some(notify)
 }
 
 impl WatchHub {
@@ -122,24 +275,37 @@ impl WatchHub {
         self.inner.count.load(Ordering::Acquire)
     }
 
-    /// Ends every watcher (each still yields what it had received) and refuses new ones.
+    /// Ends every watcher (each still yields what was written before) and refuses new ones.
     pub(crate) fn close(&self) {
-        let mut state = self.inner.state.write();
-        state.closed = true;
-        state.subscribers.clear();
+        let _members = self.inner.members.lock();
+        self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.count.store(0, Ordering::Release);
+        drop(self.inner.take_sleepers());
     }
 
-    /// Called by the table, under its write lock, after every successful write. Never
-    /// blocks: a full watcher drops the update and counts it as missed.
+    /// Called by the table, under its write lock, after every successful write: appends
+    /// one entry to the log, whatever the number of watchers. The lock of the one state
+    /// that owns the hub serialises its writers.
     pub(crate) fn publish(&self, var: &Variable, old: Value, source: UpdateSource) {
-        self.fan_out(&var.name, || VariableUpdate {
-            name: var.name.clone(),
-            value: var.value.clone(),
-            old_value: Some(old),
-            version: var.version,
-            source,
-            metadata: var.metadata.clone(),
+        self.append(|slot| match slot {
+            Some(update) => {
+                update.name.clone_from(&var.name);
+                update.value.clone_from(&var.value);
+                update.old_value = Some(old);
+                update.version = var.version;
+                update.source = source;
+                update.metadata.clone_from(&var.metadata);
+            }
+            None => {
+                *slot = Some(VariableUpdate {
+                    name: var.name.clone(),
+                    value: var.value.clone(),
+                    old_value: Some(old),
+                    version: var.version,
+                    source,
+                    metadata: var.metadata.clone(),
+                });
+            }
         });
     }
 
@@ -147,100 +313,235 @@ impl WatchHub {
     /// the lock of the state that recorded it.
     #[cfg(feature = "redis")]
     pub(crate) fn publish_update(&self, update: VariableUpdate) {
-        let name = update.name.clone();
-        self.fan_out(&name, move || update);
+        self.append(move |slot| *slot = Some(update));
     }
 
-    /// Sends the update `make` builds (built once, only if someone watches `name`).
-    fn fan_out(&self, name: &str, make: impl FnOnce() -> VariableUpdate) {
-        if self.inner.count.load(Ordering::Acquire) == 0 {
+    /// Writes the next entry with `fill`, if anyone watches.
+    fn append(&self, fill: impl FnOnce(&mut Option<VariableUpdate>)) {
+        let inner = &*self.inner;
+        if inner.count.load(Ordering::Acquire) == 0 {
             return;
         }
-        let state = self.inner.state.read();
-        let mut make = Some(make);
-        let mut envelope: Option<Envelope> = None;
-        for registered in state.subscribers.iter().filter(|r| r.sub.wants(name)) {
-            if let Some(make) = make.take() {
-                envelope = Some(Envelope {
-                    update: Some(Arc::new(make())),
-                    published_us: now_us(),
-                });
-            }
-            let Some(env) = &envelope else { return };
-            if registered.tx.try_send(env.clone()).is_err() {
-                registered.sub.missed.fetch_add(1, Ordering::AcqRel);
-            }
+        let Some(ring) = inner.ring.get() else {
+            return;
+        };
+        let seq = inner.head.0.load(Ordering::Relaxed);
+        let slot = ring.slot(seq);
+        {
+            let mut entry = slot.entry.lock();
+            fill(&mut entry.update);
+            entry.published_us = now_us();
+            // SeqCst, as a sleeper's registration: either it sees this entry, or this
+            // write sees it asleep.
+            slot.seq.store(seq, Ordering::SeqCst);
         }
+        inner.head.0.store(seq + 1, Ordering::Release);
+        inner.wake_sleepers();
     }
 
-    /// Tells every watcher of these variables that it missed `missed[name]` updates (they
-    /// happened while the writes could not be followed): each reports `Lagged` and
-    /// resynchronises, as a watcher that fell behind does.
+    /// Tells every watcher that writes happened which the log does not hold (they were
+    /// made while the writes could not be followed): each reports `Lagged` with what its
+    /// variables missed and resynchronises, as a watcher that fell behind does.
     #[cfg(feature = "redis")]
     pub(crate) fn mark_missed(&self, missed: &HashMap<String, u64>) {
-        let state = self.inner.state.read();
-        for registered in &state.subscribers {
-            let count: u64 = missed
-                .iter()
-                .filter(|(name, _)| registered.sub.wants(name))
-                .map(|(_, n)| *n)
-                .sum();
-            if count > 0 {
-                registered.sub.missed.fetch_add(count, Ordering::AcqRel);
-                // A full buffer wakes the watcher anyway.
-                let _ = registered.tx.try_send(Envelope {
-                    update: None,
-                    published_us: now_us(),
-                });
-            }
+        if missed.values().all(|n| *n == 0) {
+            return;
         }
+        self.inner.resyncs.fetch_add(1, Ordering::SeqCst);
+        drop(self.inner.take_sleepers());
     }
 
-    /// Registers a watcher. The caller holds the table's lock, so no write falls between
-    /// the registration and the snapshot of the initial values. On a closed hub the
-    /// subscription is ended from the start.
+    /// Registers a watcher, reading the log from the next entry on. The caller holds the
+    /// table's lock, so no write falls between the registration and the snapshot of the
+    /// initial values. On a closed hub the subscription is ended from the start.
     pub(crate) fn subscribe(&self, names: Option<HashSet<String>>) -> Subscription {
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        let sub = Arc::new(Subscriber {
-            names,
-            missed: AtomicU64::new(0),
-        });
-        let mut state = self.inner.state.write();
-        if !state.closed {
-            state.subscribers.push(Registered {
-                sub: sub.clone(),
-                tx,
-            });
-            self.inner.count.fetch_add(1, Ordering::AcqRel);
+        let inner = &*self.inner;
+        let members = inner.members.lock();
+        let registered = !inner.closed.load(Ordering::SeqCst);
+        if registered {
+            inner.ring.get_or_init(Ring::new);
+            inner
+                .waker_task
+                .get_or_init(|| start_waker_task(&self.inner));
+            inner.count.fetch_add(1, Ordering::AcqRel);
         }
-        drop(state);
+        drop(members);
         Subscription {
             hub: self.clone(),
-            sub,
-            rx,
-        }
-    }
-
-    fn unsubscribe(&self, sub: &Arc<Subscriber>) {
-        let mut state = self.inner.state.write();
-        let before = state.subscribers.len();
-        state.subscribers.retain(|r| !Arc::ptr_eq(&r.sub, sub));
-        if state.subscribers.len() < before {
-            self.inner.count.fetch_sub(1, Ordering::AcqRel);
+            names,
+            cursor: inner.head.0.load(Ordering::SeqCst),
+            resyncs: inner.resyncs.load(Ordering::SeqCst),
+            sleeper: Arc::default(),
+            registered,
         }
     }
 }
 
-/// A registration in a hub; unsubscribes when dropped.
+/// A watcher's place in a hub's log; unsubscribes when dropped.
 pub(crate) struct Subscription {
     hub: WatchHub,
-    sub: Arc<Subscriber>,
-    rx: mpsc::Receiver<Envelope>,
+    /// `None` watches every variable.
+    names: Option<HashSet<String>>,
+    /// The sequence number of the next entry to read.
+    cursor: u64,
+    /// The hub's resynchronisations this watcher has made.
+    resyncs: u64,
+    sleeper: Arc<Sleeper>,
+    /// Counted among the hub's watchers (not when it was closed from the start).
+    registered: bool,
+}
+
+/// What reading a hub's log gave.
+enum Read {
+    /// The next update for the watched names, and when it was published.
+    Update(VariableUpdate, u64),
+    /// Entries the watcher had not read were overwritten, or written where the log does
+    /// not hold them: it must resynchronise.
+    Lagged,
+    /// Nothing more yet.
+    CaughtUp,
+    /// A log's length of entries of other variables was skipped.
+    Skipped,
+}
+
+impl Subscription {
+    fn wants(&self, name: &str) -> bool {
+        self.names.as_ref().is_none_or(|n| n.contains(name))
+    }
+
+    /// The next entry of the log for the watched names (skipping at most a log's length of
+    /// other entries).
+    fn read(&mut self) -> Read {
+        let inner = &*self.hub.inner;
+        if inner.resyncs.load(Ordering::SeqCst) != self.resyncs {
+            return Read::Lagged;
+        }
+        let Some(ring) = inner.ring.get() else {
+            return Read::CaughtUp;
+        };
+        for _ in 0..WATCH_BUFFER {
+            let slot = ring.slot(self.cursor);
+            match place(slot.seq.load(Ordering::Acquire), self.cursor) {
+                Place::NotYet => return Read::CaughtUp,
+                Place::Overwritten => return Read::Lagged,
+                Place::There => {}
+            }
+            let entry = slot.entry.lock();
+            if slot.seq.load(Ordering::Acquire) != self.cursor {
+                return Read::Lagged; // overwritten while this waited for the lock
+            }
+            self.cursor += 1;
+            if let Some(update) = &entry.update
+                && self.wants(&update.name)
+            {
+                return Read::Update(update.clone(), entry.published_us);
+            }
+        }
+        Read::Skipped
+    }
+
+    /// Where to read on from once entries were lost: the oldest entry the log surely
+    /// still holds (a margin short of the oldest it holds, which the writer overwrites
+    /// next), and its end. Also forgets the hub's resynchronisations: this one covers them.
+    /// Whether the log holds the writes that were lost (not when they were made where the
+    /// log does not hold them).
+    fn window(&mut self) -> (u64, u64, bool) {
+        let inner = &*self.hub.inner;
+        let resyncs = inner.resyncs.load(Ordering::SeqCst);
+        let in_log = resyncs == self.resyncs;
+        self.resyncs = resyncs;
+        let head = inner.head.0.load(Ordering::SeqCst);
+        let oldest = head.saturating_sub((WATCH_BUFFER - WINDOW_MARGIN) as u64);
+        (self.cursor.max(oldest), head, in_log)
+    }
+
+    /// Whether the log, from `from` to `to`, holds every update of the `moved` variables
+    /// after the version each was last seen at: whether the first newer entry of each is
+    /// the very next version. Stops at the first one that is not (or at an entry already
+    /// overwritten).
+    fn holds_every_update(&self, from: u64, to: u64, moved: &HashMap<String, u64>) -> bool {
+        let Some(ring) = self.hub.inner.ring.get() else {
+            return false;
+        };
+        let mut unchecked: HashSet<&str> = moved.keys().map(String::as_str).collect();
+        for seq in from..to {
+            if unchecked.is_empty() {
+                break;
+            }
+            let slot = ring.slot(seq);
+            let entry = slot.entry.lock();
+            if slot.seq.load(Ordering::Acquire) != seq {
+                return false;
+            }
+            let Some(update) = &entry.update else {
+                continue;
+            };
+            let Some(&seen) = moved.get(&update.name) else {
+                continue;
+            };
+            if update.version <= seen || !unchecked.remove(update.name.as_str()) {
+                continue;
+            }
+            if update.version != seen + 1 {
+                return false;
+            }
+        }
+        unchecked.is_empty()
+    }
+
+    /// Registers to be woken by the next entry; then whether it is worth waiting (nothing
+    /// arrived meanwhile and the hub is open).
+    fn sleep(&self, waker: &Waker) -> Sleep {
+        {
+            let mut slot = self.sleeper.waker.lock();
+            if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                *slot = Some(waker.clone());
+            }
+        }
+        let inner = &*self.hub.inner;
+        if !self.sleeper.asleep.swap(true, Ordering::SeqCst) {
+            let mut sleepers = inner.sleepers.lock();
+            sleepers.push(self.sleeper.clone());
+            inner.wanted.0.has_sleepers.store(true, Ordering::SeqCst);
+        }
+        // Checked after the registration: a write or a close in between is not missed.
+        let next = inner.ring.get().map(|ring| {
+            place(
+                ring.slot(self.cursor).seq.load(Ordering::SeqCst),
+                self.cursor,
+            )
+        });
+        if next.is_some_and(|p| p != Place::NotYet)
+            || inner.resyncs.load(Ordering::SeqCst) != self.resyncs
+        {
+            Sleep::Retry
+        } else if inner.closed.load(Ordering::SeqCst) {
+            Sleep::Ended
+        } else {
+            Sleep::Wait
+        }
+    }
+}
+
+enum Sleep {
+    Retry,
+    Wait,
+    Ended,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.unsubscribe(&self.sub);
+        let inner = &*self.hub.inner;
+        if self.sleeper.asleep.load(Ordering::SeqCst) {
+            inner
+                .sleepers
+                .lock()
+                .retain(|s| !Arc::ptr_eq(s, &self.sleeper));
+        }
+        let _members = inner.members.lock();
+        if self.registered && !inner.closed.load(Ordering::SeqCst) {
+            inner.count.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -288,7 +589,7 @@ pub struct Watcher {
 impl std::fmt::Debug for Watcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watcher")
-            .field("names", &self.subscription.sub.names)
+            .field("names", &self.subscription.names)
             .field("pending", &self.pending.len())
             .finish()
     }
@@ -349,55 +650,69 @@ impl Watcher {
     }
 
     fn poll_event(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<(WatchEvent, u64)>> {
-        loop {
+        // A watcher that always has events still lets its task's neighbours run.
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        for _ in 0..POLL_ROUNDS {
             if let Some(event) = self.pending.pop_front() {
+                coop.made_progress();
                 return Poll::Ready(Some(event));
             }
-            if self.resync_if_lagged() {
-                continue;
-            }
-            match self.subscription.rx.poll_recv(cx) {
-                Poll::Ready(Some(env)) => {
-                    let Some(update) = env.update else {
-                        continue; // a wake-up: the loop checks for a resynchronisation
-                    };
+            match self.subscription.read() {
+                Read::Update(update, published_us) => {
                     let last = self.last_version.entry(update.name.clone()).or_insert(0);
                     if update.version <= *last {
                         continue; // already covered by an initial or resynchronised value
                     }
                     *last = update.version;
-                    let update = Arc::unwrap_or_clone(update);
-                    return Poll::Ready(Some((WatchEvent::Update(update), env.published_us)));
+                    coop.made_progress();
+                    return Poll::Ready(Some((WatchEvent::Update(update), published_us)));
                 }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => {
-                    // A drop may have happened after the check above, with nothing queued.
-                    if self.resync_if_lagged() {
-                        continue;
-                    }
-                    return Poll::Pending;
-                }
+                Read::Lagged => self.resync(),
+                Read::Skipped => {}
+                Read::CaughtUp => match self.subscription.sleep(cx.waker()) {
+                    Sleep::Retry => {}
+                    Sleep::Wait => return Poll::Pending,
+                    Sleep::Ended => return Poll::Ready(None),
+                },
             }
         }
+        // Entries kept being lost as fast as they were read: let other tasks run first.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
-    /// If updates were dropped: discard the buffer, queue `Lagged` and the current values.
-    fn resync_if_lagged(&mut self) -> bool {
-        let sub = &self.subscription.sub;
-        if sub.missed.load(Ordering::Acquire) == 0 {
-            return false;
+    /// After entries were lost to this watcher. When none of them was an update of its
+    /// variables that the log no longer holds, it reads on from the oldest entry kept, and
+    /// nothing is said. Otherwise it skips what is left of the log and queues `Lagged` with
+    /// how many updates of its variables it did not receive (the versions they moved by
+    /// since it last saw them), then the current value of each that moved.
+    fn resync(&mut self) {
+        let (from, to, in_log) = self.subscription.window();
+        let current = (self.snapshot)(self.subscription.names.as_ref());
+        let moved: HashMap<String, u64> = current
+            .iter()
+            .filter_map(|c| {
+                let seen = self.last_version.get(&c.var.name).copied().unwrap_or(0);
+                (c.var.version > seen).then(|| (c.var.name.clone(), seen))
+            })
+            .collect();
+        if moved.is_empty() {
+            // Whatever the skipped entries hold of the watched variables was seen already.
+            self.subscription.cursor = to;
+            return;
         }
-        let mut drained = 0u64;
-        while let Ok(env) = self.subscription.rx.try_recv() {
-            drained += u64::from(env.update.is_some());
+        if in_log && self.subscription.holds_every_update(from, to, &moved) {
+            self.subscription.cursor = from;
+            return;
         }
-        // Buffered updates that are thrown away are missed too.
-        let missed = sub.missed.swap(0, Ordering::AcqRel) + drained;
+        self.subscription.cursor = to;
+        let missed = current
+            .iter()
+            .filter_map(|c| Some(c.var.version - moved.get(&c.var.name)?))
+            .sum();
         self.pending
             .push_back((WatchEvent::Lagged { missed }, now_us()));
-        let current = (self.snapshot)(sub.names.as_ref());
         self.take_current(current, true);
-        true
     }
 }
 

@@ -9,7 +9,7 @@ async for item in session.watch_variables(["temperature"], include_initial=True)
 
 Each item is a `VariableUpdate` (one per successful write to a watched variable, from Rust
 or Python, in version order per variable), or a `WatchLagged`: the watcher fell behind (the
-bridge buffers 1,024 events per watcher and never makes a writer wait), ``missed`` updates
+bridge keeps a session's last 1,024 writes for its watchers and never makes a writer wait), ``missed`` updates
 were dropped, and the items that follow carry the current value of every watched variable
 (``old_value`` is ``None``) — a resynchronisation, after which the stream goes on as before.
 ``include_initial=True`` starts the stream the same way: one update per watched variable
