@@ -20,9 +20,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import inspect
 import json
 import threading
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 import dspy
@@ -123,6 +125,17 @@ def in_scope(scope: CallScope | None) -> Iterator[None]:
 
 # ---- Rust tools --------------------------------------------------------------------------
 
+_RUST_TOOL_FUNCTIONS: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+"""The functions of the Rust tools made here: on the event loop each returns a coroutine (see `ToolBridge.call`)."""
+
+
+def awaitable_tool(tool: Any) -> bool:
+    """Whether ``tool`` (a ``dspy.Tool`` or a function) waits without blocking the event loop when DSPy's async
+    path calls it: a Rust tool, or a coroutine function."""
+    func = getattr(tool, "func", tool)
+    return func in _RUST_TOOL_FUNCTIONS or inspect.iscoroutinefunction(func)
+
+
 
 class ToolBridge:
     """Calls Rust tools over the worker's bridge channel (built in async code: it keeps the event loop)."""
@@ -153,6 +166,7 @@ class ToolBridge:
             return self.call(request, deadline)
 
         call.__name__ = spec.name
+        _RUST_TOOL_FUNCTIONS.add(call)
         tool = dspy.Tool(
             call,
             name=spec.name,
@@ -249,6 +263,7 @@ __all__ = [
     "RustToolError",
     "ToolBridge",
     "answer",
+    "awaitable_tool",
     "in_scope",
     "resolve",
 ]
