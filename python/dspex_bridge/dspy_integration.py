@@ -167,21 +167,6 @@ class VariableAwareMixin:
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._sync_lock = threading.Lock()
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        """A deep copy (what DSPy's optimizers make of a program) sharing the session and its
-        event loop, which are connections rather than state, with a lock of its own."""
-        cls = type(self)
-        duplicate = cls.__new__(cls)
-        memo[id(self)] = duplicate
-        for name, value in self.__dict__.items():
-            if name in ("_session_context", "_session_loop"):
-                duplicate.__dict__[name] = value
-            elif name == "_sync_lock":
-                duplicate.__dict__[name] = threading.Lock()
-            else:
-                duplicate.__dict__[name] = copy.deepcopy(value, memo)
-        return duplicate
-
     @property
     def session_context(self) -> Any:
         """The session the bound variables are read from (``None``: not attached yet; a

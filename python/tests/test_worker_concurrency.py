@@ -93,7 +93,9 @@ def test_a_thousand_calls_in_flight_each_answer_their_own_question(worker: Worke
 
 def test_a_sync_only_lm_still_answers_concurrent_calls_in_threads(worker: Worker, bridge: BridgeFixture) -> None:
     session = slow_session(worker, bridge, "worker_helpers:sync_only_echo_lm")
-    module = create(worker, session, "ChainOfThought", bindings=[wpb.Binding(setting="temperature", variable="temperature")])
+    module = create(
+        worker, session, "ChainOfThought", bindings=[wpb.Binding(setting="temperature", variable="temperature")]
+    )
     answers, wall, _ = asyncio.run(many_calls(worker, module, 32, question="sync"))
     for i, answer in enumerate(answers):
         assert output(answer, "answer") == f"Echo: sync{i} [temperature={i / 1000!r} max_tokens=none]"

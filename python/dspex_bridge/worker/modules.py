@@ -212,9 +212,10 @@ async def arun(
     inputs: Mapping[str, Any],
     scope: CallScope | None = None,
 ) -> Any:
-    """`run` on the event loop, through DSPy's async path (``acall``): for a call `runs_on_loop` allows."""
+    """`run` on the event loop, through DSPy's async path (``acall``): for a call `runs_on_loop` allows. Cancelled,
+    its task stops at its next ``await`` (`tools.in_scope`)."""
     overrides: dict[str, Any] = {"lm": lm} if adapter is None else {"lm": lm, "adapter": adapter}
-    with dspy.context(**overrides), in_scope(scope):
+    with dspy.context(**overrides), in_scope(scope, as_callback=False):
         return await acall(entry.module, settings, inputs)
 
 

@@ -106,15 +106,19 @@ _SCOPE: contextvars.ContextVar[CallScope | None] = contextvars.ContextVar("dspex
 
 
 @contextlib.contextmanager
-def in_scope(scope: CallScope | None) -> Iterator[None]:
-    """Runs the block as part of ``scope``: its DSPy calls check it, its Rust tool calls are tracked by it."""
+def in_scope(scope: CallScope | None, *, as_callback: bool = True) -> Iterator[None]:
+    """Runs the block as part of ``scope``: its DSPy calls check it, its Rust tool calls are tracked by it.
+
+    ``as_callback=False`` for a call awaited on the event loop: there the cancelled task stops at its next ``await``
+    (an LM request, a tool), which is what the callback would stop, and DSPy's callbacks cost about a millisecond
+    per call (each decorated method binds its arguments for them)."""
     if scope is None:
         yield
         return
     token = _SCOPE.set(scope)
     try:
         callbacks = list(dspy.settings.callbacks)
-        if any(callback is scope for callback in callbacks):
+        if not as_callback or any(callback is scope for callback in callbacks):
             yield
         else:
             with dspy.context(callbacks=[*callbacks, scope]):
@@ -134,7 +138,6 @@ def awaitable_tool(tool: Any) -> bool:
     path calls it: a Rust tool, or a coroutine function."""
     func = getattr(tool, "func", tool)
     return func in _RUST_TOOL_FUNCTIONS or inspect.iscoroutinefunction(func)
-
 
 
 class ToolBridge:
