@@ -7,7 +7,10 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     let python = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
-        .args(["-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))",
+        ])
         .output();
     if let Ok(out) = out {
         let libdir = String::from_utf8_lossy(&out.stdout).trim().to_owned();

@@ -125,7 +125,8 @@ async fn dspex_concurrent(modules: &[&Module]) -> Duration {
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..CONCURRENT {
         let module = modules[i % modules.len()].clone();
-        let call: Call = Box::pin(async move { module.call([("question", format!("q{i}"))]).await });
+        let call: Call =
+            Box::pin(async move { module.call([("question", format!("q{i}"))]).await });
         calls.spawn(async move { (i, call.await) });
     }
     while let Some(joined) = calls.join_next().await {
@@ -145,7 +146,7 @@ fn main() {
         .measurement_time(Duration::from_secs(5));
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("tokio: {e}"));
     let ctx = Context::new();
-    let (predict, slow_modules) = rt.block_on(async {
+    let setup: dspex::Result<(Module, (Context, Module, Module))> = rt.block_on(async {
         ctx.configure_lm(Lm::echo()).await?;
         let predict = Predict::new(&ctx, "question -> answer").await?;
         predict.call([("question", QUESTION)]).await?;
@@ -157,16 +158,20 @@ fn main() {
         for module in [&first, &second] {
             module.call([("question", "warm-up")]).await?;
         }
-        dspex::Result::Ok((predict, (slow_ctx, first, second)))
-    })
-    .unwrap_or_else(|e| panic!("dspex set-up: {e}"));
+        Ok((predict, (slow_ctx, first, second)))
+    });
+    let (predict, slow_modules) = setup.unwrap_or_else(|e| panic!("dspex set-up: {e}"));
 
     let mut rows: Vec<(&str, Option<f64>, Duration, Duration)> = Vec::new();
     Python::attach(|py| {
         let module = python_module(py);
-        let loop_total = module.getattr("loop_total").unwrap_or_else(|e| panic!("{e}"));
+        let loop_total = module
+            .getattr("loop_total")
+            .unwrap_or_else(|e| panic!("{e}"));
         let call = module.getattr("call").unwrap_or_else(|e| panic!("{e}"));
-        let timed_calls = module.getattr("timed_calls").unwrap_or_else(|e| panic!("{e}"));
+        let timed_calls = module
+            .getattr("timed_calls")
+            .unwrap_or_else(|e| panic!("{e}"));
         let answer: String = call
             .call1((QUESTION,))
             .and_then(|a| a.extract())
@@ -274,7 +279,9 @@ fn main() {
     let one_worker = rt.block_on(dspex_concurrent(&[first]));
     let two_workers = rt.block_on(dspex_concurrent(&[first, second]));
 
-    println!("\nOne call of Predict(\"question -> answer\") with the test LM ({SAMPLES} timed calls each):");
+    println!(
+        "\nOne call of Predict(\"question -> answer\") with the test LM ({SAMPLES} timed calls each):"
+    );
     println!("| variant | criterion median (µs) | median (µs) | p99 (µs) |");
     println!("| --- | ---: | ---: | ---: |");
     for (name, _, median, p99) in &rows {
@@ -283,11 +290,26 @@ fn main() {
             .unwrap_or_else(|| "-".into());
         println!("| {name} | {criterion} | {} | {} |", us(*median), us(*p99));
     }
-    println!("\n{CONCURRENT} concurrent calls, LM answering after {} ms (wall time):", DELAY_S * 1000.0);
+    println!(
+        "\n{CONCURRENT} concurrent calls, LM answering after {} ms (wall time):",
+        DELAY_S * 1000.0
+    );
     println!("| variant | wall (s) |");
     println!("| --- | ---: |");
-    println!("| PyO3, asyncio.gather of predict.acall | {:.3} |", asyncio_wall.as_secs_f64());
-    println!("| PyO3, one Rust thread per call (GIL) | {:.3} |", threads_wall.as_secs_f64());
-    println!("| dspex, one module (one worker) | {:.3} |", one_worker.as_secs_f64());
-    println!("| dspex, two modules (two workers) | {:.3} |", two_workers.as_secs_f64());
+    println!(
+        "| PyO3, asyncio.gather of predict.acall | {:.3} |",
+        asyncio_wall.as_secs_f64()
+    );
+    println!(
+        "| PyO3, one Rust thread per call (GIL) | {:.3} |",
+        threads_wall.as_secs_f64()
+    );
+    println!(
+        "| dspex, one module (one worker) | {:.3} |",
+        one_worker.as_secs_f64()
+    );
+    println!(
+        "| dspex, two modules (two workers) | {:.3} |",
+        two_workers.as_secs_f64()
+    );
 }
