@@ -80,18 +80,23 @@ fn venv_python() -> std::path::PathBuf {
 /// knows nothing of the venv), and the benchmark's Python functions.
 fn python_module(py: Python<'_>) -> Bound<'_, PyModule> {
     let out = Command::new(venv_python())
-        .args(["-c", "import json, sys; print(json.dumps(sys.path))"])
+        .args([
+            "-c",
+            "import json, site; print(json.dumps(site.getsitepackages()))",
+        ])
         .output()
         .unwrap_or_else(|e| panic!("the venv's Python does not run: {e}"));
-    let paths: Vec<String> = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let sys_path = py
-        .import("sys")
-        .and_then(|sys| sys.getattr("path"))
-        .unwrap_or_else(|e| panic!("sys.path: {e}"));
-    for path in paths.iter().rev() {
-        let _ = sys_path.call_method1("insert", (0, path));
-    }
-    let code = CString::new(format!("DELAY_S = {DELAY_S}\n{PYTHON}")).unwrap_or_default();
+    let site_dirs = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // The venv's site-packages first, their `.pth` files run (the editable install's finder).
+    let code = format!(
+        "import site, sys\n\
+         _dirs = {site_dirs}\n\
+         for _d in _dirs:\n    site.addsitedir(_d)\n\
+         sys.path[:] = [p for p in sys.path if any(p.startswith(d) for d in _dirs)] + \
+         [p for p in sys.path if not any(p.startswith(d) for d in _dirs)]\n\
+         DELAY_S = {DELAY_S}\n{PYTHON}"
+    );
+    let code = CString::new(code).unwrap_or_default();
     PyModule::from_code(py, &code, c"baseline.py", c"baseline")
         .unwrap_or_else(|e| panic!("the benchmark's Python: {e}"))
 }
@@ -106,7 +111,7 @@ fn median_p99(mut times: Vec<Duration>) -> (Duration, Duration) {
 /// Criterion's median (ns) of `id`, from its `estimates.json`.
 fn criterion_median(id: &str) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let path = format!("{dir}/criterion/baseline/{id}/new/estimates.json");
+    let path = format!("{dir}/criterion/{id}/new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["median"]["point_estimate"].as_f64()
