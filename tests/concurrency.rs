@@ -40,7 +40,10 @@ async fn memory() -> (u64, Vec<u64>) {
     let workers = dspex::worker_pids().await;
     (
         rss_kib("self"),
-        workers.iter().map(|pid| rss_kib(&pid.to_string())).collect(),
+        workers
+            .iter()
+            .map(|pid| rss_kib(&pid.to_string()))
+            .collect(),
     )
 }
 
