@@ -21,7 +21,7 @@ GENERATE_PROTO = $(VENV_PY) python/tools/generate_proto.py --protos $(PROTO_ROOT
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | \
 	$(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: demo test setup proto proto-check rust-checks python-lint python-tests packaging python-bench bench
+.PHONY: demo test setup proto proto-check rust-checks python-lint python-tests packaging python-bench bench bench-baseline
 
 demo: setup
 	$(CARGO) run --example qa
@@ -104,3 +104,11 @@ bench: setup
 	$(CARGO) bench --bench bridge
 	$(CARGO) bench --bench modules
 	$(CARGO) bench --features redis --bench redis
+	@$(MAKE) --no-print-directory bench-baseline
+
+# The peer baseline: DSPy Predict in Python, from Rust through PyO3 (embedding the venv's
+# CPython), and through dspex; then 1,000 concurrent calls each way. Its own package, outside
+# the workspace, built in release here only. Prints a table of medians and p99s.
+bench-baseline: setup
+	cd benches/pyo3-baseline && PYO3_PYTHON=$(abspath $(VENV_PY)) DSPEX_PYTHON=$(abspath $(VENV_PY)) \
+	  $(CARGO) bench --bench baseline

@@ -145,18 +145,33 @@ class EchoEngine:
     """The synchronous engine of the test LM (DSPy 3.4 canonical interface)."""
 
     def __init__(
-        self, max_requests: int | None = None, chunk_delay: float = 0.0, request_log: str | None = None
+        self,
+        max_requests: int | None = None,
+        chunk_delay: float = 0.0,
+        request_log: str | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.max_requests = max_requests
         if chunk_delay < 0:
             raise ValueError(f"chunk_delay is {chunk_delay}: a number of seconds, at least 0")
+        if delay < 0:
+            raise ValueError(f"delay is {delay}: a number of seconds, at least 0")
         self.chunk_delay = chunk_delay
+        self.delay = delay
+        """How long each answer takes (sleeping, the sync engine; awaiting, the async one)."""
         self.request_log = request_log
         self._lock = threading.Lock()
         self._count = 0
 
     def complete(self, request: Request) -> Response:
+        if self.delay:
+            time.sleep(self.delay)
+        return self.answer(request)
+
+    def answer(self, request: Request) -> Response:
+        """The answer, at once (`complete` and the async engine wait ``delay`` first): what an engine answering
+        with a response of its own overrides."""
         return self._answer(request)[1]
 
     def respond(self, request: Request, system: str | None, settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -217,6 +232,8 @@ class EchoEngine:
             self._log({"kind": "chunks", "id": number, "chunks": [list(piece) for piece in sent]})
 
     def stream(self, request: Request) -> Iterator[Any]:
+        if self.delay:
+            time.sleep(self.delay)
         number, events = self.events(request)
         sent: list[tuple[int, int, str]] = []
         offset = 0
@@ -242,15 +259,23 @@ def _text_of(event: Any) -> str:
 
 
 class AsyncEchoEngine:
-    """The async twin of `EchoEngine` (same recorder)."""
+    """The async twin of `EchoEngine` (same recorder). Its ``delay`` is awaited, so that many requests wait at
+    once on one event loop, as a real LM's network requests do."""
 
     def __init__(self, sync: EchoEngine) -> None:
         self.sync = sync
 
     async def complete(self, request: Request) -> Response:
-        return self.sync.complete(request)
+        if type(self.sync).complete is not EchoEngine.complete:
+            # An engine answering its own way (a subclass's ``complete``) answers here too.
+            return self.sync.complete(request)
+        if self.sync.delay:
+            await asyncio.sleep(self.sync.delay)
+        return self.sync.answer(request)
 
     async def stream(self, request: Request) -> AsyncIterator[Any]:
+        if self.sync.delay:
+            await asyncio.sleep(self.sync.delay)
         number, events = self.sync.events(request)
         sent: list[tuple[int, int, str]] = []
         offset = 0
@@ -321,22 +346,19 @@ def echo_lm(**settings: Any) -> EchoLM:
 
 
 class SlowEchoEngine(EchoEngine):
-    """The test LM's engine, sleeping ``delay`` seconds before each answer."""
+    """The test LM's engine, taking ``delay`` seconds before each answer."""
 
     def __init__(self, delay: float, max_requests: int | None = None) -> None:
-        super().__init__(max_requests=max_requests)
-        self.delay = delay
-
-    def _answer(self, request: Request) -> tuple[int, Response]:
-        time.sleep(self.delay)
-        return super()._answer(request)
+        super().__init__(max_requests=max_requests, delay=delay)
 
 
-def slow_echo_lm() -> dspy.LM:
-    """A factory for ``Lm::custom("dspex_bridge.testing:slow_echo_lm")``: the test LM, taking
-    ``$DSPEX_ECHO_DELAY`` seconds (default 1.0) per request — for tests that need a call in
-    flight (crash and timeout tests)."""
-    delay = float(os.environ.get("DSPEX_ECHO_DELAY", "1.0"))
+def slow_echo_lm(delay: float | None = None) -> dspy.LM:
+    """A factory for ``Lm::custom("dspex_bridge.testing:slow_echo_lm")``: the test LM, taking ``delay`` seconds
+    (a setting: ``Lm::custom(..).setting("delay", 0.05)``; default ``$DSPEX_ECHO_DELAY``, else 1.0) per request —
+    for tests that need a call in flight (crash and timeout tests) or many calls waiting at once. Its async engine
+    awaits the delay (``asyncio.sleep``), its sync engine sleeps."""
+    if delay is None:
+        delay = float(os.environ.get("DSPEX_ECHO_DELAY", "1.0"))
     engine = SlowEchoEngine(delay, max_requests=100)
     return dspy.LM(
         "dspex/slow-echo-test-lm",

@@ -3,24 +3,11 @@ a slow test LM (to see calls overlap) and an LM that always fails."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import dspy
 
 from dspex_bridge.testing import AsyncEchoEngine, EchoEngine
-
-
-class SlowEchoEngine(EchoEngine):  # type: ignore[misc]  # loaded lazily by dspex_bridge.testing: Any
-    """The test LM's engine, sleeping ``delay`` seconds per request."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__(max_requests=100)
-        self.delay = delay
-
-    def complete(self, request: Any) -> Any:
-        time.sleep(self.delay)
-        return super().complete(request)
 
 
 class FailingEngine(EchoEngine):  # type: ignore[misc]  # loaded lazily by dspex_bridge.testing: Any
@@ -35,7 +22,7 @@ def _lm(engine: EchoEngine, name: str) -> dspy.LM:
 
 
 def slow_echo_lm(delay: float = 0.3) -> dspy.LM:
-    return _lm(SlowEchoEngine(delay), "dspex/slow-echo-test-lm")
+    return _lm(EchoEngine(max_requests=100, delay=delay), "dspex/slow-echo-test-lm")
 
 
 def failing_lm() -> dspy.LM:
@@ -44,3 +31,10 @@ def failing_lm() -> dspy.LM:
 
 def not_an_lm() -> str:
     return "not an LM"
+
+
+def sync_only_echo_lm(delay: float = 0.3) -> dspy.LM:
+    """The slow test LM without an async engine: its calls run in the worker's thread pool."""
+    return dspy.LM(
+        "dspex/sync-echo-test-lm", engine=EchoEngine(max_requests=100, delay=delay), cache=False, num_retries=0
+    )

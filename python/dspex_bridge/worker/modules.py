@@ -5,6 +5,12 @@ A module's settings are LM settings (`LM_SETTINGS`: temperature, max_tokens, top
 ones given at creation, and bound ones, each read from a variable of the session. A call
 applies the fixed settings, then the bound ones, to that call only (``dspy.context`` with a
 copy of the session's LM), so concurrent calls on one module never see each other's settings.
+
+A call runs either on the worker's event loop, through DSPy's async path (`arun`: ``acall``), or
+in a thread (`run`). The event loop takes it when both the module and the LM have an async path
+of their own (`runs_on_loop`): then a call waiting on its LM holds no thread, and a worker can
+have thousands in flight. ``dspy.context`` is a context variable, so each call (its own task, or
+its own thread) sees only its own settings either way.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from ..session_context import SessionContext
 from .config import ADDRESS_ENV
 from .imports import import_object
 from .status import invalid, not_found, precondition
-from .tools import CallScope, in_scope
+from .tools import CallScope, awaitable_tool, in_scope
 from .typed import TypedFields
 
 
@@ -48,6 +54,8 @@ class ModuleEntry:
     """A ReAct module's tools, resolved (what `construct` was given)."""
     from_variable: str | None = None
     """The module-typed variable its class was read from (``None``: a class named in the request)."""
+    asynchronous: bool = False
+    """Whether the module has an async path that holds no thread (`module_is_async`)."""
 
 
 def check_setting(setting: str) -> None:
@@ -194,6 +202,88 @@ def call(module: Any, settings: Mapping[str, Any], inputs: Mapping[str, Any]) ->
         return module.call_with_settings(settings, **inputs)
     with lm_settings(settings):
         return module(**inputs)
+
+
+async def arun(
+    entry: ModuleEntry,
+    lm: Any,
+    adapter: Any,
+    settings: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    scope: CallScope | None = None,
+) -> Any:
+    """`run` on the event loop, through DSPy's async path (``acall``): for a call `runs_on_loop` allows. Cancelled,
+    its task stops at its next ``await`` (`tools.in_scope`)."""
+    overrides: dict[str, Any] = {"lm": lm} if adapter is None else {"lm": lm, "adapter": adapter}
+    with dspy.context(**overrides), in_scope(scope, as_callback=False):
+        return await acall(entry.module, settings, inputs)
+
+
+async def acall(module: Any, settings: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
+    """The async twin of `call`."""
+    if isinstance(module, VariableAwareMixin):
+        return await module.acall_with_settings(settings, **inputs)
+    with lm_settings(settings):
+        return await module.acall(**inputs)
+
+
+def runs_on_loop(entry: ModuleEntry, lm: Any) -> bool:
+    """Whether a call of ``entry`` with ``lm`` runs on the event loop (`arun`) rather than in a thread (`run`):
+    when both have an async path of their own, which never blocks the loop."""
+    return entry.asynchronous and lm_is_async(lm)
+
+
+def _overrides(cls: type[Any], base: type[Any], name: str) -> bool:
+    return getattr(cls, name, None) is not getattr(base, name, None)
+
+
+def lm_is_async(lm: Any) -> bool:
+    """Whether ``lm`` answers ``acall`` without blocking: a ``dspy.LM`` over a provider (LiteLLM or lm15, both
+    async) or over a custom engine with an ``async_engine``; another ``dspy.BaseLM`` only when it implements
+    ``aforward``. A subclass that replaces ``forward`` but not ``aforward`` answers in a thread: its own code
+    is sync."""
+    cls = type(lm)
+    if isinstance(lm, dspy.LM):
+        if not isinstance(lm._engine_spec, str) and lm._async_engine_spec is None:
+            return False
+        return not _overrides(cls, dspy.LM, "forward") or _overrides(cls, dspy.LM, "aforward")
+    if isinstance(lm, dspy.BaseLM):
+        return _overrides(cls, dspy.BaseLM, "aforward")
+    return False
+
+
+def _defines_aforward_with_forward(cls: type[Any]) -> bool:
+    """Whether the class defining ``forward`` (or one of its subclasses) also defines ``aforward``: else the
+    async path would skip the module's own ``forward``."""
+    for klass in cls.__mro__:
+        if "aforward" in vars(klass):
+            return True
+        if "forward" in vars(klass):
+            return False
+    return False
+
+
+def module_is_async(module: Any) -> bool:
+    """Whether ``module`` has an async path holding no thread: its class implements ``aforward`` wherever it
+    implements ``forward`` (not ProgramOfThought, whose interpreter is sync), and a ReAct's tools are all
+    awaitable (Rust tools, coroutine functions; DSPy's async ReAct would run a sync Python tool on the loop)."""
+    if isinstance(module, dspy.ProgramOfThought) or not _defines_aforward_with_forward(type(module)):
+        return False
+    if isinstance(module, dspy.ReAct):
+        return all(name == "finish" or awaitable_tool(tool) for name, tool in module.tools.items())
+    return True
+
+
+def small_outputs(prediction: Any, limit: int) -> bool:
+    """Whether the outputs of ``prediction`` are scalars (text, numbers, booleans) of at most ``limit`` characters
+    in all: cheap enough to encode on the event loop."""
+    total = 0
+    for value in output_fields(prediction).values():
+        if isinstance(value, str):
+            total += len(value)
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            return False
+    return total <= limit
 
 
 def output_fields(prediction: Any) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from ..message_size import channel_options
 from .auth import TokenInterceptor
 from .config import WorkerConfig
 from .process import stop_requested
-from .service import WorkerService
+from .service import CALL_METHOD, WorkerService
+from .sizes import RequestSizeInterceptor
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ async def serve(config: WorkerConfig, started: float) -> None:
     """Serves until SIGTERM or SIGINT. ``started`` (``time.perf_counter()``) is when the
     process started, for the log."""
     service = WorkerService.from_config(config)
+    # No limit on the calls in flight (grpc's default): a call waiting on its LM on the event loop costs no thread.
     server = grpc.aio.server(
-        interceptors=[TokenInterceptor(config.token)], options=channel_options(config.max_message_bytes)
+        interceptors=[TokenInterceptor(config.token), RequestSizeInterceptor(frozenset({CALL_METHOD}))],
+        options=channel_options(config.max_message_bytes),
     )
     worker_pb_grpc.add_WorkerServicer_to_server(service, server)
     port = server.add_insecure_port(f"{config.host}:{config.port}")

@@ -4,9 +4,15 @@
 A call's ``bound_values`` are keyed by **setting** name (``{"temperature": 0.3}``, whatever the
 bound variable is called). ``CreateModule`` with an existing ``module_id`` replaces that module,
 so that re-creating the modules after a worker restart is idempotent. The blocking work (LM
-construction, module construction, module calls with the decoding of their inputs and the
-encoding of their outputs) runs in a thread pool, so that the event loop keeps serving other
-calls and health checks meanwhile.
+construction, module construction, module calls of sync modules or LMs) runs in a thread pool,
+so that the event loop keeps serving other calls and health checks meanwhile.
+
+A module call whose module and LM both have an async path (`modules.runs_on_loop`: Predict,
+ChainOfThought, ReAct with Rust tools, over a ``dspy.LM``) runs on the event loop instead,
+through DSPy's ``acall``: waiting on the LM it holds no thread, so the calls in flight are not
+capped by the pool. Only a small request does (`LOOP_BYTES`): DSPy formats and parses the text of
+a call on the loop, and a document can be megabytes, which would stall every other call and
+health check meanwhile; a large request, or a large answer's encoding, goes to the thread pool.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import dspy
 from dspy.utils.exceptions import AdapterParseError
@@ -30,12 +36,20 @@ from . import modules, run, streaming, tools, typed
 from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
+from .sizes import request_bytes
 from .status import Context, answering_with_status, invalid, no_lm, not_found, too_large
 from .values import decoded
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+CALL_METHOD: Final = "/dspex.bridge.v1.Worker/CallModule"
+"""The full name of `WorkerService.CallModule` (whose request size `sizes.RequestSizeInterceptor` records)."""
+
+LOOP_BYTES: Final = 64 * 1024
+"""The largest request (bytes) a call on the event loop may have, and the most text its outputs may hold to be
+encoded there (formatting or parsing that much text holds the loop for about a millisecond)."""
 
 
 class WorkerService(worker_pb_grpc.WorkerServicer):
@@ -81,20 +95,48 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         request: worker_pb.CallModuleRequest,
         scope: tools.CallScope,
     ) -> worker_pb.CallModuleResponse:
-        """One module call, from its wire inputs to its answer, each output encoded by `_codec`;
-        an answer over the message size limit is refused. Blocking, and run off the event loop
-        as a whole: a document can be megabytes, in and out."""
+        """One module call in a thread, from its wire inputs to its answer (`_answer`). Blocking, and run off
+        the event loop as a whole: a document can be megabytes, in and out."""
         inputs = self._inputs(entry, request)
         try:
             prediction = modules.run(entry, lm, adapter, settings, inputs, scope)
         except AdapterParseError as error:
-            # A typed module's caller gets the failed field in-band (Rust reports it as an
-            # output parse error); an untyped module's caller gets DSPy's own exception.
-            if entry.typed is None:
-                raise
-            failure = typed.parse_failure(error, entry.typed)
-            logger.warning("module %s: the answer does not parse into `%s`", excerpt(entry.module_id), failure.field)
-            return worker_pb.CallModuleResponse(parse_failure=failure)
+            return self._parse_failure(entry, error)
+        return self._answer(prediction)
+
+    async def _run_call_on_loop(
+        self,
+        entry: ModuleEntry,
+        lm: Any,
+        adapter: Any,
+        settings: dict[str, Any],
+        request: worker_pb.CallModuleRequest,
+        scope: tools.CallScope,
+    ) -> worker_pb.CallModuleResponse:
+        """`_run_call` on the event loop, through DSPy's async path, for a small request: the same answer, a
+        large one encoded in the thread pool."""
+        inputs = self._inputs(entry, request)
+        try:
+            prediction = await modules.arun(entry, lm, adapter, settings, inputs, scope)
+        except AdapterParseError as error:
+            return self._parse_failure(entry, error)
+        if modules.small_outputs(prediction, LOOP_BYTES):
+            return self._answer(prediction)
+        return await self._in_thread(self._answer, prediction)
+
+    @staticmethod
+    def _parse_failure(entry: ModuleEntry, error: AdapterParseError) -> worker_pb.CallModuleResponse:
+        """The answer of a call whose LM answer did not parse: a typed module's caller gets the failed field
+        in-band (Rust reports it as an output parse error); an untyped module's caller gets DSPy's own
+        exception."""
+        if entry.typed is None:
+            raise error
+        failure = typed.parse_failure(error, entry.typed)
+        logger.warning("module %s: the answer does not parse into `%s`", excerpt(entry.module_id), failure.field)
+        return worker_pb.CallModuleResponse(parse_failure=failure)
+
+    def _answer(self, prediction: Any) -> worker_pb.CallModuleResponse:
+        """A call's answer: each output encoded by `_codec`; an answer over the message size limit is refused."""
         outputs = {name: encode_output(value) for name, value in modules.output_fields(prediction).items()}
         answer = worker_pb.CallModuleResponse(outputs=outputs)
         size = answer.ByteSize()
@@ -186,6 +228,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             signature=signature,
             tools=resolved_tools,
             from_variable=request.from_variable if request.HasField("from_variable") else None,
+            asynchronous=modules.module_is_async(module),
         )
         for setting, variable in bindings.items():
             await modules.bind(entry, setting, variable, self.sessions.context(request.session_id))
@@ -210,8 +253,11 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         cancels the call (its Rust tool calls, its next LM request)."""
         entry, session, settings = await self._prepare(request)
         scope = tools.CallScope()
+        lm, adapter = session.lm, session.adapter
         try:
-            return await self._in_thread(self._run_call, entry, session.lm, session.adapter, settings, request, scope)
+            if modules.runs_on_loop(entry, lm) and request_bytes(request) <= LOOP_BYTES:
+                return await self._run_call_on_loop(entry, lm, adapter, settings, request, scope)
+            return await self._in_thread(self._run_call, entry, lm, adapter, settings, request, scope)
         except asyncio.CancelledError:
             scope.cancel()
             raise

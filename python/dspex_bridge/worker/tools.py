@@ -20,9 +20,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
+import inspect
 import json
 import threading
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 import dspy
@@ -104,15 +106,19 @@ _SCOPE: contextvars.ContextVar[CallScope | None] = contextvars.ContextVar("dspex
 
 
 @contextlib.contextmanager
-def in_scope(scope: CallScope | None) -> Iterator[None]:
-    """Runs the block as part of ``scope``: its DSPy calls check it, its Rust tool calls are tracked by it."""
+def in_scope(scope: CallScope | None, *, as_callback: bool = True) -> Iterator[None]:
+    """Runs the block as part of ``scope``: its DSPy calls check it, its Rust tool calls are tracked by it.
+
+    ``as_callback=False`` for a call awaited on the event loop: there the cancelled task stops at its next ``await``
+    (an LM request, a tool), which is what the callback would stop, and DSPy's callbacks cost about a millisecond
+    per call (each decorated method binds its arguments for them)."""
     if scope is None:
         yield
         return
     token = _SCOPE.set(scope)
     try:
         callbacks = list(dspy.settings.callbacks)
-        if any(callback is scope for callback in callbacks):
+        if not as_callback or any(callback is scope for callback in callbacks):
             yield
         else:
             with dspy.context(callbacks=[*callbacks, scope]):
@@ -122,6 +128,16 @@ def in_scope(scope: CallScope | None) -> Iterator[None]:
 
 
 # ---- Rust tools --------------------------------------------------------------------------
+
+_RUST_TOOL_FUNCTIONS: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+"""The functions of the Rust tools made here: on the event loop each returns a coroutine (see `ToolBridge.call`)."""
+
+
+def awaitable_tool(tool: Any) -> bool:
+    """Whether ``tool`` (a ``dspy.Tool`` or a function) waits without blocking the event loop when DSPy's async
+    path calls it: a Rust tool, or a coroutine function."""
+    func = getattr(tool, "func", tool)
+    return func in _RUST_TOOL_FUNCTIONS or inspect.iscoroutinefunction(func)
 
 
 class ToolBridge:
@@ -153,6 +169,7 @@ class ToolBridge:
             return self.call(request, deadline)
 
         call.__name__ = spec.name
+        _RUST_TOOL_FUNCTIONS.add(call)
         tool = dspy.Tool(
             call,
             name=spec.name,
@@ -249,6 +266,7 @@ __all__ = [
     "RustToolError",
     "ToolBridge",
     "answer",
+    "awaitable_tool",
     "in_scope",
     "resolve",
 ]
