@@ -10,7 +10,9 @@ so that the event loop keeps serving other calls and health checks meanwhile.
 A module call whose module and LM both have an async path (`modules.runs_on_loop`: Predict,
 ChainOfThought, ReAct with Rust tools, over a ``dspy.LM``) runs on the event loop instead,
 through DSPy's ``acall``: waiting on the LM it holds no thread, so the calls in flight are not
-capped by the pool. Only a small request does (`LOOP_BYTES`): DSPy formats and parses the text of
+capped by the pool. It does so once every thread of the pool is busy with a call: a call in a free
+thread answers about half a millisecond sooner (DSPy's async LM path hops to threads of its own).
+Only a small request does (`LOOP_BYTES`): DSPy formats and parses the text of
 a call on the loop, and a document can be megabytes, which would stall every other call and
 health check meanwhile; a large request, or a large answer's encoding, goes to the thread pool.
 """
@@ -64,7 +66,10 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         self.max_message_bytes = max_message_bytes
         """The largest answer the worker sends (a larger one is refused with RESOURCE_EXHAUSTED)."""
         self.modules: dict[str, ModuleEntry] = {}
-        self._executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="dspex-call")
+        self._threads = max(1, threads)
+        self._executor = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="dspex-call")
+        self._calls_in_threads = 0
+        """Module calls running in the pool now (read and written on the event loop only)."""
         self._tool_bridge: tools.ToolBridge | None = None
 
     @classmethod
@@ -255,9 +260,14 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         scope = tools.CallScope()
         lm, adapter = session.lm, session.adapter
         try:
-            if modules.runs_on_loop(entry, lm) and request_bytes(request) <= LOOP_BYTES:
+            pool_busy = self._calls_in_threads >= self._threads
+            if pool_busy and modules.runs_on_loop(entry, lm) and request_bytes(request) <= LOOP_BYTES:
                 return await self._run_call_on_loop(entry, lm, adapter, settings, request, scope)
-            return await self._in_thread(self._run_call, entry, lm, adapter, settings, request, scope)
+            self._calls_in_threads += 1
+            try:
+                return await self._in_thread(self._run_call, entry, lm, adapter, settings, request, scope)
+            finally:
+                self._calls_in_threads -= 1
         except asyncio.CancelledError:
             scope.cancel()
             raise
