@@ -637,3 +637,52 @@ async fn a_program_of_two_modules_runs_as_one_and_each_module_learns() -> dspex:
     assert_eq!(dspex::evaluate(&loaded, &dev, exact).await?.score, 1.0);
     Ok(())
 }
+
+#[tokio::test]
+async fn variable_search_draws_integers_on_a_log_scale_and_booleans_within_their_definitions()
+-> dspex::Result<()> {
+    let ctx = task_context(&temp_path("ranges.jsonl")).await?;
+    ctx.defvariable(
+        "max_tokens",
+        VarType::Integer,
+        64,
+        VarOptions::new().constraints(Constraints::new().min(1).max(512)),
+    )?;
+    ctx.defvariable("terse", VarType::Boolean, false, VarOptions::new())?;
+    let module = Predict::typed::<Transform>(&ctx).await?;
+    module.bind("max_tokens", "max_tokens").await?;
+    let dev = examples(&DEV, |w| w.to_owned());
+
+    let refused = VariableSearch::new(["terse"])
+        .log_scale("terse")
+        .compile(&module, &dev, exact)
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::InvalidArgument { message }) if message.contains("log scale")),
+        "{refused:?}"
+    );
+
+    let optimized = VariableSearch::new(["max_tokens", "terse"])
+        .log_scale("max_tokens")
+        .trials(8)
+        .seed(5)
+        .compile(&module, &dev, exact)
+        .await?;
+    let report = optimized.report();
+    assert_eq!(report.trials.len(), 8);
+    for trial in &report.trials {
+        let tokens = trial.values["max_tokens"].as_i64().expect("an integer");
+        assert!((1..=512).contains(&tokens), "{trial:?}");
+        assert!(trial.values["terse"].as_bool().is_some(), "{trial:?}");
+    }
+    // The Context holds the best values the report names.
+    assert_eq!(
+        Some(ctx.get::<i64>("max_tokens")?),
+        report.best_values["max_tokens"].as_i64()
+    );
+    assert_eq!(
+        Some(ctx.get::<bool>("terse")?),
+        report.best_values["terse"].as_bool()
+    );
+    Ok(())
+}

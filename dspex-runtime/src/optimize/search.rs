@@ -151,7 +151,12 @@ impl VariableSearch {
                         var.var_type
                     )));
                 };
-                if log && min.as_f64().is_none_or(|m| m <= 0.0) {
+                let positive = match min {
+                    Value::Integer(m) => *m > 0,
+                    Value::Float(m) => *m > 0.0,
+                    _ => false,
+                };
+                if log && !positive {
                     return Err(refuse(format!(
                         "a log scale needs a min above 0 (it is {min})"
                     )));
