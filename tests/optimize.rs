@@ -581,6 +581,9 @@ async fn a_program_is_optimized_saved_and_loaded_as_a_whole() -> dspex::Result<(
     let path = temp_path("program.json");
     optimized.save(&path)?;
     let expected = answers(program.transform().await?).await?;
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(file["program"], "Transformer");
 
     let other = task_context(&temp_path("program-load.jsonl")).await?;
     let loaded = Transformer::load(&other, &path).await?;
@@ -633,6 +636,11 @@ async fn a_program_of_two_modules_runs_as_one_and_each_module_learns() -> dspex:
     let path = temp_path("two-steps.json");
     optimized.save(&path)?;
     let other = task_context(&temp_path("two-steps-load.jsonl")).await?;
+    let Err(wrong) = Transformer::load(&other, &path).await else {
+        panic!("a file of TwoSteps loaded as a Transformer");
+    };
+    assert!(wrong.to_string().contains("`TwoSteps`"), "{wrong}");
+    assert!(other.list().is_empty(), "a refused load defines nothing");
     let loaded = TwoSteps::load(&other, &path).await?;
     assert_eq!(dspex::evaluate(&loaded, &dev, exact).await?.score, 1.0);
     Ok(())

@@ -218,6 +218,10 @@ fn optimizable(input: &Struct) -> TokenStream {
                 #p::Ok(#p::vec![#((#p::ToString::to_string(#module_names), #handles)),*])
             }
 
+            fn program_name() -> ::core::option::Option<&'static str> {
+                ::core::option::Option::Some(#name)
+            }
+
             fn share(&self) -> Self {
                 Self {
                     ctx: #p::Clone::clone(&self.ctx),

@@ -10,7 +10,7 @@ use std::path::Path;
 use dspex_core::{Error, Metadata, Result, Schema, VarOptions, Variable, VariableDef};
 use serde::{Deserialize, Serialize};
 
-use super::optimizable::{DeclaredProgram, DeclaredSignature, LONE_MODULE, Optimizable};
+use super::optimizable::{DeclaredProgram, DeclaredSignature, Optimizable};
 use crate::typed::wire::signature_to_pb;
 use crate::typed::{Signature, SignatureSpec, TypedModule};
 use crate::worker::pb;
@@ -149,6 +149,7 @@ fn role_name(role: i32) -> &'static str {
 /// What an optimizer learned: the program's modules and each one's state, as the run ended.
 #[derive(Debug)]
 pub(crate) struct Learned {
+    pub(crate) program: Option<&'static str>,
     pub(crate) modules: Vec<(String, Module, serde_json::Value)>,
     pub(crate) dspy_version: String,
 }
@@ -161,19 +162,12 @@ impl Learned {
             .iter()
             .map(|(name, module, state)| saved_module(name, module, state.clone()))
             .collect::<Result<_>>()?;
-        let program = (self.modules.len() != 1 || self.modules[0].0 != LONE_MODULE).then(|| {
-            self.modules
-                .iter()
-                .map(|(n, _, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        });
         let artifact = Artifact {
             format: FORMAT.to_owned(),
             schema_version: SCHEMA_VERSION,
             dspex_version: env!("CARGO_PKG_VERSION").to_owned(),
             dspy_version: self.dspy_version.clone(),
-            program,
+            program: self.program.map(str::to_owned),
             modules,
             variables: ctx.list(),
         };
@@ -192,6 +186,7 @@ pub async fn save<P: Optimizable>(program: &P, path: impl AsRef<Path>) -> Result
         modules.push((name, module, state));
     }
     Learned {
+        program: P::program_name(),
         modules,
         dspy_version,
     }
@@ -414,6 +409,19 @@ fn check_typed(saved: &SavedModule, spec: &SignatureSpec) -> Result<()> {
 #[doc(hidden)]
 pub async fn load_program<P: DeclaredProgram>(ctx: &Context, path: &Path) -> Result<P> {
     let artifact = read(path)?;
+    if let Some(saved) = artifact
+        .program
+        .as_deref()
+        .filter(|saved| *saved != P::NAME)
+    {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "cannot load {}: it holds the program `{saved}`, not `{}`",
+                path.display(),
+                P::NAME
+            ),
+        });
+    }
     let declared_modules = P::declared_modules();
     for declared in &declared_modules {
         let saved = artifact.module(declared.name, path)?;

@@ -29,6 +29,12 @@ pub trait Optimizable: Send + Sync + Sized {
 
     /// Another handle on the same program: the same Context and the same modules.
     fn share(&self) -> Self;
+
+    /// The name of the `#[dspex::program]` (`None` for a lone typed module), written into
+    /// a saved file and checked when it is loaded.
+    fn program_name() -> Option<&'static str> {
+        None
+    }
 }
 
 /// How a program declares itself: what `load` checks a saved file against before it

@@ -610,7 +610,7 @@ impl<'a, P: Optimizable> CompileBuilder<'a, P> {
         if let Plan::Search(search) = &self.plan {
             recreate_switched(&outcome, &search.module_variables(ctx)).await?;
         }
-        let learned = apply_states(&outcome).await?;
+        let learned = apply_states(&outcome, P::program_name()).await?;
         let report = OptimizeReport::from_outcome(name, &outcome)?;
         Ok(Optimized::new(self.program.share(), report, learned))
     }
@@ -632,7 +632,7 @@ async fn recreate_switched(outcome: &RunOutcome, module_variables: &[String]) ->
 }
 
 /// Loads the state the run learned into each live module, by name; what a save writes.
-async fn apply_states(outcome: &RunOutcome) -> Result<Learned> {
+async fn apply_states(outcome: &RunOutcome, program: Option<&'static str>) -> Result<Learned> {
     let mut states = Vec::with_capacity(outcome.modules.len());
     for (name, module) in &outcome.modules {
         let sent = outcome.result.states.iter().find(|s| s.name == *name);
@@ -651,6 +651,7 @@ async fn apply_states(outcome: &RunOutcome) -> Result<Learned> {
         states.push((name.clone(), module.clone(), state));
     }
     Ok(Learned {
+        program,
         modules: states,
         dspy_version: outcome.result.dspy_version.clone(),
     })
