@@ -140,3 +140,80 @@ const _: () = {
         PROGRAM
     }
 };
+#[automatically_derived]
+impl ::dspex::__private::Optimizable for Extraction {
+    type Signature = Lookup;
+    fn context(&self) -> &::dspex::__private::Context {
+        &self.ctx
+    }
+    async fn modules(
+        &self,
+    ) -> ::dspex::__private::Result<
+        ::dspex::__private::Vec<(::dspex::__private::String, ::dspex::__private::Module)>,
+    > {
+        ::dspex::__private::Ok(
+            ::dspex::__private::vec![
+                (::dspex::__private::ToString::to_string("extract"),
+                ::dspex::__private::Clone::clone(self.extract(). await ? .module())),
+                (::dspex::__private::ToString::to_string("lookup"),
+                ::dspex::__private::Clone::clone(self.lookup(). await ? .module())),
+                (::dspex::__private::ToString::to_string("custom"),
+                ::dspex::__private::Clone::clone(self.custom(). await ? .module()))
+            ],
+        )
+    }
+    fn program_name() -> ::core::option::Option<&'static str> {
+        ::core::option::Option::Some("Extraction")
+    }
+    fn share(&self) -> Self {
+        Self {
+            ctx: ::dspex::__private::Clone::clone(&self.ctx),
+            extract: ::dspex::__private::Clone::clone(&self.extract),
+            lookup: ::dspex::__private::Clone::clone(&self.lookup),
+            custom: ::dspex::__private::Clone::clone(&self.custom),
+        }
+    }
+}
+#[automatically_derived]
+impl ::dspex::__private::DeclaredProgram for Extraction {
+    const NAME: &'static str = "Extraction";
+    fn declared_variables() -> ::dspex::__private::Vec<::dspex::__private::VariableDef> {
+        ::dspex::__private::vec![
+            ::dspex::__private::VariableDef::new("temperature",
+            ::dspex::__private::VarType::Float, 0.2f64,
+            ::dspex::__private::VarOptions::new()
+            .constraints(::dspex::__private::Constraints::new().min(0.0f64).max(2.0f64)))
+        ]
+    }
+    fn declared_modules() -> ::dspex::__private::Vec<
+        ::dspex::__private::DeclaredModule,
+    > {
+        ::dspex::__private::vec![
+            ::dspex::__private::DeclaredModule { name : "extract", module_type :
+            "ChainOfThought", signature : ::dspex::__private::DeclaredSignature::Typed(<
+            signatures::ExtractOrder as ::dspex::__private::Signature > ::spec) },
+            ::dspex::__private::DeclaredModule { name : "lookup", module_type : "ReAct",
+            signature : ::dspex::__private::DeclaredSignature::Typed(< Lookup as
+            ::dspex::__private::Signature > ::spec) }, ::dspex::__private::DeclaredModule
+            { name : "custom", module_type : "MyRegisteredModule", signature :
+            ::dspex::__private::DeclaredSignature::Typed(< Lookup as
+            ::dspex::__private::Signature > ::spec) }
+        ]
+    }
+    fn create(ctx: &::dspex::__private::Context) -> ::dspex::__private::Result<Self> {
+        Self::new(ctx)
+    }
+}
+#[automatically_derived]
+impl Extraction {
+    /// Loads `Extraction` saved by `Optimized::save` into `ctx` (its variables with their saved values, each module with its learned state) without optimizing again. The whole file is checked first: a file of another schema version, a module or signature that no longer matches, or a saved value today's constraints refuse is an error naming what differs, and nothing is changed.
+    pub async fn load(
+        ctx: &::dspex::__private::Context,
+        path: impl ::core::convert::AsRef<::std::path::Path>,
+    ) -> ::dspex::__private::Result<Self> {
+        ::dspex::__private::load_program::<
+            Self,
+        >(ctx, ::core::convert::AsRef::as_ref(&path))
+            .await
+    }
+}
