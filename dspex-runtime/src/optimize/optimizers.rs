@@ -163,8 +163,8 @@ macro_rules! demo_methods {
 /// labeled demos taken from the trainset as they are.
 ///
 /// ```no_run
-/// # async fn demo(qa: dspex::TypedModule<Qa>, trainset: Vec<dspex::Example<Qa>>) -> dspex::Result<()> {
 /// # #[derive(dspex::Signature)] struct Qa { #[input] question: String, #[output] answer: String }
+/// # async fn demo(qa: dspex::TypedModule<Qa>, trainset: Vec<dspex::Example<Qa>>) -> dspex::Result<()> {
 /// use dspex::{BootstrapFewShot, Example};
 /// let optimized = BootstrapFewShot::new()
 ///     .max_bootstrapped_demos(4)

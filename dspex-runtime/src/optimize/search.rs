@@ -19,8 +19,8 @@ use crate::worker::pb;
 /// choices for and has none is an error before any trial runs.
 ///
 /// ```no_run
-/// # async fn demo(qa: dspex::TypedModule<Qa>, devset: Vec<dspex::Example<Qa>>) -> dspex::Result<()> {
 /// # #[derive(dspex::Signature)] struct Qa { #[input] question: String, #[output] answer: String }
+/// # async fn demo(qa: dspex::TypedModule<Qa>, devset: Vec<dspex::Example<Qa>>) -> dspex::Result<()> {
 /// use dspex::{Example, VariableSearch};
 /// let optimized = VariableSearch::new(["temperature", "strategy"])
 ///     .trials(12)
