@@ -50,9 +50,22 @@ fn make_executable(path: &Path) {
         .expect("chmod the script");
 }
 
+/// How the scenario's workers start.
+#[derive(Clone, Copy)]
+enum Start {
+    /// Forked by the fork server (the default on Linux): one interpreter for them all.
+    Forked,
+    /// Each its own interpreter (`DSPEX_WORKER_FORK=0`).
+    OwnInterpreter,
+}
+
 /// Runs the ignored test `name` of this binary in a child process with `python` as
 /// `DSPEX_PYTHON`, and fails with its output if it fails.
-fn run_child(name: &str, python: &Path) {
+fn run_child(name: &str, python: &Path, start: Start) {
+    let fork = match start {
+        Start::Forked => "1",
+        Start::OwnInterpreter => "0",
+    };
     let out = Command::new(std::env::current_exe().expect("test binary path"))
         .args([
             "--exact",
@@ -62,6 +75,7 @@ fn run_child(name: &str, python: &Path) {
             "--test-threads=1",
         ])
         .env("DSPEX_PYTHON", python)
+        .env("DSPEX_WORKER_FORK", fork)
         .output()
         .expect("start the child test process");
     if let Some(dir) = python.parent() {
@@ -114,14 +128,27 @@ fn a_worker_that_never_starts_is_given_up_and_says_why() {
     run_child(
         "child_worker_never_starts",
         &python_whose_worker_starts(0, "never"),
+        Start::OwnInterpreter,
     );
 }
 
+#[test]
+fn a_fork_server_that_never_starts_gives_the_worker_up_and_says_why() {
+    run_child(
+        "child_worker_never_starts",
+        &python_whose_worker_starts(0, "never-forked"),
+        Start::Forked,
+    );
+}
+
+/// Each restart is a new interpreter here: a forked worker's restart runs no interpreter
+/// (`tests/worker_start.rs` restarts forked workers).
 #[test]
 fn a_worker_that_cannot_restart_after_a_crash_is_given_up() {
     run_child(
         "child_worker_cannot_restart",
         &python_whose_worker_starts(1, "once"),
+        Start::OwnInterpreter,
     );
 }
 

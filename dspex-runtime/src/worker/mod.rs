@@ -14,6 +14,7 @@
 //! and `client` (the connection); the supervisor never sees the pool.
 
 mod client;
+mod fork_server;
 mod pool;
 mod process;
 mod restore;

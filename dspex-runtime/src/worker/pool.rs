@@ -52,6 +52,8 @@ async fn start() -> Result<Arc<Pool>> {
         token: Token(token),
         start_timeout: config.start_timeout,
         max_message_size: crate::bridge::max_message_size(),
+        fork: super::process::fork_workers(),
+        fork_server: tokio::sync::Mutex::new(None),
     });
     let policy = Policy {
         health_interval: config.health_interval,

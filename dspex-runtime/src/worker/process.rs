@@ -1,9 +1,11 @@
-//! Starting one worker process: `python -m dspex_bridge.worker`, on an OS-assigned port,
-//! with a readiness handshake on stdout, and connecting to it. Its output goes to
-//! `tracing`, tagged with its id.
+//! Starting one worker process, on an OS-assigned port, with a readiness handshake, and
+//! connecting to it. On Linux a worker is forked by the [fork server](super::fork_server),
+//! which has imported DSPy already; elsewhere, or with `DSPEX_WORKER_FORK=0`, each worker is
+//! its own `python -m dspex_bridge.worker`. Its output goes to `tracing`, tagged with its id.
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dspex_core::{Error, Result};
@@ -13,12 +15,23 @@ use tokio::sync::watch;
 use tonic::transport::Channel;
 
 use super::client::Token;
+use super::fork_server::{ForkServer, ForkedWorker};
 use super::pb::worker_client::WorkerClient;
 use super::slot::Live;
 use crate::bridge::{BridgeEndpoint, MAX_MESSAGE_BYTES_ENV};
 
 /// The line a worker prints once it serves.
-const READY: &str = "DSPEX_WORKER_READY ";
+pub(super) const READY: &str = "DSPEX_WORKER_READY ";
+
+/// `0` starts each worker as its own interpreter instead of forking it from the fork server.
+pub(crate) const FORK_ENV: &str = "DSPEX_WORKER_FORK";
+
+/// Whether workers are forked from a fork server: on Linux (where a worker dies with its
+/// parent by a parent-death signal, and forking a process that imported DSPy is safe),
+/// unless `DSPEX_WORKER_FORK=0`.
+pub(crate) fn fork_workers() -> bool {
+    cfg!(target_os = "linux") && std::env::var(FORK_ENV).map_or(true, |v| v.trim() != "0")
+}
 
 /// Everything needed to start a worker: the interpreter, the bridge it serves, and the
 /// token its clients send.
@@ -29,6 +42,56 @@ pub(crate) struct Spawner {
     pub(crate) start_timeout: Duration,
     /// The largest message either way, as the bridge's (the worker gets it too).
     pub(crate) max_message_size: usize,
+    /// Whether workers are forked from the fork server (`fork_workers`).
+    pub(crate) fork: bool,
+    /// The fork server, started with the first worker and again after it dies.
+    pub(crate) fork_server: tokio::sync::Mutex<Option<Arc<ForkServer>>>,
+}
+
+/// A worker process: a child of ours, or one the fork server forked.
+pub(crate) enum WorkerProcess {
+    Own(Child),
+    Forked(ForkedWorker),
+}
+
+impl WorkerProcess {
+    /// Waits until the process has exited, and says how.
+    pub(crate) async fn wait(&mut self) -> String {
+        match self {
+            WorkerProcess::Own(child) => match child.wait().await {
+                Ok(status) => status.to_string(),
+                Err(e) => format!("cannot wait for it: {e}"),
+            },
+            WorkerProcess::Forked(worker) => worker.wait().await,
+        }
+    }
+
+    /// Starts killing the process (SIGKILL); it may be gone already. Dropping a
+    /// `WorkerProcess` kills it too.
+    pub(crate) fn start_kill(&mut self) {
+        match self {
+            // It may have exited already: then there is nothing to kill.
+            WorkerProcess::Own(child) => drop(child.start_kill()),
+            WorkerProcess::Forked(worker) => worker.start_kill(),
+        }
+    }
+}
+
+/// A started worker, serving on `port`.
+pub(crate) struct Started {
+    process: WorkerProcess,
+    port: u16,
+    pid: u32,
+}
+
+impl Started {
+    pub(super) fn forked(worker: ForkedWorker, port: u16, pid: u32) -> Started {
+        Started {
+            process: WorkerProcess::Forked(worker),
+            port,
+            pid,
+        }
+    }
 }
 
 /// The largest header block a worker's answer may have. A status travels in headers, and
@@ -39,8 +102,16 @@ const MAX_WORKER_HEADER_BYTES: u32 = 1024 * 1024;
 impl Spawner {
     /// Starts the worker of `slot` and connects to it. The returned [`Live`]'s `exited`
     /// never fires: the supervisor, which owns the child, replaces it.
-    pub(crate) async fn start(&self, slot: usize, generation: u64) -> Result<(Child, Live)> {
-        let spawned = spawn(self, slot).await?;
+    pub(crate) async fn start(
+        &self,
+        slot: usize,
+        generation: u64,
+    ) -> Result<(WorkerProcess, Live)> {
+        let spawned = if self.fork {
+            self.fork_worker(slot).await?
+        } else {
+            spawn(self, slot).await?
+        };
         let python_error = |message: String| Error::Python { message };
         let channel = Channel::from_shared(format!("http://127.0.0.1:{}", spawned.port))
             .map_err(|e| python_error(format!("bad worker address: {e}")))?
@@ -59,36 +130,53 @@ impl Spawner {
             pid: spawned.pid,
             exited: never,
         };
-        Ok((spawned.child, live))
+        Ok((spawned.process, live))
+    }
+
+    /// Forks worker `slot` from the fork server, starting the server first when there is
+    /// none (or it died). Concurrent starts wait for the one server being started.
+    async fn fork_worker(&self, slot: usize) -> Result<Started> {
+        let server = {
+            let mut current = self.fork_server.lock().await;
+            match current.as_ref() {
+                Some(server) if !server.is_dead() => server.clone(),
+                _ => {
+                    let server = ForkServer::start(self).await?;
+                    *current = Some(server.clone());
+                    server
+                }
+            }
+        };
+        server.fork(slot, self.start_timeout).await
+    }
+
+    /// What a worker is told by its environment: the bridge, its token, the message limit.
+    pub(super) fn worker_environment(&self, command: &mut Command) {
+        command
+            .env("DSPEX_BRIDGE_ADDRESS", &self.bridge.address)
+            .env("DSPEX_BRIDGE_TOKEN", &self.bridge.token)
+            .env(MAX_MESSAGE_BYTES_ENV, self.max_message_size.to_string())
+            .env("PYTHONUNBUFFERED", "1");
     }
 }
 
-/// A started worker process.
-struct Spawned {
-    child: Child,
-    port: u16,
-    pid: u32,
-}
-
-/// Starts a worker and waits for its readiness line (at most the start timeout).
-async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Spawned> {
+/// Starts a worker as its own interpreter and waits for its readiness line (at most the
+/// start timeout).
+async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Started> {
     let Spawner {
         python,
-        bridge,
         start_timeout: timeout,
-        max_message_size,
         ..
     } = spawner;
     let timeout = *timeout;
-    let mut child = Command::new(python)
+    let mut command = Command::new(python);
+    command
         .args(["-m", "dspex_bridge.worker", "--worker-id"])
         .arg(worker_id.to_string())
         .arg("--parent-pid")
-        .arg(std::process::id().to_string())
-        .env("DSPEX_BRIDGE_ADDRESS", &bridge.address)
-        .env("DSPEX_BRIDGE_TOKEN", &bridge.token)
-        .env(MAX_MESSAGE_BYTES_ENV, max_message_size.to_string())
-        .env("PYTHONUNBUFFERED", "1")
+        .arg(std::process::id().to_string());
+    spawner.worker_environment(&mut command);
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,7 +194,7 @@ async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Spawned> {
             message: format!("worker {worker_id}: no stdout/stderr pipes"),
         });
     };
-    forward_lines(stderr, worker_id, "stderr");
+    forward_stderr(stderr, Some(worker_id));
     let mut lines = BufReader::new(stdout).lines();
     let ready = async {
         while let Some(line) = lines.next_line().await.ok().flatten() {
@@ -139,7 +227,11 @@ async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Spawned> {
             tracing::info!(worker = worker_id, stream = "stdout", "{line}");
         }
     });
-    Ok(Spawned { child, port, pid })
+    Ok(Started {
+        process: WorkerProcess::Own(child),
+        port,
+        pid,
+    })
 }
 
 fn port_of(json: &str) -> Option<u16> {
@@ -147,11 +239,16 @@ fn port_of(json: &str) -> Option<u16> {
     v.get("port")?.as_u64().and_then(|p| u16::try_from(p).ok())
 }
 
-fn forward_lines(stream: tokio::process::ChildStderr, worker_id: usize, name: &'static str) {
+/// Forwards a worker's stderr to `tracing`: that of `worker_id`, or (`None`) that of the fork
+/// server, which its workers share (each of their lines is tagged `[dspex-worker N]`).
+pub(super) fn forward_stderr(stream: tokio::process::ChildStderr, worker_id: Option<usize>) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            tracing::info!(worker = worker_id, stream = name, "{line}");
+            match worker_id {
+                Some(worker) => tracing::info!(worker, stream = "stderr", "{line}"),
+                None => tracing::info!(stream = "stderr", "{line}"),
+            }
         }
     });
 }

@@ -11,7 +11,7 @@ use dspex_core::Error;
 use tokio::sync::watch;
 
 use super::pb;
-use super::process::Spawner;
+use super::process::{Spawner, WorkerProcess};
 use super::restore::RestoreRegistry;
 use super::slot::{Live, Slot, SlotState};
 
@@ -69,18 +69,27 @@ pub(crate) async fn supervise(
         slot.state.send_replace(SlotState::Ready(live.clone()));
         tracing::info!(worker = slot.id, pid = live.pid, generation, "worker ready");
 
+        let served_since = tokio::time::Instant::now();
         let reason = watch_worker(policy, &slot, &live, &mut child).await;
-        // The worker is being replaced: whether the kill or the wait fails (it may be gone
-        // already), the next generation starts either way.
-        let _ = child.start_kill();
-        let _ = child.wait().await;
+        // The worker is being replaced (it may be gone already): the next generation starts
+        // once it has exited.
+        child.start_kill();
+        child.wait().await;
         // Callers waiting for this worker's exit may all be gone; nothing to tell then.
         let _ = exited_tx.send(true);
         slot.mark_starting(generation);
         tracing::warn!(worker = slot.id, pid = live.pid, %reason, "worker lost; restarting");
-        tokio::time::sleep(backoff(1)).await;
+        // A worker that served a while is replaced at once (a forked one serves again in
+        // tens of milliseconds); one that dies as soon as it serves is not restarted in a
+        // tight loop.
+        if served_since.elapsed() < SERVED_LONG_ENOUGH {
+            tokio::time::sleep(backoff(1)).await;
+        }
     }
 }
+
+/// How long a worker must have served for its replacement to start without a pause.
+const SERVED_LONG_ENOUGH: Duration = Duration::from_secs(1);
 
 fn backoff(failures: u32) -> Duration {
     Duration::from_millis(100u64 << failures.min(6)).min(Duration::from_secs(5))
@@ -91,13 +100,13 @@ async fn watch_worker(
     policy: Policy,
     slot: &Slot,
     live: &Live,
-    child: &mut tokio::process::Child,
+    child: &mut WorkerProcess,
 ) -> String {
     let mut tick = tokio::time::interval(policy.health_interval);
     tick.tick().await;
     loop {
         tokio::select! {
-            status = child.wait() => return format!("exited ({status:?})"),
+            status = child.wait() => return format!("exited ({status})"),
             () = slot.restart.notified() => {
                 if *slot.failed_generation.lock() >= live.generation {
                     return "a call saw it fail".into();
@@ -125,7 +134,7 @@ async fn start(
     registry: &RestoreRegistry,
     slot: &Slot,
     generation: u64,
-) -> dspex_core::Result<(tokio::process::Child, Live)> {
+) -> dspex_core::Result<(WorkerProcess, Live)> {
     let (child, live) = spawner.start(slot.id, generation).await?;
     // A worker that cannot hold its modules does not serve; dropping `child` kills it.
     registry.restore(slot.id, &live.client).await?;

@@ -11,8 +11,9 @@ QUIET_LOGGERS: Final = ("dspy", "LiteLLM", "litellm", "httpx")
 """Chatty at INFO; only their warnings are kept."""
 
 
-def setup_logging(worker_id: int, level: str) -> None:
-    """Routes every log record to stderr as ``[dspex-worker N] LEVEL logger: message``."""
+def setup_logging(worker_id: int | str, level: str) -> None:
+    """Routes every log record to stderr as ``[dspex-worker N] LEVEL logger: message`` (the fork server's:
+    ``[dspex-worker fork-server]``)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"[dspex-worker {worker_id}] %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -19,10 +19,11 @@ PR_SET_PDEATHSIG: Final = 1
 PARENT_POLL_S: Final = 0.5
 
 
-def die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int, watch: bool = True) -> None:
     """SIGKILL this process when its parent dies (Linux prctl), exit now (status 1) if already
-    orphaned (the parent may die before the prctl call), and watch ``getppid()`` from a daemon
-    thread as a second line of defence (outside Linux there is no prctl)."""
+    orphaned (the parent may die before the prctl call), and, with ``watch``, watch ``getppid()`` from a daemon
+    thread as a second line of defence (outside Linux there is no prctl). The fork server, which must not have
+    a thread when it forks, watches its parent in its own loop instead."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -33,15 +34,17 @@ def die_with_parent(parent_pid: int) -> None:
     if os.getppid() != parent_pid:
         logger.error("parent %d is gone before start-up: exiting", parent_pid)
         os._exit(1)
+    if not watch:
+        return
 
-    def watch() -> None:
+    def poll_parent() -> None:
         while True:
             time.sleep(PARENT_POLL_S)
             if os.getppid() != parent_pid:
                 logger.error("parent %d is gone: exiting", parent_pid)
                 os._exit(1)
 
-    threading.Thread(target=watch, name="dspex-parent-watch", daemon=True).start()
+    threading.Thread(target=poll_parent, name="dspex-parent-watch", daemon=True).start()
 
 
 def stop_requested() -> asyncio.Event:

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Final
 
 import grpc.aio
@@ -31,16 +32,24 @@ STOP_GRACE_S: Final = 1.0
 """How long calls in flight may finish after a stop signal."""
 
 
-def announce_ready(port: int, worker_id: int) -> None:
-    """Prints the readiness line (and flushes it: the runtime reads a pipe)."""
-    ready = json.dumps({"port": port, "pid": os.getpid(), "worker_id": worker_id})
-    sys.stdout.write(f"{READY_PREFIX} {ready}\n")
+Announce = Callable[[dict[str, int]], None]
+"""Where a worker's readiness goes: given its fields (``port``, ``pid``, ``worker_id``)."""
+
+
+def announce_ready(ready: dict[str, int]) -> None:
+    """Prints the readiness line on stdout (and flushes it: the runtime reads a pipe)."""
+    sys.stdout.write(ready_line(ready))
     sys.stdout.flush()
 
 
-async def serve(config: WorkerConfig, started: float) -> None:
+def ready_line(ready: dict[str, int]) -> str:
+    """The readiness line of ``ready``, newline included."""
+    return f"{READY_PREFIX} {json.dumps(ready)}\n"
+
+
+async def serve(config: WorkerConfig, started: float, announce: Announce = announce_ready) -> None:
     """Serves until SIGTERM or SIGINT. ``started`` (``time.perf_counter()``) is when the
-    process started, for the log."""
+    process started, for the log; ``announce`` tells the runtime the worker serves (default: `announce_ready`)."""
     service = WorkerService.from_config(config)
     # No limit on the calls in flight (grpc's default): a call waiting on its LM on the event loop costs no thread.
     server = grpc.aio.server(
@@ -53,7 +62,7 @@ async def serve(config: WorkerConfig, started: float) -> None:
         raise SystemExit(f"cannot bind {config.host}:{config.port}")
     await server.start()
     stop = stop_requested()
-    announce_ready(port, config.worker_id)
+    announce({"port": port, "pid": os.getpid(), "worker_id": config.worker_id})
     logger.info(
         "serving on %s:%d (pid %d, ready %.0f ms after start-up)",
         config.host,
