@@ -40,6 +40,17 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// The parent of `pid` (`/proc/<pid>/stat`'s ppid), while it runs.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// Waits until the pool no longer lists `pid` among the workers that serve.
 async fn seen_gone(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -169,15 +180,24 @@ fn no_worker_outlives_a_killed_parent() {
         .expect("the child reports its workers");
     assert!(!pids.is_empty());
     assert!(pids.iter().all(|p| alive(*p)));
+    // A forked worker's parent is the fork server: it must not outlive the process either.
+    let mut processes = pids.clone();
+    processes.extend(
+        pids.iter()
+            .filter_map(|p| parent_of(*p))
+            .filter(|parent| *parent != child.id()),
+    );
+    processes.sort_unstable();
+    processes.dedup();
     kill9(child.id());
     let _ = child.wait();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+    while processes.iter().any(|p| alive(*p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let survivors: Vec<_> = pids.iter().filter(|p| alive(**p)).collect();
+    let survivors: Vec<_> = processes.iter().filter(|p| alive(**p)).collect();
     assert!(
         survivors.is_empty(),
-        "workers outlived their parent: {survivors:?}"
+        "workers (or their fork server) outlived their parent: {survivors:?}"
     );
 }

@@ -32,6 +32,8 @@ pub(crate) async fn supervise(
 ) {
     let mut generation = 0u64;
     let mut failures = 0u32;
+    // Workers in a row that died soon after they served.
+    let mut short_lived = 0u32;
     loop {
         generation += 1;
         let started = start(&spawner, &registry, &slot, generation).await;
@@ -79,16 +81,21 @@ pub(crate) async fn supervise(
         let _ = exited_tx.send(true);
         slot.mark_starting(generation);
         tracing::warn!(worker = slot.id, pid = live.pid, %reason, "worker lost; restarting");
-        // A worker that served a while is replaced at once (a forked one serves again in
-        // tens of milliseconds); one that dies as soon as it serves is not restarted in a
-        // tight loop.
+        // A lost worker is replaced at once (a forked one serves again in tens of
+        // milliseconds); one whose predecessor, too, died as soon as it served is not
+        // restarted in a tight loop.
         if served_since.elapsed() < SERVED_LONG_ENOUGH {
-            tokio::time::sleep(backoff(1)).await;
+            short_lived += 1;
+        } else {
+            short_lived = 0;
+        }
+        if short_lived > 1 {
+            tokio::time::sleep(backoff(short_lived - 1)).await;
         }
     }
 }
 
-/// How long a worker must have served for its replacement to start without a pause.
+/// How long a worker must have served not to count as dying as soon as it serves.
 const SERVED_LONG_ENOUGH: Duration = Duration::from_secs(1);
 
 fn backoff(failures: u32) -> Duration {
