@@ -103,6 +103,8 @@ bench: setup
 	$(CARGO) bench --bench variables
 	$(CARGO) bench --bench bridge
 	$(CARGO) bench --bench modules
+	$(CARGO) bench --bench tools
+	$(CARGO) bench --bench worker_start
 	$(CARGO) bench --features redis --bench redis
 	@$(MAKE) --no-print-directory bench-baseline
 
