@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::process::{READY, Spawner, Started, forward_stderr};
+use super::lines::{READY, forward_stderr};
 
 const SERVER_READY: &str = "DSPEX_FORK_SERVER_READY ";
 const EXITED: &str = "DSPEX_WORKER_EXITED ";
@@ -97,16 +97,12 @@ impl Drop for ForkedWorker {
 }
 
 impl ForkServer {
-    /// Starts a fork server and waits until it can fork (its `import dspy` included, at
-    /// most the start timeout).
-    pub(crate) async fn start(spawner: &Spawner) -> Result<Arc<ForkServer>> {
+    /// Starts a fork server with `command` (`python -m dspex_bridge.worker.forkserver`,
+    /// with the workers' environment) and waits until it can fork (its `import dspy`
+    /// included, at most `timeout`).
+    pub(crate) async fn start(mut command: Command, timeout: Duration) -> Result<Arc<ForkServer>> {
         let failed = |message: String| Error::Python { message };
-        let python = &spawner.python;
-        let mut command = Command::new(python);
-        command
-            .args(["-m", "dspex_bridge.worker.forkserver", "--parent-pid"])
-            .arg(std::process::id().to_string());
-        spawner.worker_environment(&mut command);
+        let python = command.as_std().get_program().to_owned();
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -116,7 +112,7 @@ impl ForkServer {
             .map_err(|e| {
                 failed(format!(
                     "could not start the worker fork server with {}: {e}",
-                    python.display()
+                    std::path::Path::new(&python).display()
                 ))
             })?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
@@ -126,7 +122,6 @@ impl ForkServer {
         };
         forward_stderr(stderr, None);
         let mut lines = BufReader::new(stdout).lines();
-        let timeout = spawner.start_timeout;
         let ready = async {
             while let Some(line) = lines.next_line().await.ok().flatten() {
                 if line.starts_with(SERVER_READY) {
@@ -178,12 +173,13 @@ impl ForkServer {
         let _ = self.requests.send(line);
     }
 
-    /// Forks worker `worker_id` and waits for its readiness (at most `timeout`).
+    /// Forks worker `worker_id` and waits for its readiness (at most `timeout`): the worker,
+    /// its port and its pid.
     pub(crate) async fn fork(
         self: &Arc<Self>,
         worker_id: usize,
         timeout: Duration,
-    ) -> Result<Started> {
+    ) -> Result<(ForkedWorker, u16, u32)> {
         let failed = |message: String| Error::Python { message };
         let start = self.next_start.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -224,7 +220,7 @@ impl ForkServer {
             exited,
             server: self.clone(),
         };
-        Ok(Started::forked(worker, port, pid))
+        Ok((worker, port, pid))
     }
 
     fn ready(&self, ready: Ready) {

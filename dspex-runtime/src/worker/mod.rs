@@ -1,4 +1,6 @@
-//! The Python worker pool: `python -m dspex_bridge.worker` processes that run DSPy modules.
+//! The Python worker pool: worker processes that run DSPy modules, forked by a fork server
+//! that imported DSPy once (Linux), or each `python -m dspex_bridge.worker` (elsewhere, and
+//! with `DSPEX_WORKER_FORK=0`).
 //!
 //! Started lazily with the first module, every worker concurrently. Each worker has a
 //! supervisor task (on the library's runtime) that starts it, health-checks it, and on a
@@ -10,11 +12,13 @@
 //! slot up: calls to that slot's modules then fail with `Error::WorkerUnavailable`.
 //!
 //! Dependencies go one way: `pool` (calls) and `supervisor` (lifecycle) both use `slot`
-//! (shared state), `process` (starting a worker), `restore` (what a new worker must hold)
-//! and `client` (the connection); the supervisor never sees the pool.
+//! (shared state), `process` (starting a worker, forked by `fork_server` or not; both read
+//! `lines`), `restore` (what a new worker must hold) and `client` (the connection); the
+//! supervisor never sees the pool.
 
 mod client;
 mod fork_server;
+mod lines;
 mod pool;
 mod process;
 mod restore;

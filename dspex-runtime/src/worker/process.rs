@@ -16,12 +16,10 @@ use tonic::transport::Channel;
 
 use super::client::Token;
 use super::fork_server::{ForkServer, ForkedWorker};
+use super::lines::{READY, forward_stderr};
 use super::pb::worker_client::WorkerClient;
 use super::slot::Live;
 use crate::bridge::{BridgeEndpoint, MAX_MESSAGE_BYTES_ENV};
-
-/// The line a worker prints once it serves.
-pub(super) const READY: &str = "DSPEX_WORKER_READY ";
 
 /// `0` starts each worker as its own interpreter instead of forking it from the fork server.
 pub(crate) const FORK_ENV: &str = "DSPEX_WORKER_FORK";
@@ -78,20 +76,10 @@ impl WorkerProcess {
 }
 
 /// A started worker, serving on `port`.
-pub(crate) struct Started {
+struct Started {
     process: WorkerProcess,
     port: u16,
     pid: u32,
-}
-
-impl Started {
-    pub(super) fn forked(worker: ForkedWorker, port: u16, pid: u32) -> Started {
-        Started {
-            process: WorkerProcess::Forked(worker),
-            port,
-            pid,
-        }
-    }
 }
 
 /// The largest header block a worker's answer may have. A status travels in headers, and
@@ -141,17 +129,27 @@ impl Spawner {
             match current.as_ref() {
                 Some(server) if !server.is_dead() => server.clone(),
                 _ => {
-                    let server = ForkServer::start(self).await?;
+                    let mut command = Command::new(&self.python);
+                    command
+                        .args(["-m", "dspex_bridge.worker.forkserver", "--parent-pid"])
+                        .arg(std::process::id().to_string());
+                    self.worker_environment(&mut command);
+                    let server = ForkServer::start(command, self.start_timeout).await?;
                     *current = Some(server.clone());
                     server
                 }
             }
         };
-        server.fork(slot, self.start_timeout).await
+        let (worker, port, pid) = server.fork(slot, self.start_timeout).await?;
+        Ok(Started {
+            process: WorkerProcess::Forked(worker),
+            port,
+            pid,
+        })
     }
 
     /// What a worker is told by its environment: the bridge, its token, the message limit.
-    pub(super) fn worker_environment(&self, command: &mut Command) {
+    fn worker_environment(&self, command: &mut Command) {
         command
             .env("DSPEX_BRIDGE_ADDRESS", &self.bridge.address)
             .env("DSPEX_BRIDGE_TOKEN", &self.bridge.token)
@@ -237,18 +235,4 @@ async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Started> {
 fn port_of(json: &str) -> Option<u16> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
     v.get("port")?.as_u64().and_then(|p| u16::try_from(p).ok())
-}
-
-/// Forwards a worker's stderr to `tracing`: that of `worker_id`, or (`None`) that of the fork
-/// server, which its workers share (each of their lines is tagged `[dspex-worker N]`).
-pub(super) fn forward_stderr(stream: tokio::process::ChildStderr, worker_id: Option<usize>) {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            match worker_id {
-                Some(worker) => tracing::info!(worker, stream = "stderr", "{line}"),
-                None => tracing::info!(stream = "stderr", "{line}"),
-            }
-        }
-    });
 }

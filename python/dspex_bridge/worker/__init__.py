@@ -1,12 +1,14 @@
 """The dspex worker: a process that runs DSPy modules for the Rust runtime.
 
 Started as ``python -m dspex_bridge.worker`` (see `dspex_bridge.worker.__main__` for the
-command line, the environment and the exit codes). It serves the ``dspex.bridge.v1.Worker``
+command line, the environment and the exit codes), or forked by the fork server
+(``python -m dspex_bridge.worker.forkserver``, `forkserver`), which has imported DSPy once. It serves the ``dspex.bridge.v1.Worker``
 gRPC service: each session (a Rust Context) has its own LM, and the modules created in a
 session run with their settings applied per call, fixed or bound to the session's variables.
 
 The package, in the order a request meets it:
 
+- `forkserver`: the process that forks workers on request, and reports their readiness and exits.
 - `config`: the command line and the environment, read once.
 - `process`: dying with the parent, stopping on SIGTERM / SIGINT.
 - `logs`: stderr logging, tagged with the worker id.

@@ -150,7 +150,7 @@ class ForkServer:
             code = self._worker(start, worker_id)
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else 1
-        except BaseException:  # noqa: BLE001 - logged, then the worker exits
+        except BaseException:  # logged, then the worker exits
             logger.exception("worker %d failed", worker_id)
         finally:
             os._exit(code)
