@@ -206,7 +206,6 @@ async fn grpc_watch_streams_updates_and_heartbeats_and_frees_the_watcher() -> ds
         names: vec!["n".into()],
         include_initial: true,
         heartbeat_ms: 20,
-        max_batch: 0,
     });
     req.metadata_mut().insert(
         dspex::bridge::TOKEN_KEY,
@@ -236,14 +235,8 @@ async fn grpc_watch_streams_updates_and_heartbeats_and_frees_the_watcher() -> ds
             }
             pb::watch_event::Kind::Heartbeat(_) => kinds.push("heartbeat"),
             pb::watch_event::Kind::Lagged(_) => kinds.push("lagged"),
-            pb::watch_event::Kind::Batch(_) => kinds.push("batch"),
         }
     }
-    assert_eq!(
-        count(&kinds, "batch"),
-        0,
-        "no batch unless asked: {kinds:?}"
-    );
     assert_eq!(
         kinds.iter().filter(|k| **k == "update").count(),
         2,
@@ -257,89 +250,6 @@ async fn grpc_watch_streams_updates_and_heartbeats_and_frees_the_watcher() -> ds
         waited += 1;
     }
     assert_eq!(ctx.watcher_count(), 0, "the server dropped its watcher");
-    Ok(())
-}
-
-/// The updates a gRPC watch receives for a burst of `writes` writes, asking for `max_batch`:
-/// for each message, the values it carried (a batch's in order).
-async fn burst_through_grpc(writes: i64, max_batch: u32) -> dspex::Result<Vec<Vec<i64>>> {
-    let ctx = counter()?;
-    ctx.ensure_bridged().await?;
-    let endpoint = ctx.bridge().expect("bridged");
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", endpoint.address))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client = VariableBridgeClient::new(channel);
-    let mut req = tonic::Request::new(pb::WatchVariablesRequest {
-        session_id: ctx.id().into(),
-        names: vec!["n".into()],
-        include_initial: false,
-        heartbeat_ms: 1000,
-        max_batch,
-    });
-    req.metadata_mut().insert(
-        dspex::bridge::TOKEN_KEY,
-        endpoint.token.parse().expect("ascii"),
-    );
-    let mut stream = client
-        .watch_variables(req)
-        .await
-        .expect("watch")
-        .into_inner();
-    while ctx.watcher_count() == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    // Written faster than the server's task wakes up: the updates wait for it together.
-    for i in 1..=writes {
-        ctx.set("n", i)?;
-    }
-    let value = |u: &pb::VariableUpdateEvent| match u.value.as_ref().and_then(|v| v.kind.clone()) {
-        Some(pb::value::Kind::IntegerValue(i)) => i,
-        other => panic!("not an integer: {other:?}"),
-    };
-    let mut messages = Vec::new();
-    while messages.iter().map(Vec::len).sum::<usize>() < writes as usize {
-        let event = tokio::time::timeout(Duration::from_secs(5), stream.message())
-            .await
-            .expect("an event")
-            .expect("stream ok")
-            .expect("open stream");
-        match event.kind.expect("kind") {
-            pb::watch_event::Kind::Update(u) => messages.push(vec![value(&u)]),
-            pb::watch_event::Kind::Batch(b) => {
-                assert!(b.updates.len() > 1, "a batch of one is sent as an update");
-                messages.push(b.updates.iter().map(value).collect());
-            }
-            pb::watch_event::Kind::Heartbeat(_) => {}
-            pb::watch_event::Kind::Lagged(l) => panic!("lagged by {}", l.missed),
-        }
-    }
-    Ok(messages)
-}
-
-#[tokio::test]
-async fn a_grpc_watch_asking_for_batches_gets_waiting_updates_together_in_order()
--> dspex::Result<()> {
-    let messages = burst_through_grpc(200, 16).await?;
-    let values: Vec<i64> = messages.iter().flatten().copied().collect();
-    assert_eq!(
-        values,
-        (1..=200).collect::<Vec<_>>(),
-        "every update, in order"
-    );
-    assert!(messages.iter().all(|m| m.len() <= 16), "{messages:?}");
-    assert!(
-        messages.len() < 200,
-        "waiting updates travel together: {} messages",
-        messages.len()
-    );
-
-    // Without asking: one update per message.
-    let messages = burst_through_grpc(200, 0).await?;
-    assert_eq!(messages.len(), 200);
-    assert!(messages.iter().all(|m| m.len() == 1));
     Ok(())
 }
 
@@ -358,7 +268,6 @@ async fn a_grpc_watch_ends_when_its_context_is_gone() -> dspex::Result<()> {
         names: vec![],
         include_initial: false,
         heartbeat_ms: 10,
-        max_batch: 0,
     });
     req.metadata_mut().insert(
         dspex::bridge::TOKEN_KEY,

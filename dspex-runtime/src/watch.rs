@@ -649,17 +649,6 @@ impl Watcher {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
-    /// The next event if one is ready now, without waiting (`None`: none is, or the
-    /// watcher ended; the next `next_timed` tells which).
-    #[cfg_attr(not(feature = "python"), allow(dead_code))]
-    pub(crate) fn try_next_timed(&mut self) -> Option<(WatchEvent, u64)> {
-        let mut cx = TaskContext::from_waker(Waker::noop());
-        match self.poll_event(&mut cx) {
-            Poll::Ready(event) => event,
-            Poll::Pending => None,
-        }
-    }
-
     fn poll_event(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<(WatchEvent, u64)>> {
         // A watcher that always has events still lets its task's neighbours run.
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));

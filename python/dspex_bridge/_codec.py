@@ -321,11 +321,10 @@ class Requests:
     def get_session(self) -> Any:
         return pb.GetSessionRequest(session_id=self.session_id)
 
-    def watch_variables(self, names: Iterable[str], include_initial: bool, heartbeat_ms: int, max_batch: int) -> Any:
+    def watch_variables(self, names: Iterable[str], include_initial: bool, heartbeat_ms: int) -> Any:
         return pb.WatchVariablesRequest(
             session_id=self.session_id,
             names=list(names),
             include_initial=include_initial,
             heartbeat_ms=heartbeat_ms,
-            max_batch=max_batch,
         )

@@ -23,7 +23,7 @@ from ._codec import PyValue, VariableInfo
 from ._proto_loader import pb_grpc
 from .cache import MISS, VariableCache
 from .errors import from_rpc_error
-from .watch import DEFAULT_HEARTBEAT_MS, MAX_BATCH, SyncVariableWatch, VariableWatch
+from .watch import DEFAULT_HEARTBEAT_MS, SyncVariableWatch, VariableWatch
 
 TOKEN_ENV: Final = "DSPEX_BRIDGE_TOKEN"
 TOKEN_METADATA_KEY: Final = "x-dspex-token"
@@ -56,7 +56,7 @@ class _SessionBase:
         return f"{type(self).__name__}(session_id={self.session_id!r})"
 
     def _watch_call(self, names: Iterable[str], include_initial: bool, heartbeat_ms: int) -> Any:
-        request = self._requests.watch_variables(names, include_initial, heartbeat_ms, MAX_BATCH)
+        request = self._requests.watch_variables(names, include_initial, heartbeat_ms)
         return self._stub.WatchVariables(request, metadata=self._metadata)
 
 

@@ -26,7 +26,6 @@ tell a live quiet stream from a dead one. With ``stale_after=N``, the iterator i
 from __future__ import annotations
 
 import asyncio
-import collections
 import threading
 import time
 from collections.abc import Callable
@@ -82,34 +81,23 @@ class WatchLagged:
 WatchItem: TypeAlias = VariableUpdate | WatchLagged
 
 
-MAX_BATCH: Final = 256
-"""The most updates the bridge may send in one message (``max_batch``): a watcher that fell behind catches up in
-fewer, larger messages, and each message costs a Python client far more than each update in it."""
-
-
-def decode_update(u: Any) -> VariableUpdate:
-    """The item of a wire ``VariableUpdateEvent``."""
-    return VariableUpdate(
-        name=u.name,
-        value=decode_value(u.value),
-        old_value=decode_value(u.old_value) if u.HasField("old_value") else None,
-        version=u.version,
-        source=_SOURCES.get(u.source, "rust"),
-        metadata=dict(u.metadata) if len(u.metadata) else {},
-        timestamp_us=u.timestamp_us,
-    )
-
-
-def decode_event(event: Any) -> list[WatchItem]:
-    """The items of a wire ``WatchEvent``, in order: one, several for a ``batch``, none for a heartbeat."""
+def decode_event(event: Any) -> WatchItem | None:
+    """The item of a wire ``WatchEvent``; ``None`` for a heartbeat."""
     kind = event.WhichOneof("kind")
     if kind == "update":
-        return [decode_update(event.update)]
-    if kind == "batch":
-        return [decode_update(u) for u in event.batch.updates]
+        u = event.update
+        return VariableUpdate(
+            name=u.name,
+            value=decode_value(u.value),
+            old_value=decode_value(u.old_value) if u.HasField("old_value") else None,
+            version=u.version,
+            source=_SOURCES.get(u.source, "rust"),
+            metadata=dict(u.metadata) if len(u.metadata) else {},
+            timestamp_us=u.timestamp_us,
+        )
     if kind == "lagged":
-        return [WatchLagged(missed=event.lagged.missed)]
-    return []
+        return WatchLagged(missed=event.lagged.missed)
+    return None
 
 
 class _WatchState:
@@ -129,8 +117,6 @@ class _WatchState:
         """``time.monotonic()`` when the last heartbeat arrived (``None``: none yet)."""
         self.heartbeats = 0
         """How many heartbeats arrived (and were consumed)."""
-        self._queued: collections.deque[WatchItem] = collections.deque()
-        """The items of a batch not yielded yet."""
         self.closed = False
         self._stale = False
 
@@ -155,16 +141,13 @@ class _WatchState:
         return not self.closed and not self.done() and not self.is_stale()
 
     def _receive(self, message: Any) -> WatchItem | None:
-        """The first item of ``message`` (``None``: a heartbeat); the others of a batch are queued."""
         now = time.monotonic()
         self.last_message = now
-        items = decode_event(message)
-        if not items:
+        item = decode_event(message)
+        if item is None:
             self.last_heartbeat = now
             self.heartbeats += 1
-            return None
-        self._queued.extend(items[1:])
-        return items[0]
+        return item
 
     def _remaining(self, timeout: float) -> float:
         """Seconds until ``timeout`` seconds of silence are reached (0.0: reached)."""
@@ -202,8 +185,6 @@ class VariableWatch(_WatchState):
     """The asyncio watch iterator returned by `SessionContext.watch_variables`."""
 
     async def __anext__(self) -> WatchItem:
-        if self._queued and not self.closed:
-            return self._queued.popleft()
         call = self._call
         timeout = self.stale_timeout
         while not self.closed:
@@ -291,8 +272,6 @@ class SyncVariableWatch(_WatchState):
                 return
 
     def __next__(self) -> WatchItem:
-        if self._queued and not self.closed:
-            return self._queued.popleft()
         while not self.closed:
             try:
                 message = next(self._call)

@@ -24,9 +24,7 @@ from dspex_bridge import (
     WatchItem,
     WatchLagged,
 )
-from dspex_bridge._proto_loader import pb
 from dspex_bridge.testing import BridgeFixture
-from dspex_bridge.watch import decode_event
 
 
 @pytest.fixture
@@ -201,37 +199,6 @@ async def test_a_fast_consumer_ends_on_the_final_value_in_order(session: Session
                 assert item.version > last
                 last = item.version
         assert (await burst)["version"] == 2000
-
-
-async def test_a_consumer_that_fell_behind_catches_up_on_batches_in_order(
-    session: SessionContext, bridge: BridgeFixture
-) -> None:
-    sid = session.session_id
-    await session.register_variable("n", "integer", 0)
-    count = 800  # fewer than the bridge keeps per watcher: nothing is dropped, the rest waits in the log
-    async with session.watch_variables(["n"], heartbeat_ms=5000) as watch:
-        await watch.ready()
-        assert "version" in bridge.command("burst", sid, "n", str(count))  # nobody is reading
-        values = []
-        while len(values) < count:
-            item = await asyncio.wait_for(watch.__anext__(), 10.0)
-            assert isinstance(item, VariableUpdate), item
-            values.append((item.value, item.old_value, item.version))
-        assert values == [(i, i - 1, i) for i in range(1, count + 1)]
-
-
-def test_a_batch_decodes_to_its_updates_in_order() -> None:
-    event = pb.WatchEvent(
-        batch=pb.UpdateBatch(
-            updates=[
-                pb.VariableUpdateEvent(name="n", value=pb.Value(integer_value=i), version=i, timestamp_us=i)
-                for i in (1, 2, 3)
-            ]
-        )
-    )
-    items = decode_event(event)
-    assert [(u.name, u.value, u.old_value, u.version) for u in items] == [("n", i, None, i) for i in (1, 2, 3)]
-    assert decode_event(pb.WatchEvent(heartbeat=pb.Heartbeat(server_time_ms=1))) == []
 
 
 async def test_closing_the_iterator_frees_the_server_watcher(

@@ -117,40 +117,24 @@ pub(crate) fn metadata_from_pb(md: std::collections::HashMap<String, String>) ->
 
 /// A watch event on the wire; `at_us` is when the write was published.
 pub(crate) fn watch_event_to_pb(event: crate::watch::WatchEvent, at_us: u64) -> pb::WatchEvent {
-    use crate::watch::WatchEvent;
+    use crate::watch::{UpdateSource, WatchEvent};
     let kind = match event {
-        WatchEvent::Update(u) => pb::watch_event::Kind::Update(update_to_pb(u, at_us)),
+        WatchEvent::Update(u) => pb::watch_event::Kind::Update(pb::VariableUpdateEvent {
+            name: u.name,
+            value: Some(value_to_pb(&u.value)),
+            old_value: u.old_value.as_ref().map(value_to_pb),
+            version: u.version,
+            source: match u.source {
+                UpdateSource::Rust => pb::UpdateSource::Rust,
+                UpdateSource::Python => pb::UpdateSource::Python,
+            } as i32,
+            metadata: u.metadata.into_iter().collect(),
+            timestamp_ms: at_us / 1000,
+            timestamp_us: at_us,
+        }),
         WatchEvent::Lagged { missed } => pb::watch_event::Kind::Lagged(pb::Lagged { missed }),
     };
     pb::WatchEvent { kind: Some(kind) }
-}
-
-/// Updates sent together, each with when it was published.
-pub(crate) fn batch_to_pb(updates: Vec<(crate::watch::VariableUpdate, u64)>) -> pb::WatchEvent {
-    let updates = updates
-        .into_iter()
-        .map(|(u, at_us)| update_to_pb(u, at_us))
-        .collect();
-    pb::WatchEvent {
-        kind: Some(pb::watch_event::Kind::Batch(pb::UpdateBatch { updates })),
-    }
-}
-
-fn update_to_pb(u: crate::watch::VariableUpdate, at_us: u64) -> pb::VariableUpdateEvent {
-    use crate::watch::UpdateSource;
-    pb::VariableUpdateEvent {
-        name: u.name,
-        value: Some(value_to_pb(&u.value)),
-        old_value: u.old_value.as_ref().map(value_to_pb),
-        version: u.version,
-        source: match u.source {
-            UpdateSource::Rust => pb::UpdateSource::Rust,
-            UpdateSource::Python => pb::UpdateSource::Python,
-        } as i32,
-        metadata: u.metadata.into_iter().collect(),
-        timestamp_ms: at_us / 1000,
-        timestamp_us: at_us,
-    }
 }
 
 /// A heartbeat on the wire.

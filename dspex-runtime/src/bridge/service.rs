@@ -6,8 +6,8 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    batch_to_pb, constraints_from_pb, heartbeat_event, metadata_from_pb, value_from_pb,
-    value_to_pb, var_type_from_pb, variable_to_pb, watch_event_to_pb,
+    constraints_from_pb, heartbeat_event, metadata_from_pb, value_from_pb, value_to_pb,
+    var_type_from_pb, variable_to_pb, watch_event_to_pb,
 };
 use super::pb;
 use super::pb::variable_bridge_server::VariableBridge;
@@ -15,7 +15,6 @@ use super::status::to_status;
 use crate::state::WriteOptions;
 use crate::store::{Session, SessionStore};
 use crate::watch::UpdateSource;
-use crate::watch::WatchEvent;
 use dspex_core::VarOptions;
 use std::sync::Arc;
 
@@ -67,38 +66,6 @@ type WatchStream = std::pin::Pin<
 /// its lag handling) takes over.
 const WATCH_STREAM_BUFFER: usize = 64;
 
-/// The most updates one `batch` event carries, whatever the client asks.
-const MAX_WATCH_BATCH: usize = 1024;
-
-/// `first`, and the updates ready after it, up to `max` in all, as one event (a single
-/// update when no other is ready); and the event after them when it is not an update (a
-/// lag notice, sent after the batch).
-fn gather(
-    watcher: &mut crate::watch::Watcher,
-    first: (crate::watch::VariableUpdate, u64),
-    max: usize,
-) -> (pb::WatchEvent, Option<pb::WatchEvent>) {
-    let mut updates = vec![first];
-    let mut after = None;
-    while updates.len() < max {
-        match watcher.try_next_timed() {
-            Some((WatchEvent::Update(update), at)) => updates.push((update, at)),
-            Some((event, at)) => {
-                after = Some(watch_event_to_pb(event, at));
-                break;
-            }
-            None => break,
-        }
-    }
-    let event = if updates.len() == 1 {
-        let (update, at) = updates.remove(0);
-        watch_event_to_pb(WatchEvent::Update(update), at)
-    } else {
-        batch_to_pb(updates)
-    };
-    (event, after)
-}
-
 /// Tells a watching client that its session no longer exists (NOT_FOUND). A client that
 /// has already hung up misses nothing.
 async fn send_session_gone(
@@ -136,7 +103,6 @@ impl VariableBridge for BridgeService {
             0 => 1000,
             ms => u64::from(ms.max(10)),
         });
-        let max_batch = (req.max_batch as usize).min(MAX_WATCH_BATCH);
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_STREAM_BUFFER);
         let store = self.store;
         let session_id = req.session_id;
@@ -146,16 +112,6 @@ impl VariableBridge for BridgeService {
             loop {
                 let event = tokio::select! {
                     event = watcher.next_timed() => match event {
-                        Some((WatchEvent::Update(update), at)) if max_batch > 1 => {
-                            let (batch, after) = gather(&mut watcher, (update, at), max_batch);
-                            if tx.send(Ok(batch)).await.is_err() {
-                                break;
-                            }
-                            match after {
-                                Some(event) => event,
-                                None => continue,
-                            }
-                        }
                         Some((event, at)) => watch_event_to_pb(event, at),
                         // The watcher ends only when its Context is dropped or its session
                         // removed: either way the session is gone.

@@ -750,7 +750,6 @@ class WatchVariablesRequest(_message.Message):
     NAMES_FIELD_NUMBER: _builtins.int
     INCLUDE_INITIAL_FIELD_NUMBER: _builtins.int
     HEARTBEAT_MS_FIELD_NUMBER: _builtins.int
-    MAX_BATCH_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     include_initial: _builtins.bool
     """Start with one update per watched variable carrying its current value
@@ -758,11 +757,6 @@ class WatchVariablesRequest(_message.Message):
     """
     heartbeat_ms: _builtins.int
     """How often the server sends a heartbeat on a quiet stream (0 → 1000 ms; at least 10)."""
-    max_batch: _builtins.int
-    """Above 1: updates already waiting when one is sent go with it, up to this many, in one
-    `batch` event (a watcher that fell behind catches up in fewer, larger messages).
-    0 or 1: one update per event.
-    """
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Names or ids; empty watches every variable of the session (including ones registered
@@ -776,11 +770,10 @@ class WatchVariablesRequest(_message.Message):
         names: _abc.Iterable[_builtins.str] | None = ...,
         include_initial: _builtins.bool = ...,
         heartbeat_ms: _builtins.int = ...,
-        max_batch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_ms", b"heartbeat_ms", "include_initial", b"include_initial", "max_batch", b"max_batch", "names", b"names", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_ms", b"heartbeat_ms", "include_initial", b"include_initial", "names", b"names", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -898,56 +891,30 @@ class Heartbeat(_message.Message):
 Global___Heartbeat: _TypeAlias = Heartbeat  # noqa: Y015
 
 @_typing.final
-class UpdateBatch(_message.Message):
-    """Updates sent together (`max_batch`), in the order they happened."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    UPDATES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def updates(self) -> _containers.RepeatedCompositeFieldContainer[Global___VariableUpdateEvent]: ...
-    def __init__(
-        self,
-        *,
-        updates: _abc.Iterable[Global___VariableUpdateEvent] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["updates", b"updates"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___UpdateBatch: _TypeAlias = UpdateBatch  # noqa: Y015
-
-@_typing.final
 class WatchEvent(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     UPDATE_FIELD_NUMBER: _builtins.int
     LAGGED_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
-    BATCH_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def update(self) -> Global___VariableUpdateEvent: ...
     @_builtins.property
     def lagged(self) -> Global___Lagged: ...
     @_builtins.property
     def heartbeat(self) -> Global___Heartbeat: ...
-    @_builtins.property
-    def batch(self) -> Global___UpdateBatch: ...
     def __init__(
         self,
         *,
         update: Global___VariableUpdateEvent | None = ...,
         lagged: Global___Lagged | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
-        batch: Global___UpdateBatch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "heartbeat", b"heartbeat", "kind", b"kind", "lagged", b"lagged", "update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "kind", b"kind", "lagged", b"lagged", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "heartbeat", b"heartbeat", "kind", b"kind", "lagged", b"lagged", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "kind", b"kind", "lagged", b"lagged", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["update", "lagged", "heartbeat", "batch"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["update", "lagged", "heartbeat"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
