@@ -282,7 +282,11 @@ fn watch_paced_latency(_: &mut Criterion) {
     let mut lagged = 0;
     for task in tasks {
         let (seen, missed, last) = rt.block_on(task).expect("a watcher task");
-        assert_eq!(last, WRITES as i64 - 1, "every watcher ends on the final value");
+        assert_eq!(
+            last,
+            WRITES as i64 - 1,
+            "every watcher ends on the final value"
+        );
         lagged += missed;
         for (value, at) in seen {
             latencies.push(at.duration_since(sent[value as usize]));

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dspex_core::{Error, Result};
 use parking_lot::Mutex;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 pub use auth::TOKEN_KEY;
 pub use status::{ERROR_KIND_KEY, EXCEPTION_KEY};
@@ -244,15 +244,18 @@ fn start(config: &BridgeConfig) -> Result<BridgeEndpoint> {
                 return;
             }
         };
+        // Set on the incoming itself: the builder's `tcp_nodelay` is ignored by
+        // `serve_with_incoming`, and with Nagle on, a small answer or watch event waits up
+        // to the peer's delayed ACK (40 ms) behind the one before it.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let served = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
             .layer(tower::util::MapResponseLayer::new(
                 move |res: http::Response<tonic::body::Body>| {
                     status::oversize_as_resource_exhausted(res, limit)
                 },
             ))
             .add_service(service)
-            .serve_with_incoming(TcpListenerStream::new(listener))
+            .serve_with_incoming(incoming)
             .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "bridge server stopped");
