@@ -5,7 +5,8 @@ fixture (loopback only; bounded in count and in time). Prints JSON.
    times, as fast as it can) on a session nobody watches, then on a session that
    ``--watchers`` Python watchers (asyncio tasks over ``--channels`` channels) watch
    (``flat_out``), then again paced (``--paced-updates`` writes, ``--pause-us`` apart:
-   ``paced``). Every watcher must end on the final value (a watcher that lagged
+   ``paced``); then both again with the watchers sharing a stream per channel (``shared=True``:
+   ``flat_out_shared``, ``paced_shared``). Every watcher must end on the final value (a watcher that lagged
    resynchronises to it).
    Delivery latency is the receive time of each update minus the time the bridge published
    it (``timestamp_us``; the same machine clock), over the updates delivered as such (not
@@ -36,7 +37,9 @@ import grpc
 import grpc.aio
 
 from dspex_bridge import SessionContext, VariableUpdate, WatchLagged
+from dspex_bridge.shared_watch import SharedVariableWatch
 from dspex_bridge.testing import BridgeFixture, fixture_path, latency_summary
+from dspex_bridge.watch import VariableWatch
 
 # The latencies the cache is held to, printed beside the figures.
 TARGETS = {"cached_get_us": 5.0, "visibility_p99_us": 5000.0}
@@ -56,9 +59,16 @@ class WatcherResult:
     final: Any = None
 
 
-async def watcher(session: SessionContext, name: str, final: int, ready: asyncio.Event, result: WatcherResult) -> None:
+async def watcher(
+    session: SessionContext, name: str, final: int, ready: asyncio.Event, result: WatcherResult, shared: bool
+) -> None:
     """Reads until the watched variable holds ``final``."""
-    async with session.watch_variables([name], include_initial=True) as watch:
+    watch: VariableWatch | SharedVariableWatch = (
+        session.watch_variables([name], include_initial=True, shared=True)
+        if shared
+        else session.watch_variables([name], include_initial=True)
+    )
+    async with watch:
         await watch.ready()
         ready.set()
         async for item in watch:
@@ -96,15 +106,17 @@ async def watched_burst(
     count: int,
     pause_us: int,
     deadline_s: float,
+    shared: bool = False,
 ) -> dict[str, Any]:
-    """``n_watchers`` watchers on a new session while the Rust writer sets 1..count."""
+    """``n_watchers`` watchers on a new session while the Rust writer sets 1..count (``shared``: sharing a
+    stream per channel, `dspex_bridge.shared_watch`)."""
     session_id = bridge.new_session()
     await SessionContext(session_id, channels[0], token=bridge.token).register_variable("n", "integer", 0)
     results = [WatcherResult() for _ in range(n_watchers)]
     readies = [asyncio.Event() for _ in range(n_watchers)]
     sessions = [SessionContext(session_id, channels[i % len(channels)], token=bridge.token) for i in range(n_watchers)]
     tasks = [
-        asyncio.ensure_future(watcher(s, "n", count, ready, result))
+        asyncio.ensure_future(watcher(s, "n", count, ready, result, shared))
         for s, ready, result in zip(sessions, readies, results, strict=True)
     ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
@@ -152,6 +164,12 @@ async def bench_writer(bridge: BridgeFixture, args: argparse.Namespace) -> dict[
             "flat_out": await watched_burst(bridge, channels, args.watchers, args.updates, 0, args.deadline),
             "paced": await watched_burst(
                 bridge, channels, args.watchers, args.paced_updates, args.pause_us, args.deadline
+            ),
+            "flat_out_shared": await watched_burst(
+                bridge, channels, args.watchers, args.updates, 0, args.deadline, shared=True
+            ),
+            "paced_shared": await watched_burst(
+                bridge, channels, args.watchers, args.paced_updates, args.pause_us, args.deadline, shared=True
             ),
         }
     finally:

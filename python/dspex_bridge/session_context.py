@@ -13,7 +13,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Literal, Self, TypeVar, overload
 
 import grpc
 import grpc.aio
@@ -23,6 +23,7 @@ from ._codec import PyValue, VariableInfo
 from ._proto_loader import pb_grpc
 from .cache import MISS, VariableCache
 from .errors import from_rpc_error
+from .shared_watch import SharedVariableWatch, shared_watch
 from .watch import DEFAULT_HEARTBEAT_MS, SyncVariableWatch, VariableWatch
 
 TOKEN_ENV: Final = "DSPEX_BRIDGE_TOKEN"
@@ -44,10 +45,11 @@ def call_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
 class _SessionBase:
     """What both twins share: the session id, the stub, the metadata, the request builder."""
 
-    __slots__ = ("_metadata", "_requests", "_stub", "session_id")
+    __slots__ = ("_channel", "_metadata", "_requests", "_stub", "session_id")
 
     def __init__(self, session_id: str, channel: Any, token: str | None) -> None:
         self.session_id: str = session_id
+        self._channel = channel
         self._stub: Any = pb_grpc.VariableBridgeStub(channel)
         self._metadata = call_metadata(token)
         self._requests = codec.Requests(session_id)
@@ -191,13 +193,35 @@ class SessionContext(_SessionBase):
         """A bare round trip to the bridge (token checked, no session needed)."""
         await self._call(self._stub.Ping, codec.PING_REQUEST, codec.nothing)
 
+    @overload
     def watch_variables(
         self,
         names: Iterable[str] = (),
         include_initial: bool = False,
         heartbeat_ms: int = DEFAULT_HEARTBEAT_MS,
         stale_after: float | None = None,
-    ) -> VariableWatch:
+        shared: Literal[False] = False,
+    ) -> VariableWatch: ...
+
+    @overload
+    def watch_variables(
+        self,
+        names: Iterable[str] = (),
+        include_initial: bool = False,
+        heartbeat_ms: int = DEFAULT_HEARTBEAT_MS,
+        stale_after: float | None = None,
+        *,
+        shared: Literal[True],
+    ) -> SharedVariableWatch: ...
+
+    def watch_variables(
+        self,
+        names: Iterable[str] = (),
+        include_initial: bool = False,
+        heartbeat_ms: int = DEFAULT_HEARTBEAT_MS,
+        stale_after: float | None = None,
+        shared: bool = False,
+    ) -> VariableWatch | SharedVariableWatch:
         """An async iterator of the writes to ``names`` (names or ids; empty: every variable,
         including ones registered later): `VariableUpdate` items, and a `WatchLagged` before
         the resynchronisation when this consumer fell behind. See `dspex_bridge.watch`.
@@ -207,7 +231,13 @@ class SessionContext(_SessionBase):
         ``stale_after=N`` raises `BridgeUnavailableError` after N silent periods. ``await
         watch.ready()`` waits until the bridge has registered the watcher; ``aclose()``,
         ``async with`` or dropping the iterator cancels it.
+
+        ``shared=True``: the watcher shares one stream with the process's other shared watchers of this session
+        on this channel (the bridge sends each write once; see `dspex_bridge.shared_watch`), for many watchers
+        in one process.
         """
+        if shared:
+            return shared_watch(self, self._channel, names, include_initial, heartbeat_ms, stale_after)
         call = self._watch_call(names, include_initial, heartbeat_ms)
         return VariableWatch(call, self.session_id, heartbeat_ms, stale_after)
 
