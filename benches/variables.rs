@@ -255,7 +255,6 @@ fn watch_paced_latency(_: &mut Criterion) {
                             }
                         }
                         WatchEvent::Lagged { missed } => lagged += missed,
-                        _ => {}
                     }
                 }
                 (seen, lagged, last)
