@@ -63,7 +63,9 @@ class CallScope(BaseCallback):  # type: ignore[misc]  # dspy ships no type infor
     """
 
     def __init__(self) -> None:
-        self._cancelled = threading.Event()
+        # A flag, not a threading.Event (a condition and a lock more per call): it is set once, under the lock,
+        # and read anywhere (one attribute read, atomic under the GIL).
+        self._cancelled = False
         self._calls: set[Any] = set()
         self._lock = threading.Lock()
         self._joins: list[list[Any]] = []
@@ -72,12 +74,12 @@ class CallScope(BaseCallback):  # type: ignore[misc]  # dspy ships no type infor
     @property
     def cancelled(self) -> bool:
         """Whether `cancel` was called."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def cancel(self) -> None:
         """Cancels the call: its tool calls in flight now, the rest as it reaches them (on the event loop)."""
         with self._lock:
-            self._cancelled.set()
+            self._cancelled = True
             for callbacks in self._joins:
                 _join(callbacks, self)
         for call in list(self._calls):
@@ -87,7 +89,7 @@ class CallScope(BaseCallback):  # type: ignore[misc]  # dspy ships no type infor
         """Makes this scope one of ``callbacks`` once it is cancelled (at once if it already is)."""
         with self._lock:
             self._joins.append(callbacks)
-            if self._cancelled.is_set():
+            if self._cancelled:
                 _join(callbacks, self)
 
     def leave(self, callbacks: list[Any]) -> None:
@@ -97,7 +99,7 @@ class CallScope(BaseCallback):  # type: ignore[misc]  # dspy ships no type infor
 
     def check(self) -> None:
         """`CallCancelled` once the call was cancelled."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise CallCancelled("the module call was cancelled")
 
     def track(self, call: Any) -> None:
@@ -142,8 +144,8 @@ def in_scope(scope: CallScope | None, *, callback: ScopeCallback = "always") -> 
       threads (a run's program finds its scope there) and ``dspy.streamify`` takes those in force when called;
     - ``"on_cancel"``: only once it is cancelled: the block's callback list (its own, shared by the ``dspy.context``
       blocks and DSPy threads inside) gets the scope then. Until then DSPy's decorated methods take their fast path:
-      with any callback in force, each binds its arguments for it (``inspect.getcallargs``), about a third of a
-      millisecond per Predict call;
+      with any callback in force, each binds its arguments for it (``inspect.getcallargs``), about 0.2 ms of a
+      Predict call of 0.7 ms;
     - ``"never"``: for a call awaited on the event loop, where the cancelled task stops at its next ``await``
       (an LM request, a tool), which is what the callback would stop."""
     if scope is None:
