@@ -18,7 +18,7 @@ from dspex_bridge._proto_loader import worker_pb as wpb
 from dspex_bridge.testing import BridgeFixture, EchoLM, add_numbers, word_count
 from dspex_bridge.worker import streaming
 from dspex_bridge.worker.modules import ModuleEntry
-from dspex_bridge.worker.tools import CallCancelled, CallScope, in_scope
+from dspex_bridge.worker.tools import CallCancelled, CallScope, ScopeCallback, in_scope
 
 QUESTION = "What is 2 plus 3?"
 
@@ -139,7 +139,8 @@ async def test_an_error_in_the_module_ends_the_stream_with_it() -> None:
 # ---- cancellation ------------------------------------------------------------------------------
 
 
-def test_a_cancelled_scope_stops_its_call_at_the_next_step() -> None:
+@pytest.mark.parametrize("callback", ["always", "on_cancel"])
+def test_a_cancelled_scope_stops_its_call_at_the_next_step(callback: ScopeCallback) -> None:
     lm = EchoLM()
     scope = CallScope()
 
@@ -149,13 +150,33 @@ def test_a_cancelled_scope_stops_its_call_at_the_next_step() -> None:
         return a + b
 
     react = dspy.ReAct("question -> answer", tools=[cancelling_tool])
-    with dspy.context(lm=lm), in_scope(scope), pytest.raises(CallCancelled):
+    with dspy.context(lm=lm), in_scope(scope, callback=callback), pytest.raises(CallCancelled):
         react(question=QUESTION)
     # The tool ran in the first step; nothing after it reached the LM.
     assert len(lm.requests) == 1
     # Outside the scope, the same module runs to its end.
     with dspy.context(lm=lm):
         assert react(question=QUESTION).answer.startswith("Echo:")
+
+
+def test_a_scope_joins_the_callbacks_on_cancel_only_once_cancelled() -> None:
+    scope = CallScope()
+    with in_scope(scope, callback="on_cancel"):
+        # No callback in force until the cancel: DSPy's decorated calls take their fast path.
+        assert not any(callback is scope for callback in dspy.settings.callbacks)
+        with dspy.context(lm=EchoLM()):  # a nested context (as a call's own settings) shares the list
+            scope.cancel()
+            assert any(callback is scope for callback in dspy.settings.callbacks)
+    assert not any(callback is scope for callback in dspy.settings.callbacks)
+
+
+def test_a_scope_cancelled_before_its_call_stops_it_at_once() -> None:
+    lm = EchoLM()
+    scope = CallScope()
+    scope.cancel()
+    with dspy.context(lm=lm), in_scope(scope, callback="on_cancel"), pytest.raises(CallCancelled):
+        dspy.Predict("question -> answer")(question=QUESTION)
+    assert lm.requests == []
 
 
 async def test_closing_a_stream_cancels_its_call() -> None:

@@ -191,7 +191,8 @@ def run(
     default) and the call's ``settings``, as part of ``scope`` when given (blocking: the LM
     is called)."""
     overrides: dict[str, Any] = {"lm": lm} if adapter is None else {"lm": lm, "adapter": adapter}
-    with dspy.context(**overrides), in_scope(scope):
+    # The scope joins the callbacks only if cancelled: DSPy's callback machinery costs every call otherwise.
+    with dspy.context(**overrides), in_scope(scope, callback="on_cancel"):
         return call(entry.module, settings, inputs)
 
 
@@ -215,7 +216,7 @@ async def arun(
     """`run` on the event loop, through DSPy's async path (``acall``): for a call `runs_on_loop` allows. Cancelled,
     its task stops at its next ``await`` (`tools.in_scope`)."""
     overrides: dict[str, Any] = {"lm": lm} if adapter is None else {"lm": lm, "adapter": adapter}
-    with dspy.context(**overrides), in_scope(scope, as_callback=False):
+    with dspy.context(**overrides), in_scope(scope, callback="never"):
         return await acall(entry.module, settings, inputs)
 
 
