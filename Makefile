@@ -21,7 +21,7 @@ GENERATE_PROTO = $(VENV_PY) python/tools/generate_proto.py --protos $(PROTO_ROOT
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | \
 	$(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: demo test setup proto proto-check rust-checks python-lint python-tests packaging python-bench bench bench-baseline
+.PHONY: demo test setup proto proto-check rust-checks python-lint python-tests packaging python-bench bench bench-baseline bench-watch
 
 demo: setup
 	$(CARGO) run --example qa
@@ -99,6 +99,13 @@ python-bench: setup
 	$(CARGO) build --release --example bridge_fixture
 	DSPEX_BRIDGE_FIXTURE=$(TARGET_DIR)/release/examples/bridge_fixture $(VENV_PY) python/benchmarks/bench_bridge.py
 
+# Python watchers of a Rust writer (50 watchers; flat out, then paced at 1,000 writes a second;
+# each way unshared and sharing a stream), against the release fixture; prints JSON.
+bench-watch: setup
+	$(CARGO) build --release --example bridge_fixture
+	DSPEX_BRIDGE_FIXTURE=$(TARGET_DIR)/release/examples/bridge_fixture $(VENV_PY) python/benchmarks/bench_watch.py \
+	  --watchers 50 --pause-us 1000 --paced-updates 2000
+
 bench: setup
 	$(CARGO) bench --bench variables
 	$(CARGO) bench --bench bridge
@@ -106,6 +113,7 @@ bench: setup
 	$(CARGO) bench --bench tools
 	$(CARGO) bench --bench worker_start
 	$(CARGO) bench --features redis --bench redis
+	@$(MAKE) --no-print-directory bench-watch
 	@$(MAKE) --no-print-directory bench-baseline
 
 # The peer baseline: DSPy Predict in Python, from Rust through PyO3 (embedding the venv's
