@@ -8,10 +8,10 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{kill9, seen_gone};
 use dspex::{Error, Lm, PoolConfig, Prediction, ReAct, Tool};
 use serde::Deserialize;
 
@@ -32,26 +32,6 @@ enum Kill {
     InTool,
     /// This long after two concurrent calls were sent.
     After(Duration),
-}
-
-fn kill9(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
-/// Waits until the pool no longer lists `pid` among the workers that serve.
-async fn seen_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while dspex::worker_pids().await.contains(&pid) {
-        assert!(
-            Instant::now() < deadline,
-            "the pool never saw worker {pid} exit"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// The one worker's pid, once it serves.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::temperature_seen;
+use common::{alive, kill9, parent_of, seen_gone, temperature_seen};
 use dspex::{Context, Error, Lm, PoolConfig, Predict, VarOptions, VarType};
 
 /// Count the numbers.
@@ -20,47 +20,6 @@ struct Count {
     total: u16,
     #[output]
     label: String,
-}
-
-fn kill9(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
-/// True while `pid` is a live (not zombie) process.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        })
-        .unwrap_or(false)
-}
-
-/// The parent of `pid` (`/proc/<pid>/stat`'s ppid), while it runs.
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// Waits until the pool no longer lists `pid` among the workers that serve.
-async fn seen_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while dspex::worker_pids().await.contains(&pid) {
-        assert!(
-            Instant::now() < deadline,
-            "the pool never saw worker {pid} exit"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::kill9;
 use dspex::{Context, Error, Lm, PoolConfig, Predict, VarOptions, VarType};
 
 /// How many starts in a row may fail in these scenarios.
@@ -88,14 +91,6 @@ fn run_child(name: &str, python: &Path, start: Start) {
         "{name} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn kill9(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
 }
 
 /// What every call gets once the pool gave worker 0 up.

@@ -5,35 +5,12 @@
 //! pool is per process, and killing workers must not disturb other tests' calls. How fast
 //! they start is measured by `benches/worker_start.rs`, not asserted here.)
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{alive, kill9, parent_of};
 use dspex::{Context, Error, Lm, Module, PoolConfig, Predict};
-
-fn kill9(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
-/// The fields of `/proc/<pid>/stat` after the command name: state, ppid, ...
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit(')').next()?;
-    Some(rest.split_whitespace().map(str::to_owned).collect())
-}
-
-fn parent_of(pid: u32) -> u32 {
-    let fields = stat_fields(pid).expect("the worker runs");
-    fields[1].parse().expect("a ppid")
-}
-
-/// True while `pid` is a live (not zombie) process.
-fn alive(pid: u32) -> bool {
-    stat_fields(pid).is_some_and(|f| !f[0].starts_with('Z') && !f[0].starts_with('X'))
-}
 
 fn command_line(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -91,10 +68,10 @@ async fn four_forked_workers_and_their_fork_server_are_replaced_when_killed() ->
     println!("pool of 4 serving after {:?}", started.elapsed());
 
     // One fork server, parent of all four, that imported DSPy; not this process.
-    let fork_server = parent_of(pids[0]);
+    let fork_server = parent_of(pids[0]).expect("a worker that serves");
     assert_ne!(fork_server, std::process::id());
     assert!(
-        pids.iter().all(|p| parent_of(*p) == fork_server),
+        pids.iter().all(|p| parent_of(*p) == Some(fork_server)),
         "{pids:?}"
     );
     assert!(
@@ -130,7 +107,10 @@ async fn four_forked_workers_and_their_fork_server_are_replaced_when_killed() ->
         at.elapsed()
     );
     let now = serving(4, &[killed]).await;
-    assert!(now.iter().all(|p| parent_of(*p) == fork_server), "{now:?}");
+    assert!(
+        now.iter().all(|p| parent_of(*p) == Some(fork_server)),
+        "{now:?}"
+    );
 
     // The fork server killed: its workers die with it, and a new one forks their
     // replacements.
@@ -151,10 +131,10 @@ async fn four_forked_workers_and_their_fork_server_are_replaced_when_killed() ->
         );
     }
     let replaced = serving(4, &now).await;
-    let new_server = parent_of(replaced[0]);
+    let new_server = parent_of(replaced[0]).expect("a worker that serves");
     assert_ne!(new_server, fork_server);
     assert!(
-        replaced.iter().all(|p| parent_of(*p) == new_server),
+        replaced.iter().all(|p| parent_of(*p) == Some(new_server)),
         "{replaced:?}"
     );
     Ok(())

@@ -65,3 +65,41 @@ pub fn run_python_with(ctx: &Context, script: &str, env: &[(&str, &str)]) -> Str
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// SIGKILLs `pid` (a worker, or the process that holds them).
+pub fn kill9(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (state, ppid, ...), while it runs.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit(')').next()?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// True while `pid` is a live (not zombie) process.
+pub fn alive(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| !f[0].starts_with('Z') && !f[0].starts_with('X'))
+}
+
+/// The parent of `pid`, while it runs.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// Waits (at most 10 s) until the pool no longer lists `pid` among the workers that serve.
+pub async fn seen_gone(pid: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while dspex::worker_pids().await.contains(&pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool never saw worker {pid} exit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
