@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Final, Self, cast
 import grpc
 import grpc.aio
 
-from .errors import BridgeUnavailableError, VariableNotFoundError, from_rpc_error
-from .watch import VariableUpdate, WatchItem, WatchLagged, _DoneCall, decode_event
+from .errors import VariableNotFoundError, from_rpc_error
+from .watch import Liveness, VariableUpdate, WatchItem, WatchLagged, _DoneCall, decode_event
 
 if TYPE_CHECKING:
     from .session_context import SessionContext
@@ -67,9 +67,6 @@ class _Hub:
         self.key = key
         self.members: set[SharedVariableWatch] = set()
         self.call = session._watch_call((), False, heartbeat_ms)
-        self.last_message = time.monotonic()
-        self.last_heartbeat: float | None = None
-        self.heartbeats = 0
         self.ended = False
         self.error: Exception | None = None
         self.task = asyncio.ensure_future(self._read())
@@ -81,14 +78,11 @@ class _Hub:
                 if message is grpc.aio.EOF:
                     break
                 now = time.monotonic()
-                self.last_message = now
                 item = decode_event(message)
-                if item is None:
-                    self.last_heartbeat = now
-                    self.heartbeats += 1
-                    continue
                 for member in tuple(self.members):
-                    member._push(item)
+                    member._heard(now, item is None)
+                    if item is not None:
+                        member._push(item)
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.CANCELLED:
                 self.error = from_rpc_error(error)
@@ -122,7 +116,7 @@ class _Hub:
                 self.error = from_rpc_error(cast(grpc.RpcError, done))
 
 
-class SharedVariableWatch:
+class SharedVariableWatch(Liveness):
     """An asyncio watch iterator on a shared stream (see the module): the items, methods and attributes of
     `dspex_bridge.watch.VariableWatch`."""
 
@@ -135,13 +129,9 @@ class SharedVariableWatch:
         heartbeat_ms: int,
         stale_after: float | None,
     ) -> None:
+        super().__init__(session.session_id, heartbeat_ms, stale_after)
         self._hub = hub
         self._session = session
-        self.session_id = session.session_id
-        self.heartbeat_ms = heartbeat_ms
-        self.stale_after = stale_after
-        self.started = time.monotonic()
-        self.closed = False
         self._keys = names
         self._names: frozenset[str] | None = None
         """The watched variables' names (``None``: every variable), once the keys (names or ids) are resolved."""
@@ -152,7 +142,6 @@ class SharedVariableWatch:
         self._lagged = False
         self._last_version: dict[str, int] = {}
         self._waiter: asyncio.Future[None] | None = None
-        self._stale = False
 
     # ---- what the hub calls -------------------------------------------------------------------
 
@@ -185,35 +174,6 @@ class SharedVariableWatch:
             waiter.set_result(None)
 
     # ---- the watch ------------------------------------------------------------------------------
-
-    @property
-    def last_message(self) -> float:
-        """``time.monotonic()`` when the shared stream last received a message (update, lag or heartbeat)."""
-        return max(self._hub.last_message, self.started)
-
-    @property
-    def last_heartbeat(self) -> float | None:
-        return self._hub.last_heartbeat
-
-    @property
-    def heartbeats(self) -> int:
-        return self._hub.heartbeats
-
-    @property
-    def stale_timeout(self) -> float | None:
-        if self.stale_after is None:
-            return None
-        return self.stale_after * self.heartbeat_ms / 1000.0
-
-    def is_stale(self, periods: float | None = None) -> bool:
-        """Whether nothing arrived for ``periods`` heartbeat periods (default ``stale_after``, else 3)."""
-        if periods is None:
-            periods = self.stale_after if self.stale_after is not None else 3.0
-        return time.monotonic() - self.last_message >= periods * self.heartbeat_ms / 1000.0
-
-    @property
-    def live(self) -> bool:
-        return not self.closed and not self._hub.ended and not self.is_stale()
 
     def done(self) -> bool:
         return self._hub.ended
@@ -307,19 +267,14 @@ class SharedVariableWatch:
             if timeout is None:
                 await self._waiter
                 return
-            remaining = max(0.0, timeout - (time.monotonic() - self.last_message))
             try:
-                async with asyncio.timeout(remaining):
+                async with asyncio.timeout(self._remaining(timeout)):
                     await self._waiter
             except TimeoutError:
                 if self.is_stale():
                     self._stale = True
                     await self.aclose()
-                    raise BridgeUnavailableError(
-                        f"the watch stream of session `{self.session_id}` is silent: nothing for "
-                        f"{self.stale_after} heartbeat periods of {self.heartbeat_ms} ms",
-                        "unavailable",
-                    ) from None
+                    raise self._stale_error() from None
         finally:
             self._waiter = None
 

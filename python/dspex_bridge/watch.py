@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeAlias, cast
@@ -100,13 +99,11 @@ def decode_event(event: Any) -> WatchItem | None:
     return None
 
 
-class _WatchState:
-    """What both iterators share: liveness bookkeeping, decoding, the stale error."""
+class Liveness:
+    """What every watch iterator tracks of its stream (its own, or a shared one): when a message last came, the
+    heartbeats, and whether it went silent. ``done()`` says whether the stream has ended."""
 
-    def __init__(self, call: Any, session_id: str, heartbeat_ms: int, stale_after: float | None) -> None:
-        self._call = call
-        self.done: Callable[[], bool] = call.done
-        """Whether the call has ended (cancelled, failed, or finished by the bridge)."""
+    def __init__(self, session_id: str, heartbeat_ms: int, stale_after: float | None) -> None:
         self.session_id = session_id
         self.heartbeat_ms = heartbeat_ms
         self.stale_after = stale_after
@@ -119,6 +116,17 @@ class _WatchState:
         """How many heartbeats arrived (and were consumed)."""
         self.closed = False
         self._stale = False
+
+    def done(self) -> bool:
+        """Whether the stream has ended (cancelled, failed, or finished by the bridge)."""
+        raise NotImplementedError
+
+    def _heard(self, now: float, heartbeat: bool) -> None:
+        """A message arrived at ``now`` (``time.monotonic()``): a heartbeat, or an item."""
+        self.last_message = now
+        if heartbeat:
+            self.last_heartbeat = now
+            self.heartbeats += 1
 
     @property
     def stale_timeout(self) -> float | None:
@@ -140,15 +148,6 @@ class _WatchState:
         ended, nor been closed, and it is not stale (`is_stale`)."""
         return not self.closed and not self.done() and not self.is_stale()
 
-    def _receive(self, message: Any) -> WatchItem | None:
-        now = time.monotonic()
-        self.last_message = now
-        item = decode_event(message)
-        if item is None:
-            self.last_heartbeat = now
-            self.heartbeats += 1
-        return item
-
     def _remaining(self, timeout: float) -> float:
         """Seconds until ``timeout`` seconds of silence are reached (0.0: reached)."""
         return max(0.0, timeout - (time.monotonic() - self.last_message))
@@ -159,6 +158,23 @@ class _WatchState:
             f"{self.stale_after} heartbeat periods of {self.heartbeat_ms} ms",
             "unavailable",
         )
+
+
+class _WatchState(Liveness):
+    """What both iterators of a stream of their own share: the call, decoding, the call's failure."""
+
+    def __init__(self, call: Any, session_id: str, heartbeat_ms: int, stale_after: float | None) -> None:
+        super().__init__(session_id, heartbeat_ms, stale_after)
+        self._call = call
+
+    def done(self) -> bool:
+        done: bool = self._call.done()
+        return done
+
+    def _receive(self, message: Any) -> WatchItem | None:
+        item = decode_event(message)
+        self._heard(time.monotonic(), item is None)
+        return item
 
     def _failure(self, error: grpc.RpcError | None) -> Exception | None:
         """The exception to raise for a failed call (``None``: cancelled without a status);

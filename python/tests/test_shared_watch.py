@@ -11,7 +11,14 @@ import grpc.aio
 import pytest
 from test_watch import eventually, next_update, watchers
 
-from dspex_bridge import SessionContext, VariableNotFoundError, VariableUpdate, WatchItem, WatchLagged
+from dspex_bridge import (
+    BridgeUnavailableError,
+    SessionContext,
+    VariableNotFoundError,
+    VariableUpdate,
+    WatchItem,
+    WatchLagged,
+)
 from dspex_bridge.shared_watch import QUEUE_LIMIT, SharedVariableWatch
 from dspex_bridge.testing import BridgeFixture
 
@@ -126,3 +133,18 @@ async def test_a_shared_watch_of_an_unknown_variable_is_refused(session: Session
     with pytest.raises(VariableNotFoundError, match="nope"):
         await watch.ready()
     await watch.aclose()
+
+
+async def test_a_silent_shared_watch_goes_stale_and_leaves_the_stream(
+    session: SessionContext, bridge: BridgeFixture
+) -> None:
+    sid = session.session_id
+    await session.register_variable("x", "integer", 0)
+    # Heartbeats every second, but silence is tolerated for 0.05 periods only (50 ms).
+    watch = session.watch_variables(["x"], heartbeat_ms=1000, stale_after=0.05, shared=True)
+    await watch.ready()
+    assert watch.live
+    with pytest.raises(BridgeUnavailableError, match="silent"):
+        await asyncio.wait_for(watch.__anext__(), 5.0)
+    assert watch.closed and not watch.live
+    await eventually(on_bridge(bridge, sid, 0))
