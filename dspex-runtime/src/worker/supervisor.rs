@@ -74,9 +74,19 @@ pub(crate) async fn supervise(
         let served_since = tokio::time::Instant::now();
         let reason = watch_worker(policy, &slot, &live, &mut child).await;
         // The worker is being replaced (it may be gone already): the next generation starts
-        // once it has exited.
+        // once it has exited, or once a kill took too long to be confirmed (a forked worker's
+        // exit is reported by its fork server, which may itself be stuck).
         child.start_kill();
-        child.wait().await;
+        if tokio::time::timeout(KILL_CONFIRMED_WITHIN, child.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                worker = slot.id,
+                pid = live.pid,
+                "the worker's exit was not confirmed"
+            );
+        }
         // Callers waiting for this worker's exit may all be gone; nothing to tell then.
         let _ = exited_tx.send(true);
         slot.mark_starting(generation);
@@ -94,6 +104,9 @@ pub(crate) async fn supervise(
         }
     }
 }
+
+/// How long the supervisor waits for a killed worker's exit before it starts the next one.
+const KILL_CONFIRMED_WITHIN: Duration = Duration::from_secs(5);
 
 /// How long a worker must have served not to count as dying as soon as it serves.
 const SERVED_LONG_ENOUGH: Duration = Duration::from_secs(1);
