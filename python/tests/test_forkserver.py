@@ -25,9 +25,9 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 
 class ForkServerProcess:
-    def __init__(self) -> None:
+    def __init__(self, **extra_env: str) -> None:
         self.token = secrets.token_hex(8)
-        env = {**os.environ, "DSPEX_BRIDGE_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "DSPEX_BRIDGE_TOKEN": self.token, "PYTHONUNBUFFERED": "1", **extra_env}
         env.pop("DSPEX_BRIDGE_ADDRESS", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dspex_bridge.worker.forkserver", "--parent-pid", str(os.getpid())],
@@ -65,6 +65,10 @@ def server() -> Iterator[ForkServerProcess]:
     yield server
     server.process.kill()
     server.process.wait()
+
+
+def allowed_cpus(pid: int) -> set[int]:
+    return os.sched_getaffinity(pid)
 
 
 def alive(pid: int) -> bool:
@@ -122,3 +126,26 @@ def test_its_workers_die_with_it(server: ForkServerProcess) -> None:
     while alive(fields["pid"]):
         assert time.monotonic() < deadline, "a worker outlived its fork server"
         time.sleep(0.02)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two CPUs")
+@pytest.mark.parametrize("pin", ["1", "0"])
+def test_each_worker_keeps_to_one_cpu_unless_told_not_to(pin: str) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    server = ForkServerProcess(DSPEX_WORKER_PIN=pin)
+    try:
+        for worker_id in (0, 1):
+            server.request({"start": worker_id, "worker_id": worker_id})
+        pids = {}
+        for _ in range(2):
+            _, fields = server.event()
+            pids[fields["worker_id"]] = fields["pid"]
+        if pin == "1":
+            assert allowed_cpus(pids[0]) == {cpus[0]}
+            assert allowed_cpus(pids[1]) == {cpus[1 % len(cpus)]}
+        else:
+            assert allowed_cpus(pids[0]) == allowed_cpus(pids[1]) == set(cpus)
+        assert allowed_cpus(server.process.pid) == set(cpus), "the fork server itself is not pinned"
+    finally:
+        server.process.kill()
+        server.process.wait()

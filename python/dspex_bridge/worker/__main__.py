@@ -11,8 +11,9 @@ to read bound variables when a call does not carry their values), ``DSPEX_WORKER
 (``0`` turns off the read cache: by default each session's variables are read through a
 `SessionContext` with ``cache=True``, kept coherent by a watch stream, so the reads before a
 call cost microseconds; a write elsewhere is seen by them within milliseconds, not at once),
-and ``DSPEX_WORKER_LOG`` (the log level, default INFO; the API key of a model LM is never
-logged).
+``DSPEX_WORKER_LOG`` (the log level, default INFO; the API key of a model LM is never
+logged), and ``DSPEX_WORKER_PIN`` (``0``: the worker's threads may run on any CPU; by default, on Linux,
+worker ``N`` keeps to the ``N``-th CPU it may use, see `process.pin_to_one_cpu`).
 
 Start-up: dies with its parent, turns DSPy's caches and history off, serves on an
 OS-assigned port, then prints its readiness line (see `dspex_bridge.worker.server`). Logs go
@@ -35,7 +36,7 @@ from ..session_context import TOKEN_ENV
 from .config import read_config
 from .dspy_setup import configure_dspy
 from .logs import setup_logging
-from .process import die_with_parent
+from .process import die_with_parent, pin_to_one_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     setup_logging(config.worker_id, config.log_level)
     # Before anything slow: an orphan must not spend seconds importing DSPy.
     die_with_parent(config.parent_pid if config.parent_pid is not None else os.getppid())
+    pin_to_one_cpu(config.worker_id, os.environ)
     if not config.token:
         logger.error("%s is not set: the worker refuses to serve without the bridge token", TOKEN_ENV)
         raise SystemExit(2)

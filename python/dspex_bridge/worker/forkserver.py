@@ -47,7 +47,7 @@ from typing import Any, Final, NoReturn
 from .config import LOG_ENV, read_config
 from .dspy_setup import configure_dspy
 from .logs import setup_logging
-from .process import die_with_parent
+from .process import die_with_parent, pin_to_one_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +175,7 @@ class ForkServer:
         config = read_config(["--worker-id", str(worker_id), "--parent-pid", str(os.getppid())], os.environ)
         setup_logging(config.worker_id, config.log_level)
         die_with_parent(os.getppid())
+        pin_to_one_cpu(worker_id, os.environ)
 
         from .server import ready_line, serve
 
