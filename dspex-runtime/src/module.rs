@@ -270,10 +270,7 @@ impl Module {
         let response = self
             .inner
             .pool
-            .rpc(self.inner.slot, &self.inner.id, |mut c| {
-                let req = req.clone();
-                async move { c.call_module(req).await }
-            })
+            .call_module(self.inner.slot, &self.inner.id, &req)
             .await?;
         Prediction::from_pb(response)
     }

@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::lines::{READY, forward_stderr};
+use super::lines::{READY, WorkerReady, forward_stderr};
 
 const SERVER_READY: &str = "DSPEX_FORK_SERVER_READY ";
 const EXITED: &str = "DSPEX_WORKER_EXITED ";
@@ -31,11 +31,11 @@ const EXITED: &str = "DSPEX_WORKER_EXITED ";
 /// `SIGKILL`: what a worker being replaced gets.
 const SIGKILL: i32 = 9;
 
-/// A worker's readiness, as the fork server relays it.
+/// A worker's readiness, as the fork server relays it: the worker's, and which start it answers.
 #[derive(Deserialize)]
 struct Ready {
-    port: u16,
-    pid: u32,
+    #[serde(flatten)]
+    worker: WorkerReady,
     start: u64,
 }
 
@@ -47,8 +47,8 @@ struct Exited {
     status: String,
 }
 
-/// A forked worker that serves: its port, pid, and how it will have exited.
-type Forked = (u16, u32, watch::Receiver<Option<String>>);
+/// A forked worker that serves: its readiness, and how it will have exited.
+type Forked = (WorkerReady, watch::Receiver<Option<String>>);
 
 /// A running fork server.
 pub(crate) struct ForkServer {
@@ -174,12 +174,12 @@ impl ForkServer {
     }
 
     /// Forks worker `worker_id` and waits for its readiness (at most `timeout`): the worker,
-    /// its port and its pid.
+    /// and its readiness.
     pub(crate) async fn fork(
         self: &Arc<Self>,
         worker_id: usize,
         timeout: Duration,
-    ) -> Result<(ForkedWorker, u16, u32)> {
+    ) -> Result<(ForkedWorker, WorkerReady)> {
         let failed = |message: String| Error::Python { message };
         let start = self.next_start.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -194,7 +194,7 @@ impl ForkServer {
             "{{\"start\": {start}, \"worker_id\": {worker_id}}}"
         ));
         let answer = tokio::time::timeout(timeout, rx).await;
-        let (port, pid, exited) = match answer {
+        let (ready, exited) = match answer {
             Ok(Ok(Ok(ready))) => ready,
             Ok(Ok(Err(status))) => {
                 return Err(failed(format!(
@@ -216,20 +216,26 @@ impl ForkServer {
             }
         };
         let worker = ForkedWorker {
-            pid,
+            pid: ready.pid,
             exited,
             server: self.clone(),
         };
-        Ok((worker, port, pid))
+        Ok((worker, ready))
     }
 
-    fn ready(&self, ready: Ready) {
-        let waiting = self.pending.lock().remove(&ready.start);
+    fn ready(
+        &self,
+        Ready {
+            worker: ready,
+            start,
+        }: Ready,
+    ) {
+        let waiting = self.pending.lock().remove(&start);
         // Its exit watch is registered here, before its exit can be read: a worker writes
         // its readiness before it can exit, and the events are read in order.
         let (exit_tx, exited) = watch::channel(None);
         self.exits.lock().insert(ready.pid, exit_tx);
-        let taken = waiting.is_some_and(|tx| tx.send(Ok((ready.port, ready.pid, exited))).is_ok());
+        let taken = waiting.is_some_and(|tx| tx.send(Ok((ready.clone(), exited))).is_ok());
         if !taken {
             self.exits.lock().remove(&ready.pid);
             tracing::warn!(

@@ -13,9 +13,10 @@
 //!
 //! Dependencies go one way: `pool` (calls) and `supervisor` (lifecycle) both use `slot`
 //! (shared state), `process` (starting a worker, forked by `fork_server` or not; both read
-//! `lines`), `restore` (what a new worker must hold) and `client` (the connection); the
-//! supervisor never sees the pool.
+//! `lines`), `restore` (what a new worker must hold), `client` (the gRPC connection) and
+//! `call_socket` (the leaner lane module calls take); the supervisor never sees the pool.
 
+mod call_socket;
 mod client;
 mod fork_server;
 mod lines;

@@ -10,6 +10,7 @@ use dspex_core::{Error, Result};
 use tokio::sync::OnceCell;
 use tonic::metadata::MetadataValue;
 
+use super::call_socket::Outcome;
 use super::client::{Client, Token, worker_error};
 use super::pb;
 use super::process::Spawner;
@@ -180,14 +181,7 @@ impl Pool {
         let status = match result {
             Ok(Ok(response)) => return Ok(response.into_inner()),
             Ok(Err(status)) => status,
-            Err(_) => {
-                return Err(Attempt::Failed(Error::Python {
-                    message: format!(
-                        "call to module `{module}` timed out after {:?}",
-                        self.config.call_timeout
-                    ),
-                }));
-            }
+            Err(_) => return Err(Attempt::Failed(self.timed_out(module))),
         };
         if never_sent(&status) {
             // The worker's port refuses connections: it is gone, and the call never left.
@@ -199,6 +193,67 @@ impl Pool {
             return Err(Attempt::Failed(self.crashed(slot, module)));
         }
         Err(Attempt::Failed(worker_error(status)))
+    }
+
+    fn timed_out(&self, module: &str) -> Error {
+        Error::Python {
+            message: format!(
+                "call to module `{module}` timed out after {:?}",
+                self.config.call_timeout
+            ),
+        }
+    }
+
+    /// Calls a module: on its worker's call socket when it has one with a connection free,
+    /// else by gRPC ([`rpc`](Self::rpc)). A call the socket provably did not deliver goes by
+    /// gRPC (which tells a worker that is gone, and sends again as `rpc` does); one whose
+    /// answer did not come is never sent again.
+    pub(crate) async fn call_module(
+        &self,
+        slot: usize,
+        module: &str,
+        req: &pb::CallModuleRequest,
+    ) -> Result<pb::CallModuleResponse> {
+        let live = self.ready(slot).await?;
+        let exited = *live.exited.borrow();
+        if let (false, Some(calls)) = (exited, &live.calls) {
+            let outcome =
+                tokio::time::timeout(self.config.call_timeout, calls.call(req, &live.client))
+                    .await
+                    .map_err(|_| self.timed_out(module))??;
+            match outcome {
+                Outcome::Answered(response) => return Ok(response),
+                Outcome::Refused(status) => return Err(worker_error(status)),
+                Outcome::Lost(error) => return Err(self.lost(slot, module, &live, &error).await),
+                Outcome::Busy => {}
+                Outcome::NotSent(error) => {
+                    tracing::debug!(worker = slot, %error, "the call socket did not take a call: by gRPC");
+                }
+            }
+        }
+        self.rpc(slot, module, |mut c| {
+            let req = req.clone();
+            async move { c.call_module(req).await }
+        })
+        .await
+    }
+
+    /// The error for a call to `module` written to `live`'s call socket whose answer did not
+    /// come: a crash (and a restart) when the worker exits meanwhile, else the broken
+    /// connection (the worker lives on; the call may have run).
+    async fn lost(&self, slot: usize, module: &str, live: &Live, error: &std::io::Error) -> Error {
+        if exits_within(live, LOST_CALL_EXIT_WAIT).await {
+            if let Ok(s) = self.slot(slot) {
+                s.report_failure(live.generation);
+            }
+            return self.crashed(slot, module);
+        }
+        Error::Python {
+            message: format!(
+                "the call to module `{module}` lost its connection to worker {slot}, which still \
+                 runs (the call may have run): {error}"
+            ),
+        }
     }
 
     /// The error for a stream from `slot`'s worker that failed after it opened: a crash
@@ -368,14 +423,27 @@ async fn died(live: &Live, status: &tonic::Status) -> bool {
     if std::error::Error::source(status).is_none() {
         return false;
     }
+    // The connection broke while the process has not been reaped yet: a killed process
+    // closes its sockets a moment before its exit is seen, so give it that moment.
+    exits_within(live, Duration::from_millis(500)).await
+        || status.code() == tonic::Code::Unavailable
+}
+
+/// How long a call whose call-socket connection broke waits to see its worker exit: a
+/// worker closes a connection during a call only when it dies (its own refusals come as
+/// answers first), so this is only the time its exit takes to be seen.
+const LOST_CALL_EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether `live`'s worker has exited, or does within `wait`.
+async fn exits_within(live: &Live, wait: Duration) -> bool {
     if *live.exited.borrow() {
         return true;
     }
-    // The connection broke while the process has not been reaped yet: a killed process
-    // closes its sockets a moment before its exit is seen, so give it that moment.
     let mut exited = live.exited.clone();
-    let gone = tokio::time::timeout(Duration::from_millis(500), exited.wait_for(|e| *e)).await;
-    matches!(gone, Ok(Ok(_))) || status.code() == tonic::Code::Unavailable
+    matches!(
+        tokio::time::timeout(wait, exited.wait_for(|e| *e)).await,
+        Ok(Ok(_))
+    )
 }
 
 /// Whether a failed call provably never left this process: the channel had to open a new

@@ -14,9 +14,10 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 
+use super::call_socket::CallSocket;
 use super::client::Token;
 use super::fork_server::{ForkServer, ForkedWorker};
-use super::lines::{READY, forward_stderr};
+use super::lines::{READY, WorkerReady, forward_stderr};
 use super::pb::worker_client::WorkerClient;
 use super::slot::Live;
 use crate::bridge::{BridgeEndpoint, MAX_MESSAGE_BYTES_ENV};
@@ -75,11 +76,10 @@ impl WorkerProcess {
     }
 }
 
-/// A started worker, serving on `port`.
+/// A started worker, and what it said when it was ready.
 struct Started {
     process: WorkerProcess,
-    port: u16,
-    pid: u32,
+    ready: WorkerReady,
 }
 
 /// The largest header block a worker's answer may have. A status travels in headers, and
@@ -101,7 +101,7 @@ impl Spawner {
             spawn(self, slot).await?
         };
         let python_error = |message: String| Error::Python { message };
-        let channel = Channel::from_shared(format!("http://127.0.0.1:{}", spawned.port))
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{}", spawned.ready.port))
             .map_err(|e| python_error(format!("bad worker address: {e}")))?
             .tcp_nodelay(true)
             .http2_max_header_list_size(MAX_WORKER_HEADER_BYTES)
@@ -112,10 +112,20 @@ impl Spawner {
             .max_decoding_message_size(self.max_message_size)
             .max_encoding_message_size(self.max_message_size);
         let (_, never) = watch::channel(false);
+        let ready = spawned.ready;
+        let calls = ready.calls.map(|path| {
+            Arc::new(CallSocket::new(
+                path,
+                self.bridge.token.clone(),
+                ready.call_threads,
+                self.max_message_size,
+            ))
+        });
         let live = Live {
             generation,
             client,
-            pid: spawned.pid,
+            calls,
+            pid: ready.pid,
             exited: never,
         };
         Ok((spawned.process, live))
@@ -140,11 +150,10 @@ impl Spawner {
                 }
             }
         };
-        let (worker, port, pid) = server.fork(slot, self.start_timeout).await?;
+        let (worker, ready) = server.fork(slot, self.start_timeout).await?;
         Ok(Started {
             process: WorkerProcess::Forked(worker),
-            port,
-            pid,
+            ready,
         })
     }
 
@@ -186,7 +195,6 @@ async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Started> {
                 python.display()
             ),
         })?;
-    let pid = child.id().unwrap_or_default();
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(Error::Python {
             message: format!("worker {worker_id}: no stdout/stderr pipes"),
@@ -197,14 +205,14 @@ async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Started> {
     let ready = async {
         while let Some(line) = lines.next_line().await.ok().flatten() {
             if let Some(json) = line.strip_prefix(READY) {
-                return port_of(json);
+                return WorkerReady::parse(json);
             }
             tracing::info!(worker = worker_id, stream = "stdout", "{line}");
         }
         None
     };
-    let port = match tokio::time::timeout(timeout, ready).await {
-        Ok(Some(port)) => port,
+    let ready = match tokio::time::timeout(timeout, ready).await {
+        Ok(Some(ready)) => ready,
         Ok(None) => {
             let status = child.wait().await.ok();
             return Err(Error::Python {
@@ -227,12 +235,6 @@ async fn spawn(spawner: &Spawner, worker_id: usize) -> Result<Started> {
     });
     Ok(Started {
         process: WorkerProcess::Own(child),
-        port,
-        pid,
+        ready,
     })
-}
-
-fn port_of(json: &str) -> Option<u16> {
-    let v: serde_json::Value = serde_json::from_str(json).ok()?;
-    v.get("port")?.as_u64().and_then(|p| u16::try_from(p).ok())
 }

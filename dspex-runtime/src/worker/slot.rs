@@ -6,12 +6,15 @@ use std::sync::Arc;
 use dspex_core::Error;
 use tokio::sync::{Notify, watch};
 
+use super::call_socket::CallSocket;
 use super::client::Client;
 
 /// A worker that serves, as callers see it.
 pub(crate) struct Live {
     pub(crate) generation: u64,
     pub(crate) client: Client,
+    /// Its call socket, where module calls go first (`None`: gRPC only).
+    pub(crate) calls: Option<Arc<CallSocket>>,
     pub(crate) pid: u32,
     /// Becomes true when the process has exited.
     pub(crate) exited: watch::Receiver<bool>,

@@ -87,6 +87,9 @@ pub(crate) async fn supervise(
                 "the worker's exit was not confirmed"
             );
         }
+        if let Some(calls) = &live.calls {
+            calls.remove_leftovers();
+        }
         // Callers waiting for this worker's exit may all be gone; nothing to tell then.
         let _ = exited_tx.send(true);
         slot.mark_starting(generation);

@@ -711,6 +711,148 @@ class HealthResponse(_message.Message):
 Global___HealthResponse: _TypeAlias = HealthResponse  # noqa: Y015
 
 @_typing.final
+class CallFrame(_message.Message):
+    """---- The call socket ----------------------------------------------------------------------
+
+    A leaner lane than gRPC for CallModule between the runtime and its own workers: a Unix
+    socket whose path the worker gives in its readiness line (`calls`), served by threads that
+    run each call where they read it. Each frame is its length (4 bytes, little endian), then
+    one message: the runtime writes CallFrames, the worker answers each with a CallAnswer. A
+    connection carries one call at a time. Its first frame is a `hello` with the bridge token,
+    which the worker answers with an empty CallAnswer (call_id 0) before any call is sent: a
+    call whose connection failed before that provably never reached the worker.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    HELLO_FIELD_NUMBER: _builtins.int
+    CALL_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.int
+    """The call's id, unique in the runtime's process (what CancelCall names); 0 for `hello`."""
+    hello: _builtins.str
+    """The bridge token."""
+    @_builtins.property
+    def call(self) -> Global___CallModuleRequest: ...
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.int = ...,
+        hello: _builtins.str = ...,
+        call: Global___CallModuleRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "frame", b"frame", "hello", b"hello"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "call_id", b"call_id", "frame", b"frame", "hello", b"hello"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_frame: _TypeAlias = _typing.Literal["hello", "call"]  # noqa: Y015
+    _WhichOneofArgType_frame: _TypeAlias = _typing.Literal["frame", b"frame"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_frame) -> _WhichOneofReturnType_frame | None: ...
+
+Global___CallFrame: _TypeAlias = CallFrame  # noqa: Y015
+
+@_typing.final
+class CallAnswer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.int
+    @_builtins.property
+    def response(self) -> Global___CallModuleResponse: ...
+    @_builtins.property
+    def refusal(self) -> Global___CallRefusal: ...
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.int = ...,
+        response: Global___CallModuleResponse | None = ...,
+        refusal: Global___CallRefusal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "refusal", b"refusal", "response", b"response"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "call_id", b"call_id", "refusal", b"refusal", "response", b"response"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_answer: _TypeAlias = _typing.Literal["response", "refusal"]  # noqa: Y015
+    _WhichOneofArgType_answer: _TypeAlias = _typing.Literal["answer", b"answer"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_answer) -> _WhichOneofReturnType_answer | None: ...
+
+Global___CallAnswer: _TypeAlias = CallAnswer  # noqa: Y015
+
+@_typing.final
+class CallRefusal(_message.Message):
+    """A call the worker refused, as the CallModule RPC's status would say it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    EXCEPTION_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """The gRPC status code."""
+    message: _builtins.str
+    """At most 4 KiB, as a status message."""
+    kind: _builtins.str
+    """As the `x-dspex-error` trailer: the kind of error."""
+    exception: _builtins.str
+    """As the `x-dspex-exception` trailer: the exception's class (empty: none)."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        exception: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "exception", b"exception", "kind", b"kind", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallRefusal: _TypeAlias = CallRefusal  # noqa: Y015
+
+@_typing.final
+class CancelCallRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCallRequest: _TypeAlias = CancelCallRequest  # noqa: Y015
+
+@_typing.final
+class CancelCallResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOUND_FIELD_NUMBER: _builtins.int
+    found: _builtins.bool
+    def __init__(
+        self,
+        *,
+        found: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["found", b"found"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelCallResponse: _TypeAlias = CancelCallResponse  # noqa: Y015
+
+@_typing.final
 class RustTool(_message.Message):
     """---- Rust tools ---------------------------------------------------------------------------
 

@@ -84,6 +84,11 @@ class WorkerStub:
                 request_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.RunRequest.SerializeToString,
                 response_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.RunEvent.FromString,
                 _registered_method=True)
+        self.CancelCall = channel.unary_unary(
+                '/dspex.bridge.v1.Worker/CancelCall',
+                request_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.CancelCallRequest.SerializeToString,
+                response_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.CancelCallResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -157,6 +162,15 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelCall(self, request, context):
+        """Cancels a call sent on the worker's call socket (below), by its id: its next LM request
+        or tool call stops it. `found` is false for a call the worker is not running (finished,
+        or not read yet: a call read later with a cancelled id is cancelled at once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +223,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.Run,
                     request_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.RunRequest.FromString,
                     response_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.RunEvent.SerializeToString,
+            ),
+            'CancelCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCall,
+                    request_deserializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.CancelCallRequest.FromString,
+                    response_serializer=dspex_dot_bridge_dot_v1_dot_worker__pb2.CancelCallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -481,6 +500,33 @@ class Worker:
             '/dspex.bridge.v1.Worker/Run',
             dspex_dot_bridge_dot_v1_dot_worker__pb2.RunRequest.SerializeToString,
             dspex_dot_bridge_dot_v1_dot_worker__pb2.RunEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dspex.bridge.v1.Worker/CancelCall',
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.CancelCallRequest.SerializeToString,
+            dspex_dot_bridge_dot_v1_dot_worker__pb2.CancelCallResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,6 +64,11 @@ class WorkerStub:
     streaming its progress, then its result. The metric is called back (CallTool on the
     bridge) or imported. Cancelling the stream stops the run.
     """
+    CancelCall: _grpc.UnaryUnaryMultiCallable[_worker_pb2.CancelCallRequest, _worker_pb2.CancelCallResponse]
+    """Cancels a call sent on the worker's call socket (below), by its id: its next LM request
+    or tool call stops it. `found` is false for a call the worker is not running (finished,
+    or not read yet: a call read later with a cancelled id is cancelled at once).
+    """
 
 @_typing.type_check_only
 class WorkerAsyncStub(WorkerStub):
@@ -87,6 +92,11 @@ class WorkerAsyncStub(WorkerStub):
     """Evaluates, optimizes or searches variables for a program made of this worker's modules,
     streaming its progress, then its result. The metric is called back (CallTool on the
     bridge) or imported. Cancelling the stream stops the run.
+    """
+    CancelCall: _aio.UnaryUnaryMultiCallable[_worker_pb2.CancelCallRequest, _worker_pb2.CancelCallResponse]  # type: ignore[assignment]
+    """Cancels a call sent on the worker's call socket (below), by its id: its next LM request
+    or tool call stops it. `found` is false for a call the worker is not running (finished,
+    or not read yet: a call read later with a cancelled id is cancelled at once).
     """
 
 class WorkerServicer(metaclass=_abc_1.ABCMeta):
@@ -168,6 +178,17 @@ class WorkerServicer(metaclass=_abc_1.ABCMeta):
         """Evaluates, optimizes or searches variables for a program made of this worker's modules,
         streaming its progress, then its result. The metric is called back (CallTool on the
         bridge) or imported. Cancelling the stream stops the run.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelCall(
+        self,
+        request: _worker_pb2.CancelCallRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_pb2.CancelCallResponse, _abc.Awaitable[_worker_pb2.CancelCallResponse]]:
+        """Cancels a call sent on the worker's call socket (below), by its id: its next LM request
+        or tool call stops it. `found` is false for a call the worker is not running (finished,
+        or not read yet: a call read later with a cancelled id is cancelled at once).
         """
 
 def add_WorkerServicer_to_server(servicer: WorkerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

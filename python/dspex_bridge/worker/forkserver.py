@@ -20,7 +20,7 @@ The runtime talks to it in lines. On stdin, one JSON object per line:
   not reaped yet, so that a pid the system reused is never signalled.
 
 On stdout: ``DSPEX_FORK_SERVER_READY {"pid": P}`` once it can fork; each worker's readiness line,
-``DSPEX_WORKER_READY {"port", "pid", "worker_id", "start"}``; and when a worker exits (reaped at once, on SIGCHLD),
+``DSPEX_WORKER_READY {"port", "pid", "worker_id", "calls", "call_threads", "start"}``; and when a worker exits (reaped at once, on SIGCHLD),
 ``DSPEX_WORKER_EXITED {"pid", "start", "status"}`` (``status``: ``"exit status 1"``, ``"killed by signal 9"``).
 A worker's own stdout goes to its stderr, which it shares with the fork server: it can never break a line of
 this protocol, and its log lines are tagged with its id (`logs`).
@@ -177,9 +177,9 @@ class ForkServer:
         die_with_parent(os.getppid())
         pin_to_one_cpu(worker_id, os.environ)
 
-        from .server import ready_line, serve
+        from .server import Ready, ready_line, serve
 
-        def announce(ready: dict[str, int]) -> None:
+        def announce(ready: Ready) -> None:
             os.write(events, ready_line({**ready, "start": start}).encode())
             os.close(events)
 

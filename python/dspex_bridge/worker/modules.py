@@ -149,11 +149,9 @@ async def bind(entry: ModuleEntry, setting: str, variable: str, context: Session
     entry.bindings[setting] = variable
 
 
-async def call_settings(
-    entry: ModuleEntry, bound_values: Mapping[str, Any], context: SessionContext | None
-) -> dict[str, Any]:
-    """The settings of one call: the fixed ones, then the bound ones, each from the call's
-    ``bound_values`` (keyed by setting name) when it carries it, else read from the bridge."""
+def carried_settings(entry: ModuleEntry, bound_values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """What a call's settings are without the bridge: the fixed ones, then the bound ones the call carries; and
+    the bindings it does not carry (setting -> variable), which `call_settings` reads from the bridge."""
     settings = dict(entry.settings)
     missing: dict[str, str] = {}
     for setting, variable in entry.bindings.items():
@@ -161,6 +159,15 @@ async def call_settings(
             settings[setting] = bound_values[setting]
         else:
             missing[setting] = variable
+    return settings, missing
+
+
+async def call_settings(
+    entry: ModuleEntry, bound_values: Mapping[str, Any], context: SessionContext | None
+) -> dict[str, Any]:
+    """The settings of one call: the fixed ones, then the bound ones, each from the call's
+    ``bound_values`` (keyed by setting name) when it carries it, else read from the bridge."""
+    settings, missing = carried_settings(entry, bound_values)
     if not missing:
         return settings
     if context is None:

@@ -20,9 +20,11 @@ health check meanwhile; a large request, or a large answer's encoding, goes to t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
@@ -39,6 +41,7 @@ from .config import WorkerConfig
 from .modules import ModuleEntry
 from .sessions import Sessions
 from .sizes import request_bytes
+from .socket_calls import SocketCalls
 from .status import Context, answering_with_status, invalid, no_lm, not_found, too_large
 from .values import decoded
 
@@ -69,7 +72,10 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         self._threads = max(1, threads)
         self._executor = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="dspex-call")
         self._calls_in_threads = 0
-        """Module calls running in the pool now (read and written on the event loop only)."""
+        """Module calls running in threads now (the pool's and the call socket's; written under `_count_lock`)."""
+        self._count_lock = threading.Lock()
+        self.socket_calls = SocketCalls()
+        """The calls the call socket runs now, for `CancelCall`."""
         self._tool_bridge: tools.ToolBridge | None = None
 
     @classmethod
@@ -263,14 +269,35 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             pool_busy = self._calls_in_threads >= self._threads
             if pool_busy and modules.runs_on_loop(entry, lm) and request_bytes(request) <= LOOP_BYTES:
                 return await self._run_call_on_loop(entry, lm, adapter, settings, request, scope)
-            self._calls_in_threads += 1
-            try:
+            with self._thread_held():
                 return await self._in_thread(self._run_call, entry, lm, adapter, settings, request, scope)
-            finally:
-                self._calls_in_threads -= 1
         except asyncio.CancelledError:
             scope.cancel()
             raise
+
+    def call_in_this_thread(
+        self, call_id: int, request: worker_pb.CallModuleRequest, loop: asyncio.AbstractEventLoop
+    ) -> worker_pb.CallModuleResponse:
+        """`CallModule` for the call socket (`call_socket`), run in the thread that read the call: the same checks
+        and answer, without a hop to the event loop (unless a bound setting must be read from the bridge, on
+        ``loop``). `CancelCall` with ``call_id`` cancels it."""
+        entry, session, bound_values = self._checked(request)
+        settings, missing = modules.carried_settings(entry, bound_values)
+        if missing:
+            settings = asyncio.run_coroutine_threadsafe(self._settings(entry, bound_values), loop).result()
+        with self.socket_calls.running(call_id) as scope, self._thread_held():
+            return self._run_call(entry, session.lm, session.adapter, settings, request, scope)
+
+    @contextlib.contextmanager
+    def _thread_held(self) -> Iterator[None]:
+        """Counts a module call running in a thread (the pool's or the call socket's) while the block runs."""
+        with self._count_lock:
+            self._calls_in_threads += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._calls_in_threads -= 1
 
     @streaming.streaming_with_status
     async def StreamModule(
@@ -286,6 +313,18 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     async def _prepare(self, request: worker_pb.CallModuleRequest) -> tuple[ModuleEntry, Any, dict[str, Any]]:
         """What a call runs with: the module (its inputs' names checked), the session (its LM and adapter) and
         the call's settings."""
+        entry, session, bound_values = self._checked(request)
+        return entry, session, await self._settings(entry, bound_values)
+
+    async def _settings(self, entry: ModuleEntry, bound_values: dict[str, Any]) -> dict[str, Any]:
+        """A call's settings (`modules.call_settings`), reading from the bridge what the call does not carry."""
+        # The bridge context is created only when a bound setting must be read from it.
+        reads_bridge = any(setting not in bound_values for setting in entry.bindings)
+        bridge = self.sessions.context(entry.session_id) if reads_bridge else None
+        return await modules.call_settings(entry, bound_values, bridge)
+
+    def _checked(self, request: worker_pb.CallModuleRequest) -> tuple[ModuleEntry, Any, dict[str, Any]]:
+        """A call's module (its inputs' names checked), its session (which has an LM) and its bound values."""
         entry = self._module(request.module_id)
         # Only the names here: the values are decoded with the call, off the event loop.
         both = sorted(set(request.inputs) & set(request.json_inputs))
@@ -302,12 +341,7 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         session = self.sessions.get(entry.session_id)
         if session.lm is None:
             raise no_lm(entry.session_id)
-        bound_values = decoded(request.bound_values, "bound value")
-        # The bridge context is created only when a bound setting must be read from it.
-        reads_bridge = any(setting not in bound_values for setting in entry.bindings)
-        bridge = self.sessions.context(entry.session_id) if reads_bridge else None
-        settings = await modules.call_settings(entry, bound_values, bridge)
-        return entry, session, settings
+        return entry, session, decoded(request.bound_values, "bound value")
 
     @answering_with_status
     async def DumpState(self, request: worker_pb.DumpStateRequest, context: Context) -> worker_pb.DumpStateResponse:
@@ -337,6 +371,11 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         worker = run.Worker(self._module, self.sessions, self._tools_bridge, self.max_message_bytes)
         async for event in run.stream(request, worker):
             yield event
+
+    @answering_with_status
+    async def CancelCall(self, request: worker_pb.CancelCallRequest, context: Context) -> worker_pb.CancelCallResponse:
+        """Cancels a call of the call socket by its id (one not read yet is cancelled once read)."""
+        return worker_pb.CancelCallResponse(found=self.socket_calls.cancel(request.call_id))
 
     @answering_with_status
     async def DropModule(self, request: worker_pb.DropModuleRequest, context: Context) -> worker_pb.DropModuleResponse:

@@ -129,19 +129,27 @@ def _metadata_text(text: str) -> str:
     return excerpt(text).encode("ascii", "backslashreplace").decode("ascii")
 
 
-async def abort_with(context: Context, method: str, error: Exception) -> NoReturn:
-    """Ends the call with the status of ``error`` (logged): its code, its message cut to 4 KiB,
-    its kind and exception class as trailers."""
+def logged_refusal(method: str, error: BaseException) -> Refusal:
+    """The refusal of ``error`` as the caller is told it (its message cut to 4 KiB, its kind and class as
+    metadata takes them), logged: what a status says (`abort_with`), or the call socket's refusal."""
     refusal = refusal_of(error)
     message = fit(refusal.message, MAX_STATUS_MESSAGE_BYTES)
     level = logging.ERROR if refusal.code == grpc.StatusCode.UNKNOWN else logging.WARNING
     logger.log(level, "%s refused (%s, %s): %s", method, refusal.code.name, refusal.kind, message)
     if refusal.exception is not None:
         logger.debug("%s: the whole exception: %s", method, error, exc_info=error)
-    trailers = [(ERROR_KIND_KEY, _metadata_text(refusal.kind))]
+    exception = None if refusal.exception is None else _metadata_text(refusal.exception)
+    return Refusal(refusal.code, message, _metadata_text(refusal.kind), exception)
+
+
+async def abort_with(context: Context, method: str, error: Exception) -> NoReturn:
+    """Ends the call with the status of ``error`` (logged): its code, its message cut to 4 KiB,
+    its kind and exception class as trailers."""
+    refusal = logged_refusal(method, error)
+    trailers = [(ERROR_KIND_KEY, refusal.kind)]
     if refusal.exception is not None:
-        trailers.append((EXCEPTION_KEY, _metadata_text(refusal.exception)))
-    await context.abort(refusal.code, message, trailing_metadata=tuple(trailers))
+        trailers.append((EXCEPTION_KEY, refusal.exception))
+    await context.abort(refusal.code, refusal.message, trailing_metadata=tuple(trailers))
 
 
 def answering_with_status(

@@ -1,0 +1,376 @@
+//! The client of a worker's call socket: `CallModule` on a Unix socket, framed (`CallFrame`
+//! and `CallAnswer` in `worker.proto`; the worker's side is `dspex_bridge.worker.call_socket`).
+//!
+//! gRPC's Python server costs each call about 0.4 ms of the worker's CPU; on the call socket
+//! the worker's thread that reads a call runs it and writes its answer. A connection carries
+//! one call at a time: a call takes an idle connection, or opens one while fewer than the
+//! worker's `call_threads` are open, or (all busy) is told to go by gRPC, which also serves
+//! what exceeds them on the worker's event loop.
+//!
+//! What a failure means for sending again is exact: a connection is opened and greeted (the
+//! worker answers its `hello`) before the call is written, and the worker runs a call only
+//! once its whole frame arrived, so a call whose connection failed before, or whose frame
+//! could not be written whole, never ran ([`Outcome::NotSent`]). One whose answer did not
+//! come may have run ([`Outcome::Lost`]).
+//!
+//! The connections live on the library's runtime (a caller's runtime may end before them):
+//! a call runs there as a task, which a dropped caller aborts. A call given up while the
+//! worker runs it is cancelled by id (`CancelCall`, on gRPC), and its connection closed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use dspex_core::Error;
+use parking_lot::Mutex;
+use prost::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+use super::client::Client;
+use super::pb;
+use crate::bridge::{ERROR_KIND_KEY, EXCEPTION_KEY};
+
+/// What a frame may hold beyond the message size limit (its call id and tags): as the worker.
+const FRAME_SLACK_BYTES: usize = 1024;
+
+/// Call ids, unique in the process (what `CancelCall` names).
+static NEXT_CALL_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One worker's call socket, as its callers share it.
+pub(crate) struct CallSocket {
+    path: PathBuf,
+    token: String,
+    /// How many connections may be open (the worker's `call_threads`).
+    max_connections: usize,
+    max_frame: usize,
+    idle: Mutex<Vec<UnixStream>>,
+    open: AtomicUsize,
+}
+
+/// How a call on the call socket ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The worker's answer.
+    Answered(pb::CallModuleResponse),
+    /// The worker refused the call: its status, as the `CallModule` RPC would have it.
+    Refused(tonic::Status),
+    /// Every connection is in use: send the call by gRPC.
+    Busy,
+    /// No byte of the call reached the worker (its connection could not be opened or
+    /// greeted, or its frame not written whole): it may be sent again, another way.
+    NotSent(io::Error),
+    /// The call was written, and its answer did not come: it may have run.
+    Lost(io::Error),
+}
+
+impl CallSocket {
+    /// The call socket at `path` (no connection is opened before a call needs one).
+    pub(crate) fn new(
+        path: PathBuf,
+        token: String,
+        max_connections: usize,
+        max_message_size: usize,
+    ) -> Self {
+        Self {
+            path,
+            token,
+            max_connections: max_connections.max(1),
+            max_frame: max_message_size.saturating_add(FRAME_SLACK_BYTES),
+            idle: Mutex::new(Vec::new()),
+            open: AtomicUsize::new(0),
+        }
+    }
+
+    /// Removes what a worker that was killed left of its socket: the socket, and its
+    /// directory if it is the worker's own (`dspex-calls-*`, empty then).
+    pub(crate) fn remove_leftovers(&self) {
+        if std::fs::remove_file(&self.path).is_err() {
+            return; // the worker removed it (it stopped cleanly), or it was never there
+        }
+        if let Some(directory) = self.path.parent().filter(|d| is_workers_own(d)) {
+            let _ = std::fs::remove_dir(directory);
+        }
+    }
+
+    /// Calls a module, on the library's runtime; `client` is the worker's gRPC client, which
+    /// cancels the call if it is given up (dropped) after it was written.
+    pub(crate) async fn call(
+        self: &Arc<Self>,
+        request: &pb::CallModuleRequest,
+        client: &Client,
+    ) -> Result<Outcome, Error> {
+        let handle = crate::runtime::handle()?;
+        let Some(lease) = self.lease() else {
+            return Ok(Outcome::Busy);
+        };
+        let (call_id, frame) = call_frame(request);
+        let task = handle.spawn(lease.call(call_id, frame, client.clone()));
+        let aborted_on_drop = AbortOnDrop(task.abort_handle());
+        let outcome = task.await.map_err(|e| Error::Python {
+            message: format!("a call on the worker's call socket stopped: {e}"),
+        });
+        drop(aborted_on_drop);
+        outcome
+    }
+
+    /// A connection slot, if fewer than `max_connections` are in use.
+    fn lease(self: &Arc<Self>) -> Option<Lease> {
+        if let Some(stream) = self.idle.lock().pop() {
+            return Some(Lease {
+                socket: self.clone(),
+                stream: Some(stream),
+                reusable: false,
+            });
+        }
+        let mut open = self.open.load(Ordering::Relaxed);
+        loop {
+            if open >= self.max_connections {
+                return None;
+            }
+            match self.open.compare_exchange_weak(
+                open,
+                open + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Some(Lease {
+                        socket: self.clone(),
+                        stream: None,
+                        reusable: false,
+                    });
+                }
+                Err(now) => open = now,
+            }
+        }
+    }
+
+    /// Opens and greets a connection: the worker answers the `hello` with an empty answer.
+    async fn connect(&self) -> io::Result<UnixStream> {
+        let mut stream = UnixStream::connect(&self.path).await?;
+        let hello = pb::CallFrame {
+            call_id: 0,
+            frame: Some(pb::call_frame::Frame::Hello(self.token.clone())),
+        };
+        write_frame(&mut stream, &framed(&hello)).await?;
+        let answer = read_answer(&mut stream, self.max_frame).await?;
+        match answer.answer {
+            None => Ok(stream),
+            Some(_) => Err(protocol_error("the worker did not accept the connection")),
+        }
+    }
+}
+
+/// A connection (or the right to open one) held by one call: back to the idle ones if the
+/// call ended cleanly, else closed.
+struct Lease {
+    socket: Arc<CallSocket>,
+    stream: Option<UnixStream>,
+    reusable: bool,
+}
+
+impl Lease {
+    /// Sends `frame` (call `call_id`'s) and reads its answer.
+    async fn call(mut self, call_id: u64, frame: Vec<u8>, client: Client) -> Outcome {
+        let mut stream = match self.stream.take() {
+            Some(stream) => stream,
+            None => match self.socket.connect().await {
+                Ok(stream) => stream,
+                Err(e) => return Outcome::NotSent(e),
+            },
+        };
+        if let Err(e) = write_frame(&mut stream, &frame).await {
+            // Not written whole: the worker runs only a whole frame.
+            return Outcome::NotSent(e);
+        }
+        let in_flight = CancelOnDrop {
+            call_id,
+            client: Some(client),
+        };
+        let answer = read_answer(&mut stream, self.socket.max_frame).await;
+        in_flight.disarm();
+        let answer = match answer {
+            Ok(answer) if answer.call_id == call_id => answer,
+            Ok(other) => {
+                return Outcome::Lost(protocol_error(&format!(
+                    "the worker answered call {} for call {call_id}",
+                    other.call_id
+                )));
+            }
+            Err(e) => return Outcome::Lost(e),
+        };
+        let outcome = match answer.answer {
+            Some(pb::call_answer::Answer::Response(response)) => Outcome::Answered(response),
+            Some(pb::call_answer::Answer::Refusal(refusal)) => Outcome::Refused(status(refusal)),
+            None => {
+                return Outcome::Lost(protocol_error("the worker's answer is empty"));
+            }
+        };
+        self.stream = Some(stream);
+        self.reusable = true;
+        outcome
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        match self.stream.take() {
+            Some(stream) if self.reusable => self.socket.idle.lock().push(stream),
+            _ => {
+                self.socket.open.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// Whether `directory` is one a worker made for its socket.
+fn is_workers_own(directory: &Path) -> bool {
+    directory
+        .file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.starts_with("dspex-calls-"))
+}
+
+/// Cancels a call the worker may be running when the task waiting for its answer is dropped.
+struct CancelOnDrop {
+    call_id: u64,
+    client: Option<Client>,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.client = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(mut client) = self.client.take() else {
+            return;
+        };
+        let call_id = self.call_id;
+        if let Ok(handle) = crate::runtime::handle() {
+            handle.spawn(async move {
+                if let Err(status) = client.cancel_call(pb::CancelCallRequest { call_id }).await {
+                    tracing::debug!(call_id, %status, "could not cancel a call");
+                }
+            });
+        }
+    }
+}
+
+/// Aborts the task of a call whose caller went away.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A new call id, and the call's frame: `CallFrame { call_id, call }` encoded by hand, so
+/// that the request is not copied into the message.
+fn call_frame(request: &pb::CallModuleRequest) -> (u64, Vec<u8>) {
+    let call_id = NEXT_CALL_ID.fetch_add(1, Ordering::Relaxed);
+    let len = prost::encoding::uint64::encoded_len(1, &call_id)
+        + prost::encoding::message::encoded_len(3, request);
+    let mut buf = Vec::with_capacity(4 + len);
+    buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+    prost::encoding::uint64::encode(1, &call_id, &mut buf);
+    prost::encoding::message::encode(3, request, &mut buf);
+    (call_id, buf)
+}
+
+/// A message after its length.
+fn framed(message: &impl Message) -> Vec<u8> {
+    let len = message.encoded_len();
+    let mut buf = Vec::with_capacity(4 + len);
+    buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+    // A Vec grows as needed: encoding into it cannot fail.
+    let _ = message.encode(&mut buf);
+    buf
+}
+
+async fn write_frame(stream: &mut UnixStream, frame: &[u8]) -> io::Result<()> {
+    stream.write_all(frame).await
+}
+
+/// The next answer on a connection, at most `max_frame` bytes.
+async fn read_answer(stream: &mut UnixStream, max_frame: usize) -> io::Result<pb::CallAnswer> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await?;
+    let len = u32::from_le_bytes(header) as usize;
+    if len > max_frame {
+        return Err(protocol_error(&format!(
+            "an answer of {len} bytes, over the limit of {max_frame}"
+        )));
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await?;
+    pb::CallAnswer::decode(body.as_slice())
+        .map_err(|e| protocol_error(&format!("an answer that does not parse: {e}")))
+}
+
+fn protocol_error(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.to_owned())
+}
+
+/// A refusal as the status the `CallModule` RPC would have ended with.
+fn status(refusal: pb::CallRefusal) -> tonic::Status {
+    let mut metadata = MetadataMap::new();
+    if let Ok(kind) = MetadataValue::try_from(refusal.kind.as_str()) {
+        metadata.insert(ERROR_KIND_KEY, kind);
+    }
+    if !refusal.exception.is_empty()
+        && let Ok(class) = MetadataValue::try_from(refusal.exception.as_str())
+    {
+        metadata.insert(EXCEPTION_KEY, class);
+    }
+    tonic::Status::with_metadata(
+        tonic::Code::from_i32(refusal.code),
+        refusal.message,
+        metadata,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_frame_is_the_call_frame_message() {
+        let request = pb::CallModuleRequest {
+            module_id: "m".into(),
+            ..Default::default()
+        };
+        let (call_id, frame) = call_frame(&request);
+        let len = u32::from_le_bytes(frame[..4].try_into().expect("4 bytes")) as usize;
+        assert_eq!(len, frame.len() - 4);
+        let decoded = pb::CallFrame::decode(&frame[4..]).expect("a CallFrame");
+        assert_eq!(decoded.frame, Some(pb::call_frame::Frame::Call(request)));
+        assert_eq!(call_id, decoded.call_id);
+        assert_ne!(call_frame(&Default::default()).0, call_id);
+    }
+
+    #[test]
+    fn a_refusal_reads_as_the_rpcs_status() {
+        let status = status(pb::CallRefusal {
+            code: tonic::Code::NotFound as i32,
+            message: "unknown module `m`".into(),
+            kind: "not_found".into(),
+            exception: String::new(),
+        });
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert_eq!(
+            status
+                .metadata()
+                .get(ERROR_KIND_KEY)
+                .and_then(|v| v.to_str().ok()),
+            Some("not_found")
+        );
+        assert!(status.metadata().get(EXCEPTION_KEY).is_none());
+    }
+}

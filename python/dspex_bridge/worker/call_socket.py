@@ -1,0 +1,181 @@
+"""The worker's call socket: ``CallModule`` on a Unix socket, framed, beside the gRPC server.
+
+gRPC's Python server costs a module call about 0.4 ms of the worker's CPU (its event loop, its poller threads)
+and a hop from the event loop to a pool thread; here a thread per connection reads a call, runs it where it
+read it, and writes its answer. The frames are ``dspex.bridge.v1`` messages (``CallFrame`` in, ``CallAnswer``
+out), each after its length (4 bytes, little endian); see ``worker.proto``. A connection's first frame is a
+``hello`` with the bridge token, answered by an empty ``CallAnswer``; a wrong token, a frame over the size limit
+or one that does not parse closes the connection (after a refusal saying why, where one can be read).
+
+The socket lives in a directory of its own that only this user can enter (``mkdtemp``), removed when the worker
+stops (the runtime removes it after a worker that was killed). At most ``threads`` connections are served at once
+(the runtime opens no more); one more is closed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+from typing import TYPE_CHECKING, Final
+
+from google.protobuf.message import DecodeError
+
+from .._proto_loader import worker_pb
+from .status import invalid, logged_refusal, too_large
+
+if TYPE_CHECKING:
+    from .service import WorkerService
+
+logger = logging.getLogger(__name__)
+
+LENGTH: Final = struct.Struct("<I")
+"""A frame's length prefix."""
+FRAME_SLACK_BYTES: Final = 1024
+"""What a frame may hold beyond the message size limit: its call id and field tags around the request."""
+SOCKET_NAME: Final = "calls.sock"
+
+
+class CallSocket:
+    """The call socket of one worker: listening once built, served once `start`ed, removed by `close`."""
+
+    def __init__(self, service: WorkerService, token: str, threads: int, max_message_bytes: int) -> None:
+        self._service = service
+        self._token = token.encode()
+        self._threads = max(1, threads)
+        self._max_frame = max_message_bytes + FRAME_SLACK_BYTES
+        self._directory = tempfile.mkdtemp(prefix="dspex-calls-")
+        self.path = os.path.join(self._directory, SOCKET_NAME)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen(self._threads)
+        self._connections = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def threads(self) -> int:
+        """How many connections (calls at once) it serves."""
+        return self._threads
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serves connections from now on; ``loop`` is the worker's event loop (for what a call reads from the bridge)."""
+        self._loop = loop
+        threading.Thread(target=self._accept, name="dspex-call-accept", daemon=True).start()
+
+    def close(self) -> None:
+        """Stops accepting, and removes the socket (connections still open end with the process)."""
+        self._closed = True
+        with contextlib.suppress(OSError):  # already shut
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                admitted = self._connections < self._threads
+                self._connections += admitted
+            if not admitted:
+                logger.warning("call socket: more than %d connections; one closed", self._threads)
+                connection.close()
+                continue
+            threading.Thread(target=self._serve, args=(connection,), name="dspex-call-socket", daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        try:
+            with connection:
+                if self._greeted(connection):
+                    while (frame := self._read_frame(connection)) is not None:
+                        connection.sendall(self._answer(frame))
+        except OSError as error:
+            logger.debug("call socket: a connection ended: %s", error)
+        finally:
+            with self._lock:
+                self._connections -= 1
+
+    def _greeted(self, connection: socket.socket) -> bool:
+        """Whether the connection's first frame is a hello with the token (answered then)."""
+        hello = self._read_frame(connection)
+        if hello is None or hello.WhichOneof("frame") != "hello":
+            logger.warning("call socket: a connection did not start with a hello; closed")
+            return False
+        if not hmac.compare_digest(hello.hello.encode(), self._token):
+            logger.warning("call socket: a connection with a wrong token; closed")
+            return False
+        connection.sendall(_framed(worker_pb.CallAnswer()))
+        return True
+
+    def _read_frame(self, connection: socket.socket) -> worker_pb.CallFrame | None:
+        """The next frame, or ``None`` at the end of the connection; a frame the worker cannot take is refused on
+        the connection (which then closes)."""
+        header = _read_exactly(connection, LENGTH.size)
+        if header is None:
+            return None
+        (length,) = LENGTH.unpack(header)
+        if length > self._max_frame:
+            connection.sendall(self._refusal(0, too_large("a frame of the call socket", length, self._max_frame)))
+            return None
+        body = _read_exactly(connection, length)
+        if body is None:
+            return None
+        try:
+            return worker_pb.CallFrame.FromString(body)
+        except DecodeError as error:
+            connection.sendall(self._refusal(0, invalid(f"a frame of the call socket does not parse: {error}")))
+            return None
+
+    def _answer(self, frame: worker_pb.CallFrame) -> bytes:
+        """The framed answer to one frame: the call's response, or its refusal."""
+        if frame.WhichOneof("frame") != "call" or self._loop is None:
+            return self._refusal(frame.call_id, invalid("a frame after the hello must be a call"))
+        try:
+            response = self._service.call_in_this_thread(frame.call_id, frame.call, self._loop)
+        except Exception as error:  # noqa: BLE001 - every failure is the call's refusal; the worker keeps serving
+            return self._refusal(frame.call_id, error)
+        return _framed(worker_pb.CallAnswer(call_id=frame.call_id, response=response))
+
+    @staticmethod
+    def _refusal(call_id: int, error: BaseException) -> bytes:
+        refusal = logged_refusal("CallModule (call socket)", error)
+        return _framed(
+            worker_pb.CallAnswer(
+                call_id=call_id,
+                refusal=worker_pb.CallRefusal(
+                    code=refusal.code.value[0],
+                    message=refusal.message,
+                    kind=refusal.kind,
+                    exception=refusal.exception or "",
+                ),
+            )
+        )
+
+
+def _framed(message: worker_pb.CallAnswer) -> bytes:
+    body = message.SerializeToString()
+    return LENGTH.pack(len(body)) + body
+
+
+def _read_exactly(connection: socket.socket, size: int) -> bytes | None:
+    """``size`` bytes, or ``None`` if the connection ends first."""
+    chunks: list[bytes] = []
+    left = size
+    while left:
+        chunk = connection.recv(min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
