@@ -41,7 +41,7 @@ async fn calls_go_by_the_call_socket_and_past_its_connections_by_grpc() -> dspex
     }
     let on_socket = threads.get(SOCKET_THREAD).copied().unwrap_or(0);
     assert!(
-        on_socket >= 1 && on_socket <= SOCKET_CONNECTIONS,
+        (1..=SOCKET_CONNECTIONS).contains(&on_socket),
         "{threads:?}"
     );
     assert_eq!(threads.values().sum::<usize>(), in_flight, "{threads:?}");

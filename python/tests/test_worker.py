@@ -29,7 +29,9 @@ from dspex_bridge._proto_loader import worker_pb_grpc as wpb_grpc
 from dspex_bridge.testing import BridgeFixture
 
 TESTS_DIR = Path(__file__).resolve().parent
-READY = re.compile(r'^DSPEX_WORKER_READY (\{"port": \d+, "pid": \d+, "worker_id": \d+\})$')
+READY = re.compile(
+    r'^DSPEX_WORKER_READY (\{"port": \d+, "pid": \d+, "worker_id": \d+, "calls": "[^"]+/calls\.sock", "call_threads": \d+\})$'
+)
 SECRET_KEY = "sk-dspex-test-secret-never-logged"
 
 

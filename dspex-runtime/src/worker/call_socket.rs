@@ -13,11 +13,13 @@
 //! could not be written whole, never ran ([`Outcome::NotSent`]). One whose answer did not
 //! come may have run ([`Outcome::Lost`]).
 //!
-//! The connections live on the library's runtime (a caller's runtime may end before them):
-//! a call runs there as a task, which a dropped caller aborts. A call given up while the
-//! worker runs it is cancelled by id (`CancelCall`, on gRPC), and its connection closed.
+//! A connection is read on the library's runtime (a caller's runtime may end, or have no
+//! I/O driver): a call's answer is awaited there by a task, which a dropped caller aborts. A
+//! call given up while the worker runs it is cancelled by id (`CancelCall`, on gRPC), and its
+//! connection closed.
 
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -46,7 +48,7 @@ pub(crate) struct CallSocket {
     /// How many connections may be open (the worker's `call_threads`).
     max_connections: usize,
     max_frame: usize,
-    idle: Mutex<Vec<UnixStream>>,
+    idle: Mutex<Vec<StdUnixStream>>,
     open: AtomicUsize,
 }
 
@@ -95,19 +97,33 @@ impl CallSocket {
         }
     }
 
-    /// Calls a module, on the library's runtime; `client` is the worker's gRPC client, which
-    /// cancels the call if it is given up (dropped) after it was written.
+    /// Calls a module; `client` is the worker's gRPC client, which cancels the call if it is
+    /// given up (dropped) after it was written.
+    ///
+    /// On an idle connection the call is written here, in the caller's thread (a socket
+    /// buffer takes a call at once); its answer is read on the library's runtime, whose
+    /// thread wakes meanwhile, while the worker runs the call, not before it can start.
     pub(crate) async fn call(
         self: &Arc<Self>,
         request: &pb::CallModuleRequest,
         client: &Client,
     ) -> Result<Outcome, Error> {
         let handle = crate::runtime::handle()?;
-        let Some(lease) = self.lease() else {
+        let Some(mut lease) = self.lease() else {
             return Ok(Outcome::Busy);
         };
         let (call_id, frame) = call_frame(request);
-        let task = handle.spawn(lease.call(call_id, frame, client.clone()));
+        let written = match lease.write_now(&frame) {
+            Ok(written) => written,
+            // Not written whole: the worker runs only a whole frame.
+            Err(e) => return Ok(Outcome::NotSent(e)),
+        };
+        let cancel = CancelOnDrop {
+            call_id,
+            client: client.clone(),
+            armed: written == frame.len(),
+        };
+        let task = handle.spawn(lease.finish(frame, written, cancel));
         let aborted_on_drop = AbortOnDrop(task.abort_handle());
         let outcome = task.await.map_err(|e| Error::Python {
             message: format!("a call on the worker's call socket stopped: {e}"),
@@ -155,7 +171,7 @@ impl CallSocket {
             call_id: 0,
             frame: Some(pb::call_frame::Frame::Hello(self.token.clone())),
         };
-        write_frame(&mut stream, &framed(&hello)).await?;
+        stream.write_all(&framed(&hello)).await?;
         let answer = read_answer(&mut stream, self.max_frame).await?;
         match answer.answer {
             None => Ok(stream),
@@ -165,33 +181,62 @@ impl CallSocket {
 }
 
 /// A connection (or the right to open one) held by one call: back to the idle ones if the
-/// call ended cleanly, else closed.
+/// call ended cleanly, else closed. Idle, a connection is registered with no runtime.
 struct Lease {
     socket: Arc<CallSocket>,
-    stream: Option<UnixStream>,
+    stream: Option<StdUnixStream>,
     reusable: bool,
 }
 
 impl Lease {
-    /// Sends `frame` (call `call_id`'s) and reads its answer.
-    async fn call(mut self, call_id: u64, frame: Vec<u8>, client: Client) -> Outcome {
+    /// Writes what of `frame` the idle connection takes now, without waiting (nothing if
+    /// the lease has no connection yet): how many bytes.
+    fn write_now(&mut self, frame: &[u8]) -> io::Result<usize> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(0);
+        };
+        let mut written = 0;
+        while written < frame.len() {
+            match stream.write(&frame[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes the rest of `frame` (`written` bytes of it are), then reads its answer.
+    async fn finish(mut self, frame: Vec<u8>, written: usize, mut cancel: CancelOnDrop) -> Outcome {
+        let call_id = cancel.call_id;
+        // Until the frame is written whole, the worker has not run the call.
+        let whole = written == frame.len();
+        let not_sent_or_lost = |e: io::Error| {
+            if whole {
+                Outcome::Lost(e)
+            } else {
+                Outcome::NotSent(e)
+            }
+        };
         let mut stream = match self.stream.take() {
-            Some(stream) => stream,
+            Some(stream) => match UnixStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => return not_sent_or_lost(e),
+            },
             None => match self.socket.connect().await {
                 Ok(stream) => stream,
                 Err(e) => return Outcome::NotSent(e),
             },
         };
-        if let Err(e) = write_frame(&mut stream, &frame).await {
+        if let Err(e) = stream.write_all(&frame[written..]).await {
             // Not written whole: the worker runs only a whole frame.
             return Outcome::NotSent(e);
         }
-        let in_flight = CancelOnDrop {
-            call_id,
-            client: Some(client),
-        };
+        cancel.armed = true;
         let answer = read_answer(&mut stream, self.socket.max_frame).await;
-        in_flight.disarm();
+        cancel.armed = false;
         let answer = match answer {
             Ok(answer) if answer.call_id == call_id => answer,
             Ok(other) => {
@@ -209,8 +254,10 @@ impl Lease {
                 return Outcome::Lost(protocol_error("the worker's answer is empty"));
             }
         };
-        self.stream = Some(stream);
-        self.reusable = true;
+        if let Ok(stream) = stream.into_std() {
+            self.stream = Some(stream);
+            self.reusable = true;
+        }
         outcome
     }
 }
@@ -234,24 +281,20 @@ fn is_workers_own(directory: &Path) -> bool {
         .is_some_and(|name| name.starts_with("dspex-calls-"))
 }
 
-/// Cancels a call the worker may be running when the task waiting for its answer is dropped.
+/// Cancels a call the worker may be running (written whole, answer not read) when it is
+/// dropped so.
 struct CancelOnDrop {
     call_id: u64,
-    client: Option<Client>,
-}
-
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.client = None;
-    }
+    client: Client,
+    armed: bool,
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        let Some(mut client) = self.client.take() else {
+        if !self.armed {
             return;
-        };
-        let call_id = self.call_id;
+        }
+        let (call_id, mut client) = (self.call_id, self.client.clone());
         if let Ok(handle) = crate::runtime::handle() {
             handle.spawn(async move {
                 if let Err(status) = client.cancel_call(pb::CancelCallRequest { call_id }).await {
@@ -292,10 +335,6 @@ fn framed(message: &impl Message) -> Vec<u8> {
     // A Vec grows as needed: encoding into it cannot fail.
     let _ = message.encode(&mut buf);
     buf
-}
-
-async fn write_frame(stream: &mut UnixStream, frame: &[u8]) -> io::Result<()> {
-    stream.write_all(frame).await
 }
 
 /// The next answer on a connection, at most `max_frame` bytes.

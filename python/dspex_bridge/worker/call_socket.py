@@ -8,8 +8,8 @@ out), each after its length (4 bytes, little endian); see ``worker.proto``. A co
 or one that does not parse closes the connection (after a refusal saying why, where one can be read).
 
 The socket lives in a directory of its own that only this user can enter (``mkdtemp``), removed when the worker
-stops (the runtime removes it after a worker that was killed). At most ``threads`` connections are served at once
-(the runtime opens no more); one more is closed at once.
+stops (the runtime removes it after a worker that was killed). The runtime opens at most ``threads`` connections
+at once; more than twice that are closed at once.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from google.protobuf.message import DecodeError
 
 from .._proto_loader import worker_pb
 from .status import invalid, logged_refusal, too_large
+from .tools import CallCancelled
 
 if TYPE_CHECKING:
     from .service import WorkerService
@@ -41,6 +42,9 @@ LENGTH: Final = struct.Struct("<I")
 FRAME_SLACK_BYTES: Final = 1024
 """What a frame may hold beyond the message size limit: its call id and field tags around the request."""
 SOCKET_NAME: Final = "calls.sock"
+MAX_CONNECTIONS_PER_THREAD: Final = 2
+"""Connections served at once, per call the runtime may send at once (``threads``): room for the connections of
+calls it gave up, whose threads finish their call before they see the connection closed."""
 
 
 class CallSocket:
@@ -86,10 +90,10 @@ class CallSocket:
             except OSError:
                 return  # closed
             with self._lock:
-                admitted = self._connections < self._threads
+                admitted = self._connections < MAX_CONNECTIONS_PER_THREAD * self._threads
                 self._connections += admitted
             if not admitted:
-                logger.warning("call socket: more than %d connections; one closed", self._threads)
+                logger.warning("call socket: more than %d connections; one closed", MAX_CONNECTIONS_PER_THREAD * self._threads)
                 connection.close()
                 continue
             threading.Thread(target=self._serve, args=(connection,), name="dspex-call-socket", daemon=True).start()
@@ -143,7 +147,7 @@ class CallSocket:
             return self._refusal(frame.call_id, invalid("a frame after the hello must be a call"))
         try:
             response = self._service.call_in_this_thread(frame.call_id, frame.call, self._loop)
-        except Exception as error:  # noqa: BLE001 - every failure is the call's refusal; the worker keeps serving
+        except (Exception, CallCancelled) as error:  # noqa: BLE001 - every failure is the call's refusal
             return self._refusal(frame.call_id, error)
         return _framed(worker_pb.CallAnswer(call_id=frame.call_id, response=response))
 

@@ -32,7 +32,9 @@ class SocketCalls:
         scope = CallScope()
         with self._lock:
             self._scopes[call_id] = scope
-            cancelled = self._early.pop(call_id, None) is not None
+            cancelled = call_id in self._early
+            if cancelled:
+                del self._early[call_id]
         if cancelled:
             scope.cancel()  # nothing of it runs yet: no tool call to cancel on the event loop
         try:
