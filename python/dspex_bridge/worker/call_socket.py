@@ -93,7 +93,9 @@ class CallSocket:
                 admitted = self._connections < MAX_CONNECTIONS_PER_THREAD * self._threads
                 self._connections += admitted
             if not admitted:
-                logger.warning("call socket: more than %d connections; one closed", MAX_CONNECTIONS_PER_THREAD * self._threads)
+                logger.warning(
+                    "call socket: more than %d connections; one closed", MAX_CONNECTIONS_PER_THREAD * self._threads
+                )
                 connection.close()
                 continue
             threading.Thread(target=self._serve, args=(connection,), name="dspex-call-socket", daemon=True).start()
