@@ -40,16 +40,13 @@ async fn calls_go_by_the_call_socket_and_past_its_connections_by_grpc() -> dspex
         *threads.entry(answer).or_default() += 1;
     }
     let on_socket = threads.get(SOCKET_THREAD).copied().unwrap_or(0);
-    assert!(
-        (1..=SOCKET_CONNECTIONS).contains(&on_socket),
-        "{threads:?}"
-    );
+    assert!((1..=SOCKET_CONNECTIONS).contains(&on_socket), "{threads:?}");
     assert_eq!(threads.values().sum::<usize>(), in_flight, "{threads:?}");
     assert!(
         threads
             .keys()
             .any(|t| t.starts_with("dspex-call_") || t == "MainThread"),
-        "the calls past the socket's connections went by gRPC: {threads:?}"
+        "the calls past the one-at-a-time connections ran as the RPC runs them: {threads:?}"
     );
 
     // Its connections are reused: the socket serves again once they are free.

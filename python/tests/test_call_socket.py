@@ -9,6 +9,7 @@ import socket
 import stat
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,7 +66,7 @@ def connect(worker: Worker, token: str | None = None) -> socket.socket:
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.connect(worker.ready["calls"])
     connection.settimeout(30)
-    send(connection, wpb.CallFrame(hello=worker.token if token is None else token))
+    send(connection, wpb.CallFrame(hello=wpb.CallHello(token=worker.token if token is None else token)))
     return connection
 
 
@@ -153,7 +154,7 @@ def test_a_frame_that_does_not_parse_is_refused_and_closes_the_connection(worker
 
 def test_a_second_hello_is_refused(worker: Worker) -> None:
     with greeted(worker) as connection:
-        send(connection, wpb.CallFrame(call_id=3, hello=worker.token))
+        send(connection, wpb.CallFrame(call_id=3, hello=wpb.CallHello(token=worker.token)))
         refused = receive(connection)
         assert refused is not None and refused.refusal.kind == "invalid_argument"
 
@@ -196,3 +197,34 @@ def test_cancel_call_by_id(worker: Worker, bridge: BridgeFixture) -> None:
             threading.Event().wait(0.005)
         reader.join(30)
         assert found and answers and answers[0] is not None and answers[0].call_id == 9002
+
+
+def test_a_multiplexed_connection_runs_many_calls_at_once(worker: Worker, bridge: BridgeFixture) -> None:
+    session = f"{bridge.session_id}-multiplexed"  # a session of this worker only: no variable is read
+    spec = wpb.LmSpec(factory="dspex_bridge.testing:slow_echo_lm", settings={"delay": real(0.2)})
+    worker.call("ConfigureLm", wpb.ConfigureLmRequest(session_id=session, lm=spec))
+    module = create(worker, session, "Predict")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(worker.ready["calls"])
+        connection.settimeout(30)
+        send(connection, wpb.CallFrame(hello=wpb.CallHello(token=worker.token, multiplexed=True)))
+        assert receive(connection) == wpb.CallAnswer()
+        count = 100
+        started = time.monotonic()
+        for call_id in range(1, count + 1):
+            send(connection, call_frame(call_id, module, f"q{call_id}"))
+        send(connection, wpb.CallFrame(call_id=count, cancel=True))  # the last one is given up
+        answers: dict[int, Any] = {}
+        while len(answers) < count - 1:
+            answer = receive(connection)
+            assert answer is not None
+            answers[answer.call_id] = answer
+        elapsed = time.monotonic() - started
+        assert sorted(answers) == list(range(1, count)), "every call but the cancelled one is answered"
+        for call_id, answer in answers.items():
+            assert f"q{call_id}" in output(answer.response, "answer")
+        # All at once: far less than one LM delay per call.
+        assert elapsed < count * 0.2 / 4, elapsed
+        connection.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            receive(connection)  # no answer for the cancelled call

@@ -4,8 +4,8 @@
 //! gRPC's Python server costs each call about 0.4 ms of the worker's CPU; on the call socket
 //! the worker's thread that reads a call runs it and writes its answer. A connection carries
 //! one call at a time: a call takes an idle connection, or opens one while fewer than the
-//! worker's `call_threads` are open, or (all busy) is told to go by gRPC, which also serves
-//! what exceeds them on the worker's event loop.
+//! worker's `call_threads` are open, or (all busy) goes on the socket's one
+//! [multiplexed](super::call_mux) connection, which the worker serves on its event loop.
 //!
 //! What a failure means for sending again is exact: a connection is opened and greeted (the
 //! worker answers its `hello`) before the call is written, and the worker runs a call only
@@ -27,10 +27,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use dspex_core::Error;
 use parking_lot::Mutex;
 use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tonic::metadata::{MetadataMap, MetadataValue};
 
+use super::call_mux::Multiplexed;
 use super::client::Client;
 use super::pb;
 use crate::bridge::{ERROR_KIND_KEY, EXCEPTION_KEY};
@@ -50,6 +51,8 @@ pub(crate) struct CallSocket {
     max_frame: usize,
     idle: Mutex<Vec<StdUnixStream>>,
     open: AtomicUsize,
+    /// Where the calls past `max_connections` go.
+    multiplexed: Multiplexed,
 }
 
 /// How a call on the call socket ended.
@@ -59,8 +62,6 @@ pub(crate) enum Outcome {
     Answered(pb::CallModuleResponse),
     /// The worker refused the call: its status, as the `CallModule` RPC would have it.
     Refused(tonic::Status),
-    /// Every connection is in use: send the call by gRPC.
-    Busy,
     /// No byte of the call reached the worker (its connection could not be opened or
     /// greeted, or its frame not written whole): it may be sent again, another way.
     NotSent(io::Error),
@@ -83,6 +84,7 @@ impl CallSocket {
             max_frame: max_message_size.saturating_add(FRAME_SLACK_BYTES),
             idle: Mutex::new(Vec::new()),
             open: AtomicUsize::new(0),
+            multiplexed: Multiplexed::default(),
         }
     }
 
@@ -110,7 +112,7 @@ impl CallSocket {
     ) -> Result<Outcome, Error> {
         let handle = crate::runtime::handle()?;
         let Some(mut lease) = self.lease() else {
-            return Ok(Outcome::Busy);
+            return Ok(self.multiplexed.call(self, request).await);
         };
         let (call_id, frame) = call_frame(request);
         let written = match lease.write_now(&frame) {
@@ -164,12 +166,21 @@ impl CallSocket {
         }
     }
 
-    /// Opens and greets a connection: the worker answers the `hello` with an empty answer.
-    async fn connect(&self) -> io::Result<UnixStream> {
+    /// The largest answer frame a connection reads.
+    pub(super) fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+
+    /// Opens and greets a connection (one call at a time, or `multiplexed`): the worker
+    /// answers the `hello` with an empty answer.
+    pub(super) async fn connect(&self, multiplexed: bool) -> io::Result<UnixStream> {
         let mut stream = UnixStream::connect(&self.path).await?;
         let hello = pb::CallFrame {
             call_id: 0,
-            frame: Some(pb::call_frame::Frame::Hello(self.token.clone())),
+            frame: Some(pb::call_frame::Frame::Hello(pb::CallHello {
+                token: self.token.clone(),
+                multiplexed,
+            })),
         };
         stream.write_all(&framed(&hello)).await?;
         let answer = read_answer(&mut stream, self.max_frame).await?;
@@ -225,7 +236,7 @@ impl Lease {
                 Ok(stream) => stream,
                 Err(e) => return not_sent_or_lost(e),
             },
-            None => match self.socket.connect().await {
+            None => match self.socket.connect(false).await {
                 Ok(stream) => stream,
                 Err(e) => return Outcome::NotSent(e),
             },
@@ -247,13 +258,10 @@ impl Lease {
             }
             Err(e) => return Outcome::Lost(e),
         };
-        let outcome = match answer.answer {
-            Some(pb::call_answer::Answer::Response(response)) => Outcome::Answered(response),
-            Some(pb::call_answer::Answer::Refusal(refusal)) => Outcome::Refused(status(refusal)),
-            None => {
-                return Outcome::Lost(protocol_error("the worker's answer is empty"));
-            }
-        };
+        let outcome = outcome_of(answer);
+        if matches!(outcome, Outcome::Lost(_)) {
+            return outcome;
+        }
         if let Ok(stream) = stream.into_std() {
             self.stream = Some(stream);
             self.reusable = true;
@@ -314,9 +322,18 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// What an answer says.
+pub(super) fn outcome_of(answer: pb::CallAnswer) -> Outcome {
+    match answer.answer {
+        Some(pb::call_answer::Answer::Response(response)) => Outcome::Answered(response),
+        Some(pb::call_answer::Answer::Refusal(refusal)) => Outcome::Refused(status(refusal)),
+        None => Outcome::Lost(protocol_error("the worker's answer is empty")),
+    }
+}
+
 /// A new call id, and the call's frame: `CallFrame { call_id, call }` encoded by hand, so
 /// that the request is not copied into the message.
-fn call_frame(request: &pb::CallModuleRequest) -> (u64, Vec<u8>) {
+pub(super) fn call_frame(request: &pb::CallModuleRequest) -> (u64, Vec<u8>) {
     let call_id = NEXT_CALL_ID.fetch_add(1, Ordering::Relaxed);
     let len = prost::encoding::uint64::encoded_len(1, &call_id)
         + prost::encoding::message::encoded_len(3, request);
@@ -328,7 +345,7 @@ fn call_frame(request: &pb::CallModuleRequest) -> (u64, Vec<u8>) {
 }
 
 /// A message after its length.
-fn framed(message: &impl Message) -> Vec<u8> {
+pub(super) fn framed(message: &impl Message) -> Vec<u8> {
     let len = message.encoded_len();
     let mut buf = Vec::with_capacity(4 + len);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
@@ -338,7 +355,10 @@ fn framed(message: &impl Message) -> Vec<u8> {
 }
 
 /// The next answer on a connection, at most `max_frame` bytes.
-async fn read_answer(stream: &mut UnixStream, max_frame: usize) -> io::Result<pb::CallAnswer> {
+pub(super) async fn read_answer(
+    stream: &mut (impl AsyncRead + Unpin),
+    max_frame: usize,
+) -> io::Result<pb::CallAnswer> {
     let mut header = [0u8; 4];
     stream.read_exact(&mut header).await?;
     let len = u32::from_le_bytes(header) as usize;

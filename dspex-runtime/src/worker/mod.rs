@@ -16,6 +16,7 @@
 //! `lines`), `restore` (what a new worker must hold), `client` (the gRPC connection) and
 //! `call_socket` (the leaner lane module calls take); the supervisor never sees the pool.
 
+mod call_mux;
 mod call_socket;
 mod client;
 mod fork_server;

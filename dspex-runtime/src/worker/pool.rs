@@ -204,8 +204,8 @@ impl Pool {
         }
     }
 
-    /// Calls a module: on its worker's call socket when it has one with a connection free,
-    /// else by gRPC ([`rpc`](Self::rpc)). A call the socket provably did not deliver goes by
+    /// Calls a module: on its worker's call socket when it has one, else by gRPC
+    /// ([`rpc`](Self::rpc)). A call the socket provably did not deliver goes by
     /// gRPC (which tells a worker that is gone, and sends again as `rpc` does); one whose
     /// answer did not come is never sent again.
     pub(crate) async fn call_module(
@@ -225,7 +225,6 @@ impl Pool {
                 Outcome::Answered(response) => return Ok(response),
                 Outcome::Refused(status) => return Err(worker_error(status)),
                 Outcome::Lost(error) => return Err(self.lost(slot, module, &live, &error).await),
-                Outcome::Busy => {}
                 Outcome::NotSent(error) => {
                     tracing::debug!(worker = slot, %error, "the call socket did not take a call: by gRPC");
                 }

@@ -715,12 +715,16 @@ class CallFrame(_message.Message):
     """---- The call socket ----------------------------------------------------------------------
 
     A leaner lane than gRPC for CallModule between the runtime and its own workers: a Unix
-    socket whose path the worker gives in its readiness line (`calls`), served by threads that
-    run each call where they read it. Each frame is its length (4 bytes, little endian), then
-    one message: the runtime writes CallFrames, the worker answers each with a CallAnswer. A
-    connection carries one call at a time. Its first frame is a `hello` with the bridge token,
-    which the worker answers with an empty CallAnswer (call_id 0) before any call is sent: a
-    call whose connection failed before that provably never reached the worker.
+    socket whose path the worker gives in its readiness line (`calls`). Each frame is its
+    length (4 bytes, little endian), then one message: the runtime writes CallFrames, the
+    worker answers each call with a CallAnswer. A connection's first frame is a `hello` with
+    the bridge token, which the worker answers with an empty CallAnswer (call_id 0) before any
+    call is sent: a call whose connection failed before that provably never reached the worker.
+
+    A connection carries one call at a time, run in the worker thread that serves the
+    connection; or, `multiplexed`, many calls at once, answered as each ends, run as the
+    CallModule RPC runs them (on the worker's event loop, or its thread pool), and cancelled
+    by a `cancel` frame. A call of the first kind is cancelled with the CancelCall RPC.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -728,28 +732,56 @@ class CallFrame(_message.Message):
     CALL_ID_FIELD_NUMBER: _builtins.int
     HELLO_FIELD_NUMBER: _builtins.int
     CALL_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
     call_id: _builtins.int
-    """The call's id, unique in the runtime's process (what CancelCall names); 0 for `hello`."""
-    hello: _builtins.str
-    """The bridge token."""
+    """The call's id, unique in the runtime's process (what a cancel names); 0 for `hello`."""
+    cancel: _builtins.bool
+    """Cancels call `call_id` (multiplexed connections): it is answered no more."""
+    @_builtins.property
+    def hello(self) -> Global___CallHello: ...
     @_builtins.property
     def call(self) -> Global___CallModuleRequest: ...
     def __init__(
         self,
         *,
         call_id: _builtins.int = ...,
-        hello: _builtins.str = ...,
+        hello: Global___CallHello | None = ...,
         call: Global___CallModuleRequest | None = ...,
+        cancel: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "frame", b"frame", "hello", b"hello"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "cancel", b"cancel", "frame", b"frame", "hello", b"hello"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "call_id", b"call_id", "frame", b"frame", "hello", b"hello"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "call_id", b"call_id", "cancel", b"cancel", "frame", b"frame", "hello", b"hello"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_frame: _TypeAlias = _typing.Literal["hello", "call"]  # noqa: Y015
+    _WhichOneofReturnType_frame: _TypeAlias = _typing.Literal["hello", "call", "cancel"]  # noqa: Y015
     _WhichOneofArgType_frame: _TypeAlias = _typing.Literal["frame", b"frame"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_frame) -> _WhichOneofReturnType_frame | None: ...
 
 Global___CallFrame: _TypeAlias = CallFrame  # noqa: Y015
+
+@_typing.final
+class CallHello(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    MULTIPLEXED_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The bridge token."""
+    multiplexed: _builtins.bool
+    """Many calls at once on this connection (see above)."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        multiplexed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["multiplexed", b"multiplexed", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallHello: _TypeAlias = CallHello  # noqa: Y015
 
 @_typing.final
 class CallAnswer(_message.Message):

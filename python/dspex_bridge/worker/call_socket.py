@@ -3,9 +3,10 @@
 gRPC's Python server costs a module call about 0.4 ms of the worker's CPU (its event loop, its poller threads)
 and a hop from the event loop to a pool thread; here a thread per connection reads a call, runs it where it
 read it, and writes its answer. The frames are ``dspex.bridge.v1`` messages (``CallFrame`` in, ``CallAnswer``
-out), each after its length (4 bytes, little endian); see ``worker.proto``. A connection's first frame is a
-``hello`` with the bridge token, answered by an empty ``CallAnswer``; a wrong token, a frame over the size limit
-or one that does not parse closes the connection (after a refusal saying why, where one can be read).
+out; `call_frames`); see ``worker.proto``. A connection's first frame is a ``hello`` with the bridge token,
+answered by an empty ``CallAnswer``; a wrong token, a frame over the size limit or one that does not parse
+closes the connection (after a refusal saying why, where one can be read). A ``multiplexed`` hello hands the
+connection to the event loop (`call_mux`), where many calls run at once.
 
 The socket lives in a directory of its own that only this user can enter (``mkdtemp``), removed when the worker
 stops (the runtime removes it after a worker that was killed). The runtime opens at most ``threads`` connections
@@ -15,21 +16,21 @@ at once; more than twice that are closed at once.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hmac
 import logging
 import os
 import shutil
 import socket
-import struct
 import tempfile
 import threading
 from typing import TYPE_CHECKING, Final
 
-from google.protobuf.message import DecodeError
-
 from .._proto_loader import worker_pb
-from .status import invalid, logged_refusal, too_large
+from .call_frames import FRAME_SLACK_BYTES, LENGTH, FrameError, checked_length, framed, parsed, refusal
+from .call_mux import serve_multiplexed
+from .status import invalid
 from .tools import CallCancelled
 
 if TYPE_CHECKING:
@@ -37,10 +38,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LENGTH: Final = struct.Struct("<I")
-"""A frame's length prefix."""
-FRAME_SLACK_BYTES: Final = 1024
-"""What a frame may hold beyond the message size limit: its call id and field tags around the request."""
 SOCKET_NAME: Final = "calls.sock"
 MAX_CONNECTIONS_PER_THREAD: Final = 2
 """Connections served at once, per call the runtime may send at once (``threads``): room for the connections of
@@ -64,6 +61,8 @@ class CallSocket:
         self._lock = threading.Lock()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._multiplexed: set[concurrent.futures.Future[None]] = set()
+        """The multiplexed connections served on the loop now."""
 
     @property
     def threads(self) -> int:
@@ -101,77 +100,61 @@ class CallSocket:
             threading.Thread(target=self._serve, args=(connection,), name="dspex-call-socket", daemon=True).start()
 
     def _serve(self, connection: socket.socket) -> None:
+        handed_over = False
         try:
-            with connection:
-                if self._greeted(connection):
-                    while (frame := self._read_frame(connection)) is not None:
-                        connection.sendall(self._answer(frame))
+            hello = self._greeted(connection)
+            if hello is not None and hello.multiplexed and self._loop is not None:
+                served = asyncio.run_coroutine_threadsafe(
+                    serve_multiplexed(self._service, connection, self._max_frame), self._loop
+                )
+                # Held until it ends: the loop holds its tasks weakly, and a task nobody holds is collected.
+                with self._lock:
+                    self._multiplexed.add(served)
+                served.add_done_callback(self._multiplexed.discard)
+                handed_over = True
+            elif hello is not None:
+                while (frame := self._read_frame(connection)) is not None:
+                    connection.sendall(self._answer(frame))
+        except FrameError as error:
+            with contextlib.suppress(OSError):
+                connection.sendall(error.answer)
         except OSError as error:
             logger.debug("call socket: a connection ended: %s", error)
         finally:
+            if not handed_over:
+                connection.close()
             with self._lock:
                 self._connections -= 1
 
-    def _greeted(self, connection: socket.socket) -> bool:
-        """Whether the connection's first frame is a hello with the token (answered then)."""
+    def _greeted(self, connection: socket.socket) -> worker_pb.CallHello | None:
+        """The connection's hello, if its first frame is one with the token (answered then)."""
         hello = self._read_frame(connection)
         if hello is None or hello.WhichOneof("frame") != "hello":
             logger.warning("call socket: a connection did not start with a hello; closed")
-            return False
-        if not hmac.compare_digest(hello.hello.encode(), self._token):
+            return None
+        if not hmac.compare_digest(hello.hello.token.encode(), self._token):
             logger.warning("call socket: a connection with a wrong token; closed")
-            return False
-        connection.sendall(_framed(worker_pb.CallAnswer()))
-        return True
+            return None
+        connection.sendall(framed(worker_pb.CallAnswer()))
+        return hello.hello
 
     def _read_frame(self, connection: socket.socket) -> worker_pb.CallFrame | None:
-        """The next frame, or ``None`` at the end of the connection; a frame the worker cannot take is refused on
-        the connection (which then closes)."""
+        """The next frame, or ``None`` at the end of the connection; `FrameError` for one the worker cannot take."""
         header = _read_exactly(connection, LENGTH.size)
         if header is None:
             return None
-        (length,) = LENGTH.unpack(header)
-        if length > self._max_frame:
-            connection.sendall(self._refusal(0, too_large("a frame of the call socket", length, self._max_frame)))
-            return None
-        body = _read_exactly(connection, length)
-        if body is None:
-            return None
-        try:
-            return worker_pb.CallFrame.FromString(body)
-        except DecodeError as error:
-            connection.sendall(self._refusal(0, invalid(f"a frame of the call socket does not parse: {error}")))
-            return None
+        body = _read_exactly(connection, checked_length(header, self._max_frame))
+        return None if body is None else parsed(body)
 
     def _answer(self, frame: worker_pb.CallFrame) -> bytes:
         """The framed answer to one frame: the call's response, or its refusal."""
         if frame.WhichOneof("frame") != "call" or self._loop is None:
-            return self._refusal(frame.call_id, invalid("a frame after the hello must be a call"))
+            return refusal(frame.call_id, invalid("a frame after the hello must be a call"))
         try:
             response = self._service.call_in_this_thread(frame.call_id, frame.call, self._loop)
         except (Exception, CallCancelled) as error:  # noqa: BLE001 - every failure is the call's refusal
-            return self._refusal(frame.call_id, error)
-        return _framed(worker_pb.CallAnswer(call_id=frame.call_id, response=response))
-
-    @staticmethod
-    def _refusal(call_id: int, error: BaseException) -> bytes:
-        refusal = logged_refusal("CallModule (call socket)", error)
-        return _framed(
-            worker_pb.CallAnswer(
-                call_id=call_id,
-                refusal=worker_pb.CallRefusal(
-                    code=refusal.code.value[0],
-                    message=refusal.message,
-                    kind=refusal.kind,
-                    exception=refusal.exception or "",
-                ),
-            )
-        )
-
-
-def _framed(message: worker_pb.CallAnswer) -> bytes:
-    body = message.SerializeToString()
-    return LENGTH.pack(len(body)) + body
+            return refusal(frame.call_id, error)
+        return framed(worker_pb.CallAnswer(call_id=frame.call_id, response=response))
 
 
 def _read_exactly(connection: socket.socket, size: int) -> bytes | None:

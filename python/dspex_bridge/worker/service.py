@@ -262,6 +262,11 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         """Calls a module with the request's inputs; its outputs, each encoded by `_codec`, or
         the output field an answer the adapter could not parse failed on. The caller going away
         cancels the call (its Rust tool calls, its next LM request)."""
+        return await self.call_module(request)
+
+    async def call_module(self, request: worker_pb.CallModuleRequest) -> worker_pb.CallModuleResponse:
+        """What `CallModule` does (also for the call socket's multiplexed connections): on the event loop through
+        DSPy's async path once the threads are busy, else in the thread pool. Cancelled, it cancels the call."""
         entry, session, settings = await self._prepare(request)
         scope = tools.CallScope()
         lm, adapter = session.lm, session.adapter
