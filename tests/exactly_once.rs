@@ -1,7 +1,7 @@
 //! Exactly once: a call that may have reached a worker is never sent again. A ReAct agent
 //! whose Rust tool counts its runs is called while its worker is SIGKILLed at random points
 //! around the calls — just before one, while its tool runs (the worker surely has the call),
-//! a random moment after two were sent — and no call runs its tool twice, every call that
+//! a random moment after two, or forty, were sent — and no call runs its tool twice, every call that
 //! succeeds ran it once, and every call that fails fails with `WorkerCrashed`.
 //! (Its own test binary: killing workers must not disturb other tests' calls.)
 
@@ -32,7 +32,13 @@ enum Kill {
     InTool,
     /// This long after two concurrent calls were sent.
     After(Duration),
+    /// This long after `MANY` concurrent calls were sent: more than the worker's call
+    /// socket serves one at a time, so that some are on its multiplexed connection.
+    AfterMany(Duration),
 }
+
+/// More calls at once than a worker's call socket serves one at a time (16).
+const MANY: u64 = 40;
 
 /// The one worker's pid, once it serves.
 async fn the_worker() -> u32 {
@@ -162,6 +168,7 @@ async fn no_call_runs_twice_whenever_its_worker_is_killed() -> dspex::Result<()>
     for _ in 0..2 {
         schedule.push(Kill::After(Duration::from_millis(rng.below(80))));
     }
+    schedule.push(Kill::AfterMany(Duration::from_millis(rng.below(80))));
     for i in (1..schedule.len()).rev() {
         schedule.swap(i, rng.below(i as u64 + 1) as usize);
     }
@@ -196,9 +203,10 @@ async fn no_call_runs_twice_whenever_its_worker_is_killed() -> dspex::Result<()>
                 assert_eq!(runs_of(&runs, id), 1, "call {id} reached its tool");
                 crashed += 1;
             }
-            Kill::After(delay) => {
-                let ids = [id, id + 100];
-                let calls = ids.map(|id| tokio::spawn(call(id)));
+            Kill::After(delay) | Kill::AfterMany(delay) => {
+                let count = if kill == Kill::After(delay) { 2 } else { MANY };
+                let ids: Vec<u64> = (0..count).map(|i| id + 1000 * i).collect();
+                let calls: Vec<_> = ids.iter().map(|&id| tokio::spawn(call(id))).collect();
                 tokio::time::sleep(delay).await;
                 kill9(pid);
                 for (id, handle) in ids.into_iter().zip(calls) {
