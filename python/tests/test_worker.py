@@ -30,7 +30,7 @@ from dspex_bridge.testing import BridgeFixture
 
 TESTS_DIR = Path(__file__).resolve().parent
 READY = re.compile(
-    r'^DSPEX_WORKER_READY (\{"port": \d+, "pid": \d+, "worker_id": \d+, "calls": "[^"]+/calls\.sock", "call_threads": \d+\})$'
+    r'^DSPEX_WORKER_READY (\{"port": \d+, "pid": \d+, "worker_id": \d+, "calls": "[^"]+", "call_threads": \d+\})$'
 )
 SECRET_KEY = "sk-dspex-test-secret-never-logged"
 

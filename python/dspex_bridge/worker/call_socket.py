@@ -8,7 +8,8 @@ answered by an empty ``CallAnswer``; a wrong token, a frame over the size limit 
 closes the connection (after a refusal saying why, where one can be read). A ``multiplexed`` hello hands the
 connection to the event loop (`call_mux`), where many calls run at once.
 
-The socket lives in a directory of its own that only this user can enter (``mkdtemp``), removed when the worker
+On Linux the socket has an abstract name (nothing on the filesystem: a killed worker leaves nothing behind);
+elsewhere it lives in a directory of its own that only this user can enter (``mkdtemp``), removed when the worker
 stops (the runtime removes it after a worker that was killed). The runtime opens at most ``threads`` connections
 at once; more than twice that are closed at once.
 """
@@ -21,8 +22,10 @@ import contextlib
 import hmac
 import logging
 import os
+import secrets
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 from typing import TYPE_CHECKING, Final
@@ -52,8 +55,14 @@ class CallSocket:
         self._token = token.encode()
         self._threads = max(1, threads)
         self._max_frame = max_message_bytes + FRAME_SLACK_BYTES
-        self._directory = tempfile.mkdtemp(prefix="dspex-calls-")
-        self.path = os.path.join(self._directory, SOCKET_NAME)
+        self._directory: str | None = None
+        if sys.platform.startswith("linux"):
+            # An abstract name: nothing on the filesystem, gone with the last descriptor (a killed worker leaves
+            # nothing behind). Any local user may connect, as to the gRPC port; neither serves without the token.
+            self.path = f"\0dspex-calls-{os.getpid()}-{secrets.token_hex(8)}"
+        else:
+            self._directory = tempfile.mkdtemp(prefix="dspex-calls-")
+            self.path = os.path.join(self._directory, SOCKET_NAME)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(self.path)
         self._listener.listen(self._threads)
@@ -80,7 +89,8 @@ class CallSocket:
         with contextlib.suppress(OSError):  # already shut
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
-        shutil.rmtree(self._directory, ignore_errors=True)
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
 
     def _accept(self) -> None:
         while not self._closed:
