@@ -54,3 +54,44 @@ async fn calls_go_by_the_call_socket_and_past_its_connections_by_grpc() -> dspex
     assert_eq!(again.get::<String>("answer")?, SOCKET_THREAD);
     Ok(())
 }
+
+#[test]
+fn without_the_call_socket_calls_go_by_grpc() {
+    // The pool reads `DSPEX_CALL_SOCKET` when it starts: the scenario runs in a child
+    // process of this test binary.
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary path"))
+        .args([
+            "--exact",
+            "grpc_only_scenario",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DSPEX_CALL_SOCKET", "0")
+        .output()
+        .expect("start the child test process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+#[ignore = "run by without_the_call_socket_calls_go_by_grpc, with DSPEX_CALL_SOCKET=0"]
+async fn grpc_only_scenario() -> dspex::Result<()> {
+    let ctx = common::llm_context()?;
+    ctx.configure_lm(Lm::custom("tests.support.thread_lm:thread_lm"))
+        .await?;
+    let predict = Predict::new(&ctx, "question -> answer").await?;
+    let answer = predict
+        .call([("question", "where?")])
+        .await?
+        .get::<String>("answer")?;
+    assert!(
+        answer.starts_with("dspex-call_"),
+        "a gRPC pool thread: {answer}"
+    );
+    Ok(())
+}

@@ -25,6 +25,14 @@ use crate::bridge::{BridgeEndpoint, MAX_MESSAGE_BYTES_ENV};
 /// `0` starts each worker as its own interpreter instead of forking it from the fork server.
 pub(crate) const FORK_ENV: &str = "DSPEX_WORKER_FORK";
 
+/// `0` sends every module call by gRPC, not on the workers' call sockets.
+pub(crate) const CALL_SOCKET_ENV: &str = "DSPEX_CALL_SOCKET";
+
+/// Whether module calls go on the workers' call sockets (unless `DSPEX_CALL_SOCKET=0`).
+fn call_sockets() -> bool {
+    std::env::var(CALL_SOCKET_ENV).map_or(true, |v| v.trim() != "0")
+}
+
 /// Whether workers are forked from a fork server: on Linux (where a worker dies with its
 /// parent by a parent-death signal, and forking a process that imported DSPy is safe),
 /// unless `DSPEX_WORKER_FORK=0`.
@@ -113,7 +121,7 @@ impl Spawner {
             .max_encoding_message_size(self.max_message_size);
         let (_, never) = watch::channel(false);
         let ready = spawned.ready;
-        let calls = ready.calls.map(|path| {
+        let calls = ready.calls.filter(|_| call_sockets()).map(|path| {
             Arc::new(CallSocket::new(
                 path,
                 self.bridge.token.clone(),
