@@ -20,7 +20,7 @@ from test_worker import Worker, create, output, real, text
 
 from dspex_bridge._proto_loader import worker_pb as wpb
 from dspex_bridge.testing import BridgeFixture
-from dspex_bridge.worker.call_socket import MAX_CONNECTIONS_PER_THREAD
+from dspex_bridge.worker.call_socket import HELLO_TIMEOUT_S, MAX_CONNECTIONS_PER_THREAD
 
 LENGTH = struct.Struct("<I")
 
@@ -135,6 +135,18 @@ def test_a_call_before_the_hello_is_closed(worker: Worker, module: str) -> None:
         connection.connect(worker.ready["calls"])
         send(connection, call_frame(1, module, "q"))
         assert closed(connection)
+
+
+def test_a_connection_that_says_nothing_is_closed(worker: Worker) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.connect(worker.ready["calls"])
+        silent.settimeout(HELLO_TIMEOUT_S + 10)
+        started = time.monotonic()
+        try:
+            assert silent.recv(1) == b""
+        except ConnectionResetError:
+            pass
+        assert time.monotonic() - started >= HELLO_TIMEOUT_S - 0.5
 
 
 def test_a_frame_over_the_limit_is_refused_and_closes_the_connection(worker: Worker) -> None:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SOCKET_NAME: Final = "calls.sock"
+HELLO_TIMEOUT_S: Final = 5.0
+"""How long a new connection may take to send its hello."""
 MAX_CONNECTIONS_PER_THREAD: Final = 2
 """Connections served at once, per call the runtime may send at once (``threads``): room for the connections of
 calls it gave up, whose threads finish their call before they see the connection closed."""
@@ -137,8 +139,15 @@ class CallSocket:
                 self._connections -= 1
 
     def _greeted(self, connection: socket.socket) -> worker_pb.CallHello | None:
-        """The connection's hello, if its first frame is one with the token (answered then)."""
-        hello = self._read_frame(connection)
+        """The connection's hello, if its first frame is one with the token, within `HELLO_TIMEOUT_S` (answered
+        then): a connection that says nothing does not hold its thread."""
+        connection.settimeout(HELLO_TIMEOUT_S)
+        try:
+            hello = self._read_frame(connection)
+        except TimeoutError:
+            logger.warning("call socket: a connection sent no hello within %.0f s; closed", HELLO_TIMEOUT_S)
+            return None
+        connection.settimeout(None)
         if hello is None or hello.WhichOneof("frame") != "hello":
             logger.warning("call socket: a connection did not start with a hello; closed")
             return None
