@@ -72,7 +72,11 @@ impl Multiplexed {
             call_id,
             answered: false,
         };
-        if connection.writes.send(Write::Call(call_id, frame)).is_err() {
+        // Broken since it was handed out (`fail` has run, or runs and ends this call): the
+        // call never left.
+        if connection.broken.load(Ordering::Acquire)
+            || connection.writes.send(Write::Call(call_id, frame)).is_err()
+        {
             connection.pending.lock().remove(&call_id);
             return Outcome::NotSent(broken_error());
         }
@@ -173,12 +177,18 @@ async fn write_frames(
                 // Marked before the first byte, under the lock `fail` takes: a call is
                 // either started or told it never ran, never both.
                 let mut pending = connection.pending.lock();
+                if connection.broken.load(Ordering::Acquire) {
+                    if let Some(call) = pending.remove(&call_id) {
+                        let _ = call.answer.send(Outcome::NotSent(broken_error()));
+                    }
+                    continue;
+                }
                 match pending.get_mut(&call_id) {
-                    Some(call) if !connection.broken.load(Ordering::Acquire) => {
+                    Some(call) => {
                         call.started = true;
                         frame
                     }
-                    _ => continue, // given up, or the connection broke meanwhile
+                    None => continue, // given up before it was written
                 }
             }
             Write::Cancel(call_id) => framed(&pb::CallFrame {
