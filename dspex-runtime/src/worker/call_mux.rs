@@ -227,3 +227,56 @@ fn broken_error() -> io::Error {
         "the multiplexed call connection broke",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::call_socket::testing::{Peer, call_request, socket_at};
+
+    #[tokio::test]
+    async fn answers_reach_their_calls_in_any_order() {
+        let peer = Peer::start(
+            |frames: Vec<pb::CallFrame>| {
+                // Answers the calls in reverse order, each with its own module id.
+                frames
+                    .into_iter()
+                    .rev()
+                    .map(|f| Peer::answer_to(&f))
+                    .collect()
+            },
+            3,
+        );
+        let socket = socket_at(&peer.path, 0);
+        let calls = ["a", "b", "c"].map(|m| {
+            let socket = socket.clone();
+            tokio::spawn(async move { socket.multiplexed.call(&socket, &call_request(m)).await })
+        });
+        for (module, call) in ["a", "b", "c"].into_iter().zip(calls) {
+            match call.await.expect("the call task") {
+                Outcome::Answered(response) => {
+                    assert!(response.outputs.contains_key(module), "{response:?}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_written_when_the_connection_breaks_may_have_run_and_the_next_never_left() {
+        // The peer reads two calls and closes without an answer.
+        let peer = Peer::start(|_| Vec::new(), 2);
+        let socket = socket_at(&peer.path, 0);
+        let calls = ["a", "b"].map(|m| {
+            let socket = socket.clone();
+            tokio::spawn(async move { socket.multiplexed.call(&socket, &call_request(m)).await })
+        });
+        for call in calls {
+            let outcome = call.await.expect("the call task");
+            assert!(matches!(outcome, Outcome::Lost(_)), "{outcome:?}");
+        }
+        peer.stop().await;
+        // Nothing listens any more: the next call cannot be sent.
+        let outcome = socket.multiplexed.call(&socket, &call_request("c")).await;
+        assert!(matches!(outcome, Outcome::NotSent(_)), "{outcome:?}");
+    }
+}

@@ -52,7 +52,7 @@ pub(crate) struct CallSocket {
     idle: Mutex<Vec<StdUnixStream>>,
     open: AtomicUsize,
     /// Where the calls past `max_connections` go.
-    multiplexed: Multiplexed,
+    pub(super) multiplexed: Multiplexed,
 }
 
 /// How a call on the call socket ended.
@@ -395,9 +395,162 @@ fn status(refusal: pb::CallRefusal) -> tonic::Status {
     )
 }
 
+/// A peer that speaks the worker's side of the call socket, for the tests of the runtime's.
+#[cfg(test)]
+pub(super) mod testing {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use prost::Message;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixListener;
+
+    use super::{CallSocket, framed};
+    use crate::worker::pb;
+
+    pub(crate) const TOKEN: &str = "test-token";
+
+    /// A listener at a fresh path that greets one connection, reads `calls` call frames,
+    /// writes what `answer` makes of them, and closes the connection.
+    pub(crate) struct Peer {
+        pub(crate) path: PathBuf,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Peer {
+        pub(crate) fn start(
+            answer: impl FnOnce(Vec<pb::CallFrame>) -> Vec<pb::CallAnswer> + Send + 'static,
+            calls: usize,
+        ) -> Peer {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = PathBuf::from(format!("\0dspex-test-peer-{}-{n}", std::process::id()));
+            let listener = UnixListener::bind(&path).expect("bind the peer");
+            let task = tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.expect("accept");
+                let hello = read_frame(&mut stream).await;
+                assert!(
+                    matches!(hello.frame, Some(pb::call_frame::Frame::Hello(ref h)) if h.token == TOKEN)
+                );
+                stream
+                    .write_all(&framed(&pb::CallAnswer::default()))
+                    .await
+                    .expect("greet");
+                let mut frames = Vec::new();
+                for _ in 0..calls {
+                    frames.push(read_frame(&mut stream).await);
+                }
+                for reply in answer(frames) {
+                    stream.write_all(&framed(&reply)).await.expect("answer");
+                }
+            });
+            Peer { path, task }
+        }
+
+        /// The answer to a call: one output named after its module.
+        pub(crate) fn answer_to(frame: &pb::CallFrame) -> pb::CallAnswer {
+            let Some(pb::call_frame::Frame::Call(call)) = &frame.frame else {
+                panic!("not a call: {frame:?}")
+            };
+            pb::CallAnswer {
+                call_id: frame.call_id,
+                answer: Some(pb::call_answer::Answer::Response(pb::CallModuleResponse {
+                    outputs: [(call.module_id.clone(), pb::Output::default())].into(),
+                    parse_failure: None,
+                })),
+            }
+        }
+
+        /// Waits until the peer closed its connection (and its listener).
+        pub(crate) async fn stop(self) {
+            self.task.await.expect("the peer");
+        }
+    }
+
+    async fn read_frame(stream: &mut tokio::net::UnixStream) -> pb::CallFrame {
+        let mut header = [0u8; 4];
+        stream
+            .read_exact(&mut header)
+            .await
+            .expect("a frame's length");
+        let mut body = vec![0u8; u32::from_le_bytes(header) as usize];
+        stream.read_exact(&mut body).await.expect("a frame");
+        pb::CallFrame::decode(body.as_slice()).expect("a CallFrame")
+    }
+
+    /// The runtime's side of the socket at `path`, with `connections` one-at-a-time
+    /// connections (0: every call multiplexed).
+    pub(crate) fn socket_at(path: &std::path::Path, connections: usize) -> Arc<CallSocket> {
+        let socket = CallSocket::new(path.to_owned(), TOKEN.into(), connections, 1 << 20);
+        Arc::new(socket)
+    }
+
+    /// A gRPC client that is never connected (what a call cancels through; unused here).
+    pub(crate) fn unconnected_client() -> crate::worker::client::Client {
+        let channel = tonic::transport::Channel::from_static("http://127.0.0.1:9").connect_lazy();
+        crate::worker::pb::worker_client::WorkerClient::with_interceptor(
+            channel,
+            crate::worker::client::Token(tonic::metadata::MetadataValue::from_static(TOKEN)),
+        )
+    }
+
+    /// A call to `module`.
+    pub(crate) fn call_request(module: &str) -> pb::CallModuleRequest {
+        pb::CallModuleRequest {
+            module_id: module.into(),
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::testing::{Peer, call_request, socket_at, unconnected_client};
+
+    #[tokio::test]
+    async fn a_call_is_answered_and_its_connection_reused() {
+        let peer = Peer::start(|frames| frames.iter().map(Peer::answer_to).collect(), 1);
+        let socket = socket_at(&peer.path, 1);
+        let outcome = socket
+            .call(&call_request("a"), &unconnected_client())
+            .await
+            .expect("a call");
+        assert!(matches!(outcome, Outcome::Answered(_)), "{outcome:?}");
+        assert_eq!(
+            socket.idle.lock().len(),
+            1,
+            "back among the idle connections"
+        );
+        peer.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_answer_does_not_come_may_have_run() {
+        let peer = Peer::start(|_| Vec::new(), 1);
+        let socket = socket_at(&peer.path, 1);
+        let outcome = socket
+            .call(&call_request("a"), &unconnected_client())
+            .await
+            .expect("a call");
+        assert!(matches!(outcome, Outcome::Lost(_)), "{outcome:?}");
+        assert_eq!(
+            socket.open.load(Ordering::Relaxed),
+            0,
+            "its connection closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_to_a_socket_nobody_serves_never_left() {
+        let socket = socket_at(std::path::Path::new("\0dspex-test-nobody-listens"), 1);
+        let outcome = socket
+            .call(&call_request("a"), &unconnected_client())
+            .await
+            .expect("a call");
+        assert!(matches!(outcome, Outcome::NotSent(_)), "{outcome:?}");
+    }
 
     #[test]
     fn a_call_frame_is_the_call_frame_message() {
