@@ -93,13 +93,9 @@ impl Multiplexed {
         {
             return Ok(connection.clone());
         }
-        let handle = crate::runtime::handle().map_err(|e| io::Error::other(e.to_string()))?;
         // Opened on the library's runtime, whose tasks then serve it.
-        let opening = socket.clone();
-        let stream = handle
-            .spawn(async move { opening.connect(true).await })
-            .await
-            .map_err(io::Error::other)??;
+        let stream = socket.open_on_runtime(true).await?;
+        let handle = crate::runtime::handle().map_err(|e| io::Error::other(e.to_string()))?;
         let (read, write) = stream.into_split();
         let (writes, queue) = mpsc::unbounded_channel();
         let connection = Arc::new(Connection {

@@ -13,13 +13,12 @@
 //! could not be written whole, never ran ([`Outcome::NotSent`]). One whose answer did not
 //! come may have run ([`Outcome::Lost`]).
 //!
-//! A connection is read on the library's runtime (a caller's runtime may end, or have no
-//! I/O driver): a call's answer is awaited there by a task, which a dropped caller aborts. A
-//! call given up while the worker runs it is cancelled by id (`CancelCall`, on gRPC), and its
-//! connection closed.
+//! The connections live on the library's runtime (a caller's runtime may end, or have no
+//! I/O driver): opened there, their readiness followed by its reactor, while each call is
+//! written and read in its caller's task. A call given up while the worker runs it is
+//! cancelled by id (`CancelCall`, on gRPC), and its connection closed.
 
-use std::io::{self, Write};
-use std::os::unix::net::UnixStream as StdUnixStream;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -49,7 +48,7 @@ pub(crate) struct CallSocket {
     /// How many connections may be open (the worker's `call_threads`).
     max_connections: usize,
     max_frame: usize,
-    idle: Mutex<Vec<StdUnixStream>>,
+    idle: Mutex<Vec<UnixStream>>,
     open: AtomicUsize,
     /// Where the calls past `max_connections` go.
     pub(super) multiplexed: Multiplexed,
@@ -102,36 +101,39 @@ impl CallSocket {
     /// Calls a module; `client` is the worker's gRPC client, which cancels the call if it is
     /// given up (dropped) after it was written.
     ///
-    /// On an idle connection the call is written here, in the caller's thread (a socket
-    /// buffer takes a call at once); its answer is read on the library's runtime, whose
-    /// thread wakes meanwhile, while the worker runs the call, not before it can start.
+    /// The call is written and its answer read in the caller's task: a connection lives on
+    /// the library's runtime (opened there, its readiness followed by that runtime's
+    /// reactor), which only wakes the caller when the answer comes.
     pub(crate) async fn call(
         self: &Arc<Self>,
         request: &pb::CallModuleRequest,
         client: &Client,
     ) -> Result<Outcome, Error> {
-        let handle = crate::runtime::handle()?;
         let Some(mut lease) = self.lease() else {
             return Ok(self.multiplexed.call(self, request).await);
         };
+        let stream = match lease.stream.take() {
+            Some(stream) => stream,
+            None => match self.open_on_runtime(false).await {
+                Ok(stream) => stream,
+                Err(e) => return Ok(Outcome::NotSent(e)),
+            },
+        };
         let (call_id, frame) = call_frame(request);
-        let written = match lease.write_now(&frame) {
-            Ok(written) => written,
-            // Not written whole: the worker runs only a whole frame.
-            Err(e) => return Ok(Outcome::NotSent(e)),
-        };
-        let cancel = CancelOnDrop {
-            call_id,
-            client: client.clone(),
-            armed: written == frame.len(),
-        };
-        let task = handle.spawn(lease.finish(frame, written, cancel));
-        let aborted_on_drop = AbortOnDrop(task.abort_handle());
-        let outcome = task.await.map_err(|e| Error::Python {
-            message: format!("a call on the worker's call socket stopped: {e}"),
-        });
-        drop(aborted_on_drop);
-        outcome
+        Ok(lease.call(stream, call_id, &frame, client).await)
+    }
+
+    /// A new greeted connection, opened on the library's runtime.
+    pub(super) async fn open_on_runtime(
+        self: &Arc<Self>,
+        multiplexed: bool,
+    ) -> io::Result<UnixStream> {
+        let handle = crate::runtime::handle().map_err(|e| io::Error::other(e.to_string()))?;
+        let socket = self.clone();
+        handle
+            .spawn(async move { socket.connect(multiplexed).await })
+            .await
+            .map_err(io::Error::other)?
     }
 
     /// A connection slot, if fewer than `max_connections` are in use.
@@ -192,62 +194,44 @@ impl CallSocket {
 }
 
 /// A connection (or the right to open one) held by one call: back to the idle ones if the
-/// call ended cleanly, else closed. Idle, a connection is registered with no runtime.
+/// call ended cleanly, else closed.
 struct Lease {
     socket: Arc<CallSocket>,
-    stream: Option<StdUnixStream>,
+    stream: Option<UnixStream>,
     reusable: bool,
 }
 
 impl Lease {
-    /// Writes what of `frame` the idle connection takes now, without waiting (nothing if
-    /// the lease has no connection yet): how many bytes.
-    fn write_now(&mut self, frame: &[u8]) -> io::Result<usize> {
-        let Some(stream) = self.stream.as_mut() else {
-            return Ok(0);
-        };
+    /// Writes `frame` (call `call_id`'s) on `stream`, then reads its answer.
+    async fn call(
+        mut self,
+        mut stream: UnixStream,
+        call_id: u64,
+        frame: &[u8],
+        client: &Client,
+    ) -> Outcome {
+        // Written without waiting when the socket takes it (a call is far smaller than a
+        // socket's buffer); until it is written whole, the worker has not run it.
         let mut written = 0;
         while written < frame.len() {
-            match stream.write(&frame[written..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            match stream.try_write(&frame[written..]) {
+                Ok(0) => return Outcome::NotSent(io::ErrorKind::WriteZero.into()),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Outcome::NotSent(e),
             }
         }
-        Ok(written)
-    }
-
-    /// Writes the rest of `frame` (`written` bytes of it are), then reads its answer.
-    async fn finish(mut self, frame: Vec<u8>, written: usize, mut cancel: CancelOnDrop) -> Outcome {
-        let call_id = cancel.call_id;
-        // Until the frame is written whole, the worker has not run the call.
-        let whole = written == frame.len();
-        let not_sent_or_lost = |e: io::Error| {
-            if whole {
-                Outcome::Lost(e)
-            } else {
-                Outcome::NotSent(e)
-            }
-        };
-        let mut stream = match self.stream.take() {
-            Some(stream) => match UnixStream::from_std(stream) {
-                Ok(stream) => stream,
-                Err(e) => return not_sent_or_lost(e),
-            },
-            None => match self.socket.connect(false).await {
-                Ok(stream) => stream,
-                Err(e) => return Outcome::NotSent(e),
-            },
-        };
         if let Err(e) = stream.write_all(&frame[written..]).await {
-            // Not written whole: the worker runs only a whole frame.
             return Outcome::NotSent(e);
         }
-        cancel.armed = true;
+        let cancel = CancelOnDrop {
+            call_id,
+            client: client.clone(),
+            armed: true,
+        };
         let answer = read_answer(&mut stream, self.socket.max_frame).await;
-        cancel.armed = false;
+        cancel.disarm();
         let answer = match answer {
             Ok(answer) if answer.call_id == call_id => answer,
             Ok(other) => {
@@ -259,10 +243,7 @@ impl Lease {
             Err(e) => return Outcome::Lost(e),
         };
         let outcome = outcome_of(answer);
-        if matches!(outcome, Outcome::Lost(_)) {
-            return outcome;
-        }
-        if let Ok(stream) = stream.into_std() {
+        if !matches!(outcome, Outcome::Lost(_)) {
             self.stream = Some(stream);
             self.reusable = true;
         }
@@ -297,6 +278,12 @@ struct CancelOnDrop {
     armed: bool,
 }
 
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         if !self.armed {
@@ -310,15 +297,6 @@ impl Drop for CancelOnDrop {
                 }
             });
         }
-    }
-}
-
-/// Aborts the task of a call whose caller went away.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
