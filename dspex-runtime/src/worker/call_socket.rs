@@ -61,8 +61,8 @@ pub(crate) enum Outcome {
     Answered(pb::CallModuleResponse),
     /// The worker refused the call: its status, as the `CallModule` RPC would have it.
     Refused(tonic::Status),
-    /// No byte of the call reached the worker (its connection could not be opened or
-    /// greeted, or its frame not written whole): it may be sent again, another way.
+    /// The worker never ran the call (its connection could not be opened or greeted, or
+    /// its frame was not written whole): it may be sent again, another way.
     NotSent(io::Error),
     /// The call was written, and its answer did not come: it may have run.
     Lost(io::Error),
