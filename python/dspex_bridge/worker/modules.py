@@ -154,7 +154,8 @@ def carried_settings(entry: ModuleEntry, bound_values: Mapping[str, Any]) -> tup
     the bindings it does not carry (setting -> variable), which `call_settings` reads from the bridge."""
     settings = dict(entry.settings)
     missing: dict[str, str] = {}
-    for setting, variable in entry.bindings.items():
+    # A copy (one step under the GIL): a call-socket thread reads what a `Bind` on the event loop may change.
+    for setting, variable in list(entry.bindings.items()):
         if setting in bound_values:
             settings[setting] = bound_values[setting]
         else:
