@@ -45,7 +45,8 @@ class Sessions:
             raise invalid("session_id is empty")
         session = self._sessions.get(session_id)
         if session is None:
-            session = self._sessions[session_id] = Session()
+            # setdefault: one step under the GIL, so a call-socket thread and the event loop agree on one Session.
+            session = self._sessions.setdefault(session_id, Session())
         return session
 
     def context(self, session_id: str) -> SessionContext | None:
