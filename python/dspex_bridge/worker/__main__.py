@@ -36,7 +36,7 @@ from ..session_context import TOKEN_ENV
 from .config import read_config
 from .dspy_setup import configure_dspy
 from .logs import setup_logging
-from .process import die_with_parent, pin_to_one_cpu
+from .process import die_with_parent, freeze_what_was_imported, pin_to_one_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     # Imported only now: the server's modules import DSPy, which `configure_dspy` prepares.
     from .server import serve
 
+    freeze_what_was_imported()
     asyncio.run(serve(config, started))
     raise SystemExit(0)
 

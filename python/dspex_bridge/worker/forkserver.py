@@ -47,7 +47,7 @@ from typing import Any, Final, NoReturn
 from .config import LOG_ENV, read_config
 from .dspy_setup import configure_dspy
 from .logs import setup_logging
-from .process import die_with_parent, pin_to_one_cpu
+from .process import die_with_parent, freeze_what_was_imported, pin_to_one_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     # What every worker imports, imported once here (no gRPC object is created: that happens in each worker).
     from . import server  # noqa: F401
 
+    freeze_what_was_imported()  # before any fork: the workers share those pages untouched
     logger.info("ready to fork workers (%.0f ms to import)", (time.perf_counter() - started) * 1000)
     sys.stdout.flush()
     ForkServer(parent, commands=0, events=1).run()
