@@ -15,6 +15,10 @@ thread answers about half a millisecond sooner (DSPy's async LM path hops to thr
 Only a small request does (`LOOP_BYTES`): DSPy formats and parses the text of
 a call on the loop, and a document can be megabytes, which would stall every other call and
 health check meanwhile; a large request, or a large answer's encoding, goes to the thread pool.
+
+Module calls come mostly on the call socket (`call_socket`), not as ``CallModule``: its threads run each call
+where they read it (`call_in_this_thread`, with the same checks and answer), and its multiplexed connection runs
+the calls past those threads as ``CallModule`` does (`call_module`, which both share).
 """
 
 from __future__ import annotations
