@@ -189,10 +189,18 @@ impl Pool {
             return Err(Attempt::NeverSent);
         }
         if died(&live, &status).await {
-            self.slot(slot)?.report_failure(live.generation);
-            return Err(Attempt::Failed(self.crashed(slot, module)));
+            return Err(Attempt::Failed(self.died_serving(slot, module, &live)));
         }
         Err(Attempt::Failed(worker_error(status)))
+    }
+
+    /// The error for a call to `module` that `live`, `slot`'s worker, died serving: its
+    /// supervisor is asked to replace it.
+    fn died_serving(&self, slot: usize, module: &str, live: &Live) -> Error {
+        if let Ok(s) = self.slot(slot) {
+            s.report_failure(live.generation);
+        }
+        self.crashed(slot, module)
     }
 
     fn timed_out(&self, module: &str) -> Error {
@@ -242,10 +250,7 @@ impl Pool {
     /// connection (the worker lives on; the call may have run).
     async fn lost(&self, slot: usize, module: &str, live: &Live, error: &std::io::Error) -> Error {
         if exits_within(live, LOST_CALL_EXIT_WAIT).await {
-            if let Ok(s) = self.slot(slot) {
-                s.report_failure(live.generation);
-            }
-            return self.crashed(slot, module);
+            return self.died_serving(slot, module, live);
         }
         Error::Python {
             message: format!(
@@ -270,10 +275,7 @@ impl Pool {
             Err(error) => return error,
         };
         if died(&live, &status).await {
-            if let Ok(s) = self.slot(slot) {
-                s.report_failure(live.generation);
-            }
-            return self.crashed(slot, module);
+            return self.died_serving(slot, module, &live);
         }
         worker_error(status)
     }
