@@ -390,6 +390,49 @@ async fn a_resynchronised_update_reports_who_wrote_the_value() -> dspex::Result<
 }
 
 #[tokio::test]
+async fn a_lagged_watcher_resynchronises_variables_the_log_no_longer_holds() -> dspex::Result<()> {
+    // `n` was written long before the writes the log still holds, `other` among them: the
+    // current values come from the log for `other` and from the variables for `n`.
+    let ctx = counter()?;
+    let mut w = ctx.watch(&["n", "other"], false)?;
+    ctx.set_with_metadata("n", 9, [("by".into(), "first".into())].into())?;
+    for i in 1..=3_000 {
+        ctx.set("other", i)?;
+    }
+    assert!(matches!(
+        next(&mut w).await,
+        Some(WatchEvent::Lagged { missed: 3_001 })
+    ));
+    let mut resync: Vec<_> = [update(next(&mut w).await), update(next(&mut w).await)]
+        .into_iter()
+        .map(|u| {
+            (
+                u.name,
+                u.value,
+                u.old_value,
+                u.version,
+                u.metadata.get("by").cloned(),
+            )
+        })
+        .collect();
+    resync.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        resync,
+        [
+            ("n".into(), Value::Integer(9), None, 1, Some("first".into())),
+            ("other".into(), Value::Integer(3_000), None, 3_000, None),
+        ]
+    );
+    ctx.set("n", 10)?;
+    let u = update(next(&mut w).await);
+    assert_eq!(
+        (u.name.as_str(), u.version, u.old_value),
+        ("n", 2, Some(Value::Integer(9)))
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn initial_values_report_who_wrote_them() -> dspex::Result<()> {
     let ctx = counter()?;
     ctx.ensure_bridged().await?;

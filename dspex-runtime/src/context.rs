@@ -349,7 +349,7 @@ impl Context {
             };
             inner.backend.read_recursive().snapshot(names)
         });
-        self.with_backend(|b| b.watch(names, include_initial, snapshot))
+        self.with_backend(|b| b.watch(names, include_initial, snapshot, false))
     }
 
     /// How many watchers are watching this Context (from Rust and, once bridged, Python).

@@ -97,7 +97,7 @@ impl VariableBridge for BridgeService {
         });
         let mut watcher = session
             .state()
-            .watch(&keys, req.include_initial, snapshot)
+            .watch(&keys, req.include_initial, snapshot, true)
             .map_err(to_status)?;
         let heartbeat = std::time::Duration::from_millis(match req.heartbeat_ms {
             0 => 1000,

@@ -130,8 +130,15 @@ pub(crate) trait StateProvider: Send + Sync + 'static {
     fn import(&self, vars: Vec<Variable>) -> Result<()>;
 
     /// Watches variables by name or id (none: all, including later ones). `snapshot`
-    /// reads the current values when the watcher must resynchronise.
-    fn watch(&self, keys: &[&str], include_initial: bool, snapshot: Snapshot) -> Result<Watcher>;
+    /// reads the current values when the watcher must resynchronise; `timed` has the
+    /// watcher know when each write was published ([`Watcher::next_timed`]).
+    fn watch(
+        &self,
+        keys: &[&str],
+        include_initial: bool,
+        snapshot: Snapshot,
+        timed: bool,
+    ) -> Result<Watcher>;
 
     /// The current values of the variables among `names` (all when `None`), for a watcher
     /// that resynchronises.
@@ -228,8 +235,9 @@ macro_rules! forward_to_table {
             keys: &[&str],
             include_initial: bool,
             snapshot: $crate::watch::Snapshot,
+            timed: bool,
         ) -> dspex_core::Result<$crate::watch::Watcher> {
-            self.table.watch(keys, include_initial, snapshot)
+            self.table.watch(keys, include_initial, snapshot, timed)
         }
         fn snapshot(
             &self,

@@ -11,7 +11,7 @@ use dspex_core::{
 use parking_lot::RwLock;
 
 use super::definition::{check_merged_metadata, check_value, checked_import, checked_new, now_ms};
-use crate::watch::{Current, Snapshot, UpdateSource, WatchHub, Watcher, watched_names};
+use crate::watch::{Current, Snapshot, UpdateSource, WatchHub, Watcher, current, watched_names};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -319,13 +319,14 @@ impl VariableTable {
         keys: &[&str],
         include_initial: bool,
         snapshot: Snapshot,
+        timed: bool,
     ) -> Result<Watcher> {
         let state = self.state.read();
         let names = watched_names(keys, |k| {
             state.find(k).map(|i| state.entries[i].var.name.clone())
         })?;
         let current = snapshot_of(&state, names.as_ref());
-        let subscription = self.hub.subscribe(names);
+        let subscription = self.hub.subscribe(names, timed);
         drop(state);
         Ok(Watcher::new(
             subscription,
@@ -403,10 +404,7 @@ fn snapshot_of(
         .entries
         .iter()
         .filter(|e| names.is_none_or(|n| n.contains(&e.var.name)))
-        .map(|e| Current {
-            var: e.var.clone(),
-            source: e.source,
-        })
+        .map(|e| current(&e.var, e.source))
         .collect()
 }
 

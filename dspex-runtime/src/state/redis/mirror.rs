@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 
 use super::codec::Record;
 use crate::watch::{
-    Current, Snapshot, UpdateSource, VariableUpdate, WatchHub, Watcher, watched_names,
+    Current, Snapshot, UpdateSource, VariableUpdate, WatchHub, Watcher, current, watched_names,
 };
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -212,6 +212,7 @@ impl Mirror {
         keys: &[&str],
         include_initial: bool,
         snapshot: Snapshot,
+        timed: bool,
     ) -> Result<Watcher> {
         let state = self.state.read();
         let names = watched_names(keys, |k| {
@@ -221,7 +222,7 @@ impl Mirror {
                 .ok_or_else(|| Error::variable_not_found(k))
         })?;
         let current = currents(&state, names.as_ref());
-        let subscription = self.hub.subscribe(names);
+        let subscription = self.hub.subscribe(names, timed);
         drop(state);
         Ok(Watcher::new(
             subscription,
@@ -241,10 +242,7 @@ fn currents(state: &MirrorState, names: Option<&HashSet<String>>) -> Vec<Current
     entries.sort_by_key(|c| c.record.seq);
     entries
         .into_iter()
-        .map(|c| Current {
-            var: c.record.var.clone(),
-            source: c.record.source,
-        })
+        .map(|c| current(&c.record.var, c.record.source))
         .collect()
 }
 

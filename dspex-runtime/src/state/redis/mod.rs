@@ -791,7 +791,13 @@ impl StateProvider for RedisState {
         self.define(vars, UpdateSource::Rust, false).map(|_| ())
     }
 
-    fn watch(&self, keys: &[&str], include_initial: bool, snapshot: Snapshot) -> Result<Watcher> {
+    fn watch(
+        &self,
+        keys: &[&str],
+        include_initial: bool,
+        snapshot: Snapshot,
+        timed: bool,
+    ) -> Result<Watcher> {
         let missing: Vec<&str> = keys
             .iter()
             .copied()
@@ -800,7 +806,7 @@ impl StateProvider for RedisState {
         if !missing.is_empty() {
             self.read_records(&missing)?;
         }
-        self.mirror().watch(keys, include_initial, snapshot)
+        self.mirror().watch(keys, include_initial, snapshot, timed)
     }
 
     fn snapshot(&self, names: Option<&HashSet<String>>) -> Vec<Current> {

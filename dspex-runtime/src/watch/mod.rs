@@ -5,7 +5,8 @@
 //! session's table, so a watcher keeps going across the switch. It keeps one log of the
 //! latest writes, a ring of [`WATCH_BUFFER`] entries that every watcher reads at its own
 //! pace from its own cursor, keeping the entries of the names it watches: a write is one
-//! entry whatever the number of watchers, and a writer never waits for one. A watcher that
+//! entry whatever the number of watchers, and watchers only read the log, so a writer
+//! neither waits for them nor pays for them (`log.rs`). A watcher that
 //! falls a whole ring behind (its next entry was overwritten) gets [`WatchEvent::Lagged`]
 //! with the number of updates of its variables it missed, then the current value of every
 //! watched variable that moved, and carries on from there. A writer wakes only the watchers
@@ -16,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,6 +25,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use dspex_core::{Metadata, Result, Value, Variable};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+
+use log::{Got, Log, Place, Written};
+
+mod log;
 
 /// How many writes a context's watchers can be behind before they report
 /// [`WatchEvent::Lagged`]: the length of the log they share.
@@ -78,66 +83,6 @@ pub enum WatchEvent {
     },
 }
 
-/// One entry of a hub's log, overwritten in place (a writer reuses the oldest entry's
-/// buffers rather than allocating new ones).
-struct Entry {
-    published_us: u64,
-    update: Option<VariableUpdate>,
-}
-
-/// A place in the log: entry `seq` lives in slot `seq % WATCH_BUFFER`.
-#[repr(align(64))]
-struct Slot {
-    /// The sequence number of the entry it holds (`u64::MAX` before the first): set under
-    /// the lock, after the entry, so that a watcher can tell without locking whether its
-    /// next entry is there yet, or already overwritten.
-    seq: AtomicU64,
-    entry: Mutex<Entry>,
-}
-
-/// The log: the last [`WATCH_BUFFER`] writes.
-struct Ring {
-    slots: Box<[Slot]>,
-}
-
-impl Ring {
-    fn new() -> Self {
-        Self {
-            slots: (0..WATCH_BUFFER)
-                .map(|_| Slot {
-                    seq: AtomicU64::new(u64::MAX),
-                    entry: Mutex::new(Entry {
-                        published_us: 0,
-                        update: None,
-                    }),
-                })
-                .collect(),
-        }
-    }
-
-    fn slot(&self, seq: u64) -> &Slot {
-        &self.slots[(seq % WATCH_BUFFER as u64) as usize]
-    }
-}
-
-/// Where entry `cursor` stands in its slot, which holds `held`.
-#[derive(PartialEq, Eq)]
-enum Place {
-    NotYet,
-    There,
-    Overwritten,
-}
-
-fn place(held: u64, cursor: u64) -> Place {
-    if held == u64::MAX || held < cursor {
-        Place::NotYet
-    } else if held == cursor {
-        Place::There
-    } else {
-        Place::Overwritten
-    }
-}
-
 /// A value on a cache line of its own: what the writer changes at every write is kept
 /// apart from what the watchers read at every step.
 #[derive(Default)]
@@ -184,6 +129,9 @@ pub(crate) struct WatchHub {
 struct HubInner {
     /// How many watchers are subscribed: a write with none publishes nothing.
     count: AtomicUsize,
+    /// How many of them report when each write was published: a write reads the clock
+    /// (a quarter of what a watched write costs) only for them.
+    timed: AtomicUsize,
     /// Set when the Context is dropped or its session removed: nothing can be written to
     /// this hub's variables any more, so no watcher may wait on it.
     closed: AtomicBool,
@@ -191,7 +139,7 @@ struct HubInner {
     /// every watcher then resynchronises.
     resyncs: AtomicU64,
     /// Made with the first watcher.
-    ring: OnceLock<Ring>,
+    log: OnceLock<Log>,
     /// Wakes the task that wakes the sleepers (made with the first watcher; `None` when
     /// the library's runtime could not start, and writers wake sleepers themselves).
     waker_task: OnceLock<Option<Arc<Notify>>>,
@@ -228,6 +176,11 @@ impl HubInner {
     /// wake-up at most, however many watchers sleep.
     fn wake_sleepers(&self) {
         let wanted = &self.wanted.0;
+        // Orders the entry just written before the look at the sleepers, as a sleeper's
+        // registration (SeqCst) is ordered before its look at the entry: either it sees
+        // the entry, or this sees it asleep. (A fence here, not a SeqCst store of the
+        // entry's stamp: a locked store on the line watchers poll costs the writer more.)
+        fence(Ordering::SeqCst);
         if !wanted.has_sleepers.load(Ordering::SeqCst)
             || wanted.wake_asked.swap(true, Ordering::AcqRel)
         {
@@ -280,6 +233,7 @@ impl WatchHub {
         let _members = self.inner.members.lock();
         self.inner.closed.store(true, Ordering::SeqCst);
         self.inner.count.store(0, Ordering::Release);
+        self.inner.timed.store(0, Ordering::Release);
         drop(self.inner.take_sleepers());
     }
 
@@ -287,25 +241,13 @@ impl WatchHub {
     /// one entry to the log, whatever the number of watchers. The lock of the one state
     /// that owns the hub serialises its writers.
     pub(crate) fn publish(&self, var: &Variable, old: Value, source: UpdateSource) {
-        self.append(|slot| match slot {
-            Some(update) => {
-                update.name.clone_from(&var.name);
-                update.value.clone_from(&var.value);
-                update.old_value = Some(old);
-                update.version = var.version;
-                update.source = source;
-                update.metadata.clone_from(&var.metadata);
-            }
-            None => {
-                *slot = Some(VariableUpdate {
-                    name: var.name.clone(),
-                    value: var.value.clone(),
-                    old_value: Some(old),
-                    version: var.version,
-                    source,
-                    metadata: var.metadata.clone(),
-                });
-            }
+        self.append(&Written {
+            name: &var.name,
+            value: &var.value,
+            old_value: Some(&old),
+            version: var.version,
+            source,
+            metadata: &var.metadata,
         });
     }
 
@@ -313,28 +255,32 @@ impl WatchHub {
     /// the lock of the state that recorded it.
     #[cfg(feature = "redis")]
     pub(crate) fn publish_update(&self, update: VariableUpdate) {
-        self.append(move |slot| *slot = Some(update));
+        self.append(&Written {
+            name: &update.name,
+            value: &update.value,
+            old_value: update.old_value.as_ref(),
+            version: update.version,
+            source: update.source,
+            metadata: &update.metadata,
+        });
     }
 
-    /// Writes the next entry with `fill`, if anyone watches.
-    fn append(&self, fill: impl FnOnce(&mut Option<VariableUpdate>)) {
+    /// Writes the next entry, if anyone watches.
+    fn append(&self, update: &Written<'_>) {
         let inner = &*self.inner;
         if inner.count.load(Ordering::Acquire) == 0 {
             return;
         }
-        let Some(ring) = inner.ring.get() else {
+        let Some(log) = inner.log.get() else {
             return;
         };
         let seq = inner.head.0.load(Ordering::Relaxed);
-        let slot = ring.slot(seq);
-        {
-            let mut entry = slot.entry.lock();
-            fill(&mut entry.update);
-            entry.published_us = now_us();
-            // SeqCst, as a sleeper's registration: either it sees this entry, or this
-            // write sees it asleep.
-            slot.seq.store(seq, Ordering::SeqCst);
-        }
+        let published_us = if inner.timed.load(Ordering::Acquire) == 0 {
+            0
+        } else {
+            now_us()
+        };
+        log.write(seq, update, published_us);
         inner.head.0.store(seq + 1, Ordering::Release);
         inner.wake_sleepers();
     }
@@ -351,19 +297,23 @@ impl WatchHub {
         drop(self.inner.take_sleepers());
     }
 
-    /// Registers a watcher, reading the log from the next entry on. The caller holds the
-    /// table's lock, so no write falls between the registration and the snapshot of the
-    /// initial values. On a closed hub the subscription is ended from the start.
-    pub(crate) fn subscribe(&self, names: Option<HashSet<String>>) -> Subscription {
+    /// Registers a watcher, reading the log from the next entry on; `timed`, one that
+    /// reports when each write was published. The caller holds the table's lock, so no
+    /// write falls between the registration and the snapshot of the initial values. On a
+    /// closed hub the subscription is ended from the start.
+    pub(crate) fn subscribe(&self, names: Option<HashSet<String>>, timed: bool) -> Subscription {
         let inner = &*self.inner;
         let members = inner.members.lock();
         let registered = !inner.closed.load(Ordering::SeqCst);
         if registered {
-            inner.ring.get_or_init(Ring::new);
+            inner.log.get_or_init(Log::new);
             inner
                 .waker_task
                 .get_or_init(|| start_waker_task(&self.inner));
             inner.count.fetch_add(1, Ordering::AcqRel);
+            if timed {
+                inner.timed.fetch_add(1, Ordering::AcqRel);
+            }
         }
         drop(members);
         Subscription {
@@ -373,6 +323,7 @@ impl WatchHub {
             resyncs: inner.resyncs.load(Ordering::SeqCst),
             sleeper: Arc::default(),
             registered,
+            timed,
         }
     }
 }
@@ -389,6 +340,8 @@ pub(crate) struct Subscription {
     sleeper: Arc<Sleeper>,
     /// Counted among the hub's watchers (not when it was closed from the start).
     registered: bool,
+    /// Counted among those that report when writes were published.
+    timed: bool,
 }
 
 /// What reading a hub's log gave.
@@ -405,10 +358,6 @@ enum Read {
 }
 
 impl Subscription {
-    fn wants(&self, name: &str) -> bool {
-        self.names.as_ref().is_none_or(|n| n.contains(name))
-    }
-
     /// The next entry of the log for the watched names (skipping at most a log's length of
     /// other entries).
     fn read(&mut self) -> Read {
@@ -416,25 +365,20 @@ impl Subscription {
         if inner.resyncs.load(Ordering::SeqCst) != self.resyncs {
             return Read::Lagged;
         }
-        let Some(ring) = inner.ring.get() else {
+        let Some(log) = inner.log.get() else {
             return Read::CaughtUp;
         };
+        let names = self.names.as_ref();
         for _ in 0..WATCH_BUFFER {
-            let slot = ring.slot(self.cursor);
-            match place(slot.seq.load(Ordering::Acquire), self.cursor) {
-                Place::NotYet => return Read::CaughtUp,
-                Place::Overwritten => return Read::Lagged,
-                Place::There => {}
-            }
-            let entry = slot.entry.lock();
-            if slot.seq.load(Ordering::Acquire) != self.cursor {
-                return Read::Lagged; // overwritten while this waited for the lock
-            }
-            self.cursor += 1;
-            if let Some(update) = &entry.update
-                && self.wants(&update.name)
-            {
-                return Read::Update(update.clone(), entry.published_us);
+            match log.read(self.cursor, |name| names.is_none_or(|n| n.contains(name))) {
+                Got::NotYet => return Read::CaughtUp,
+                Got::Overwritten => return Read::Lagged,
+                Got::There(entry) => {
+                    self.cursor += 1;
+                    if let Some((update, published_us)) = entry {
+                        return Read::Update(update, published_us);
+                    }
+                }
             }
         }
         Read::Skipped
@@ -460,7 +404,7 @@ impl Subscription {
     /// the very next version. Stops at the first one that is not (or at an entry already
     /// overwritten).
     fn holds_every_update(&self, from: u64, to: u64, moved: &HashMap<String, u64>) -> bool {
-        let Some(ring) = self.hub.inner.ring.get() else {
+        let Some(log) = self.hub.inner.log.get() else {
             return false;
         };
         let mut unchecked: HashSet<&str> = moved.keys().map(String::as_str).collect();
@@ -468,17 +412,12 @@ impl Subscription {
             if unchecked.is_empty() {
                 break;
             }
-            let slot = ring.slot(seq);
-            let entry = slot.entry.lock();
-            if slot.seq.load(Ordering::Acquire) != seq {
-                return false;
-            }
-            let Some(update) = &entry.update else {
-                continue;
+            let update = match log.read(seq, |name| moved.contains_key(name)) {
+                Got::There(Some((update, _))) => update,
+                Got::There(None) => continue,
+                Got::NotYet | Got::Overwritten => return false,
             };
-            let Some(&seen) = moved.get(&update.name) else {
-                continue;
-            };
+            let seen = moved.get(&update.name).copied().unwrap_or_default();
             if update.version <= seen || !unchecked.remove(update.name.as_str()) {
                 continue;
             }
@@ -487,6 +426,33 @@ impl Subscription {
             }
         }
         unchecked.is_empty()
+    }
+
+    /// The watched variables as they stood before entry `to`, from the log, when it holds a
+    /// write of each of them from `from` on (their latest, read backwards): a watcher of
+    /// often-written variables resynchronises without the table, whose lock the writer
+    /// would then wait for. `None` for a watcher of every variable.
+    fn latest_in_log(&self, from: u64, to: u64) -> Option<Vec<Current>> {
+        let names = self.names.as_ref()?;
+        let log = self.hub.inner.log.get()?;
+        let mut missing: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut current = Vec::with_capacity(names.len());
+        for seq in (from..to).rev() {
+            if missing.is_empty() {
+                break;
+            }
+            match log.read(seq, |name| missing.contains(name)) {
+                Got::There(Some((mut update, _))) => {
+                    missing.remove(update.name.as_str());
+                    update.old_value = None;
+                    current.push(update);
+                }
+                Got::There(None) => {}
+                Got::NotYet | Got::Overwritten => return None,
+            }
+        }
+        current.reverse(); // in the order they were written
+        missing.is_empty().then_some(current)
     }
 
     /// Registers to be woken by the next entry; then whether it is worth waiting (nothing
@@ -505,12 +471,7 @@ impl Subscription {
             inner.wanted.0.has_sleepers.store(true, Ordering::SeqCst);
         }
         // Checked after the registration: a write or a close in between is not missed.
-        let next = inner.ring.get().map(|ring| {
-            place(
-                ring.slot(self.cursor).seq.load(Ordering::SeqCst),
-                self.cursor,
-            )
-        });
+        let next = inner.log.get().map(|log| log.place(self.cursor));
         if next.is_some_and(|p| p != Place::NotYet)
             || inner.resyncs.load(Ordering::SeqCst) != self.resyncs
         {
@@ -541,15 +502,27 @@ impl Drop for Subscription {
         let _members = inner.members.lock();
         if self.registered && !inner.closed.load(Ordering::SeqCst) {
             inner.count.fetch_sub(1, Ordering::AcqRel);
+            if self.timed {
+                inner.timed.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 }
 
 /// A variable as it stands, with who made its last write (or defined it, when it was
-/// never written): what initial and resynchronised updates report.
-pub(crate) struct Current {
-    pub(crate) var: Variable,
-    pub(crate) source: UpdateSource,
+/// never written): what initial and resynchronised updates report (without an old value).
+pub(crate) type Current = VariableUpdate;
+
+/// `var` as it stands, last written by `source`.
+pub(crate) fn current(var: &Variable, source: UpdateSource) -> Current {
+    VariableUpdate {
+        name: var.name.clone(),
+        value: var.value.clone(),
+        old_value: None,
+        version: var.version,
+        source,
+        metadata: var.metadata.clone(),
+    }
 }
 
 /// Reads the current values of the watched variables, for resynchronisation. It must not
@@ -619,18 +592,12 @@ impl Watcher {
     fn take_current(&mut self, current: Vec<Current>, emit: bool) {
         let now = now_us();
         let start = self.last_version.is_empty();
-        for Current { var, source } in current {
-            let seen = self.last_version.insert(var.name.clone(), var.version);
-            let newer = start || seen.is_none_or(|v| v < var.version);
+        for update in current {
+            let seen = self
+                .last_version
+                .insert(update.name.clone(), update.version);
+            let newer = start || seen.is_none_or(|v| v < update.version);
             if emit && newer {
-                let update = VariableUpdate {
-                    name: var.name,
-                    value: var.value,
-                    old_value: None,
-                    version: var.version,
-                    source,
-                    metadata: var.metadata,
-                };
                 self.pending.push_back((WatchEvent::Update(update), now));
             }
         }
@@ -643,7 +610,8 @@ impl Watcher {
             .map(|(event, _)| event)
     }
 
-    /// Like [`Watcher::next`], with the time (µs since the epoch) the write was published.
+    /// Like [`Watcher::next`], with the time (µs since the epoch) the write was published
+    /// (for a watcher made `timed`; 0 otherwise) or, for a current value, read.
     #[cfg_attr(not(feature = "python"), allow(dead_code))]
     pub(crate) async fn next_timed(&mut self) -> Option<(WatchEvent, u64)> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
@@ -688,12 +656,15 @@ impl Watcher {
     /// since it last saw them), then the current value of each that moved.
     fn resync(&mut self) {
         let (from, to, in_log) = self.subscription.window();
-        let current = (self.snapshot)(self.subscription.names.as_ref());
+        let current = match in_log.then(|| self.subscription.latest_in_log(from, to)) {
+            Some(Some(current)) => current,
+            _ => (self.snapshot)(self.subscription.names.as_ref()),
+        };
         let moved: HashMap<String, u64> = current
             .iter()
             .filter_map(|c| {
-                let seen = self.last_version.get(&c.var.name).copied().unwrap_or(0);
-                (c.var.version > seen).then(|| (c.var.name.clone(), seen))
+                let seen = self.last_version.get(&c.name).copied().unwrap_or(0);
+                (c.version > seen).then(|| (c.name.clone(), seen))
             })
             .collect();
         if moved.is_empty() {
@@ -708,7 +679,7 @@ impl Watcher {
         self.subscription.cursor = to;
         let missed = current
             .iter()
-            .filter_map(|c| Some(c.var.version - moved.get(&c.var.name)?))
+            .filter_map(|c| Some(c.version - moved.get(&c.name)?))
             .sum();
         self.pending
             .push_back((WatchEvent::Lagged { missed }, now_us()));
