@@ -88,8 +88,8 @@ pub(super) struct Written<'a> {
 /// The last [`WATCH_BUFFER`] writes of a context.
 pub(super) struct Log {
     slots: Box<[Slot]>,
-    /// The entries too large for their slot, by slot.
-    whole: Box<[Mutex<Option<VariableUpdate>>]>,
+    /// The entries too large for their slot, by slot (boxed: most slots never hold one).
+    whole: Box<[Mutex<Option<Box<VariableUpdate>>>]>,
 }
 
 impl Log {
@@ -160,14 +160,14 @@ impl Log {
                 kept.metadata.clone_from(update.metadata);
             }
             None => {
-                *whole = Some(VariableUpdate {
+                *whole = Some(Box::new(VariableUpdate {
                     name: update.name.to_owned(),
                     value: update.value.clone(),
                     old_value: update.old_value.cloned(),
                     version: update.version,
                     source: update.source,
                     metadata: update.metadata.clone(),
-                });
+                }));
             }
         }
     }
@@ -209,7 +209,7 @@ impl Log {
                 whole
                     .as_ref()
                     .filter(|update| wanted(&update.name))
-                    .map(|update| (update.clone(), published_us)),
+                    .map(|update| (VariableUpdate::clone(update), published_us)),
             );
         }
         match unpack(&copy, wanted) {
