@@ -5,6 +5,7 @@ wrong), its connection limit, ``CancelCall`` by id, and its socket's place and r
 from __future__ import annotations
 
 import os
+import select
 import socket
 import stat
 import struct
@@ -18,9 +19,11 @@ import grpc
 import pytest
 from test_worker import Worker, create, output, real, text
 
+from dspex_bridge._proto_loader import pb as vpb
 from dspex_bridge._proto_loader import worker_pb as wpb
 from dspex_bridge.testing import BridgeFixture
-from dspex_bridge.worker.call_socket import HELLO_TIMEOUT_S, MAX_CONNECTIONS_PER_THREAD
+from dspex_bridge.worker.call_frames import answered, framed
+from dspex_bridge.worker.call_socket import HELLO_TIMEOUT_S, MAX_CONNECTIONS_PER_THREAD, stay_awake_for_next_call
 
 LENGTH = struct.Struct("<I")
 
@@ -244,3 +247,38 @@ def test_a_multiplexed_connection_runs_many_calls_at_once(worker: Worker, bridge
         connection.settimeout(0.5)
         with pytest.raises(TimeoutError):
             receive(connection)  # no answer for the cancelled call
+
+
+@pytest.mark.parametrize("call_id", [0, 1, 127, 128, 300, 2**63 + 5])
+def test_an_answer_framed_by_hand_is_the_call_answer_message(call_id: int) -> None:
+    response = wpb.CallModuleResponse(outputs={"answer": wpb.Output(value=vpb.Value(string_value="4"))})
+    body = answered(call_id, response)
+    (length,) = LENGTH.unpack(body[: LENGTH.size])
+    assert length == len(body) - LENGTH.size
+    assert wpb.CallAnswer.FromString(body[LENGTH.size :]) == wpb.CallAnswer(call_id=call_id, response=response)
+    assert body == framed(wpb.CallAnswer(call_id=call_id, response=response))
+
+
+def test_a_connection_stays_awake_until_its_next_call_comes_unless_other_calls_run() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ready = select.poll()
+        ready.register(ours, select.POLLIN)
+        looks: list[int] = []
+
+        def idle() -> int:
+            looks.append(0)
+            return 0
+
+        # Nothing comes: it gives up (after `NEXT_CALL_WAIT_S`), having looked at the other calls meanwhile.
+        stay_awake_for_next_call(ready, idle)
+        assert looks
+        # Another call runs: it gives up at the first look.
+        busy_looks: list[int] = []
+        stay_awake_for_next_call(ready, lambda: busy_looks.append(1) or 1)
+        assert busy_looks == [1]
+        # The next call is there: it returns without a look, leaving the call to be read.
+        theirs.sendall(b"call")
+        looks.clear()
+        stay_awake_for_next_call(ready, idle)
+        assert looks == [] and ours.recv(4) == b"call"

@@ -23,6 +23,27 @@ def framed(message: worker_pb.CallAnswer) -> bytes:
     return LENGTH.pack(len(body)) + body
 
 
+def answered(call_id: int, response: worker_pb.CallModuleResponse) -> bytes:
+    """The framed ``CallAnswer`` of call ``call_id`` with ``response``: its fields encoded by hand around the
+    response's own bytes (a message built around it would copy the response first)."""
+    body = response.SerializeToString()
+    head = (_ANSWER_CALL_ID + _varint(call_id) if call_id else b"") + _ANSWER_RESPONSE + _varint(len(body))
+    return LENGTH.pack(len(head) + len(body)) + head + body
+
+
+_ANSWER_CALL_ID: Final = b"\x08"  # CallAnswer field 1 (call_id), a varint
+_ANSWER_RESPONSE: Final = b"\x12"  # CallAnswer field 2 (response), length-delimited
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def refusal(call_id: int, error: BaseException) -> bytes:
     """The framed answer refusing call ``call_id`` for ``error`` (logged), as the ``CallModule`` RPC's status would."""
     refused = logged_refusal("CallModule (call socket)", error)

@@ -16,7 +16,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from .._proto_loader import worker_pb
-from .call_frames import LENGTH, FrameError, checked_length, framed, parsed, refusal
+from .call_frames import LENGTH, FrameError, answered, checked_length, parsed, refusal
 from .status import invalid
 from .tools import CallCancelled
 
@@ -74,6 +74,6 @@ async def _answer(
     except (Exception, CallCancelled) as error:  # noqa: BLE001 - every failure is the call's refusal
         answer = refusal(call_id, error)
     else:
-        answer = framed(worker_pb.CallAnswer(call_id=call_id, response=response))
+        answer = answered(call_id, response)
     if not writer.is_closing():
         writer.write(answer)

@@ -77,6 +77,8 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         self._executor = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="dspex-call")
         self._calls_in_threads = 0
         """Module calls running in threads now (the pool's and the call socket's; written under `_count_lock`)."""
+        self._calls_on_loop = 0
+        """Module calls running on the event loop now (written there only)."""
         self._count_lock = threading.Lock()
         self.socket_calls = SocketCalls()
         """The calls the call socket runs now, for `CancelCall`."""
@@ -277,7 +279,11 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         try:
             pool_busy = self._calls_in_threads >= self._threads
             if pool_busy and modules.runs_on_loop(entry, lm) and request_bytes(request) <= LOOP_BYTES:
-                return await self._run_call_on_loop(entry, lm, adapter, settings, request, scope)
+                self._calls_on_loop += 1
+                try:
+                    return await self._run_call_on_loop(entry, lm, adapter, settings, request, scope)
+                finally:
+                    self._calls_on_loop -= 1
             with self._thread_held():
                 return await self._in_thread(self._run_call, entry, lm, adapter, settings, request, scope)
         except asyncio.CancelledError:
@@ -296,6 +302,11 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             settings = asyncio.run_coroutine_threadsafe(self._settings(entry, bound_values), loop).result()
         with self.socket_calls.running(call_id) as scope, self._thread_held():
             return self._run_call(entry, session.lm, session.adapter, settings, request, scope)
+
+    def calls_running(self) -> int:
+        """How many module calls run now, in threads or on the event loop (a call still being checked, or
+        waiting for a thread, is not counted yet)."""
+        return self._calls_in_threads + self._calls_on_loop
 
     @contextlib.contextmanager
     def _thread_held(self) -> Iterator[None]:
@@ -336,6 +347,12 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
         """A call's module (its inputs' names checked), its session (which has an LM) and its bound values."""
         entry = self._module(request.module_id)
         # Only the names here: the values are decoded with the call, off the event loop.
+        if (
+            not (request.json_inputs or entry.inputs is None)
+            and len(request.inputs) == len(entry.inputs)
+            and all(name in request.inputs for name in entry.inputs)
+        ):
+            return entry, self._session_with_lm(entry), decoded(request.bound_values, "bound value")
         both = sorted(set(request.inputs) & set(request.json_inputs))
         if both:
             raise invalid(f"input(s) {', '.join(both)} given twice (as a value and as JSON)")
@@ -347,10 +364,14 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             absent = [name for name in entry.inputs if name not in inputs]
             if absent:
                 raise invalid(f"missing input(s) {', '.join(absent)}")
+        return entry, self._session_with_lm(entry), decoded(request.bound_values, "bound value")
+
+    def _session_with_lm(self, entry: ModuleEntry) -> Any:
+        """The session of ``entry``'s module; `no_lm` if it has no LM."""
         session = self.sessions.get(entry.session_id)
         if session.lm is None:
             raise no_lm(entry.session_id)
-        return entry, session, decoded(request.bound_values, "bound value")
+        return session
 
     @answering_with_status
     async def DumpState(self, request: worker_pb.DumpStateRequest, context: Context) -> worker_pb.DumpStateResponse:
