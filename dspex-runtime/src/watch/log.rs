@@ -85,6 +85,21 @@ pub(super) struct Written<'a> {
     pub(super) metadata: &'a Metadata,
 }
 
+impl<'a> Written<'a> {
+    /// `update` (made elsewhere) as a write to log.
+    #[cfg(any(test, feature = "redis"))]
+    pub(super) fn of(update: &'a VariableUpdate) -> Self {
+        Self {
+            name: &update.name,
+            value: &update.value,
+            old_value: update.old_value.as_ref(),
+            version: update.version,
+            source: update.source,
+            metadata: &update.metadata,
+        }
+    }
+}
+
 /// The last [`WATCH_BUFFER`] writes of a context.
 pub(super) struct Log {
     slots: Box<[Slot]>,
@@ -450,15 +465,7 @@ mod tests {
     }
 
     fn write(log: &Log, seq: u64, update: &VariableUpdate) {
-        let written = Written {
-            name: &update.name,
-            value: &update.value,
-            old_value: update.old_value.as_ref(),
-            version: update.version,
-            source: update.source,
-            metadata: &update.metadata,
-        };
-        log.write(seq, &written, 1234);
+        log.write(seq, &Written::of(update), 1234);
     }
 
     fn read_back(log: &Log, seq: u64) -> Option<(VariableUpdate, u64)> {

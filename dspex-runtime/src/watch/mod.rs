@@ -255,14 +255,7 @@ impl WatchHub {
     /// the lock of the state that recorded it.
     #[cfg(feature = "redis")]
     pub(crate) fn publish_update(&self, update: VariableUpdate) {
-        self.append(&Written {
-            name: &update.name,
-            value: &update.value,
-            old_value: update.old_value.as_ref(),
-            version: update.version,
-            source: update.source,
-            metadata: &update.metadata,
-        });
+        self.append(&Written::of(&update));
     }
 
     /// Writes the next entry, if anyone watches.
