@@ -346,13 +346,20 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
     def _checked(self, request: worker_pb.CallModuleRequest) -> tuple[ModuleEntry, Any, dict[str, Any]]:
         """A call's module (its inputs' names checked), its session (which has an LM) and its bound values."""
         entry = self._module(request.module_id)
-        # Only the names here: the values are decoded with the call, off the event loop.
-        if (
+        # Only the names here: the values are decoded with the call, off the event loop. The common call (every
+        # input, each by value) is told at once; any other is checked whole.
+        every_input_by_value = (
             not (request.json_inputs or entry.inputs is None)
             and len(request.inputs) == len(entry.inputs)
             and all(name in request.inputs for name in entry.inputs)
-        ):
-            return entry, self._session_with_lm(entry), decoded(request.bound_values, "bound value")
+        )
+        if not every_input_by_value:
+            self._check_input_names(entry, request)
+        return entry, self._session_with_lm(entry), decoded(request.bound_values, "bound value")
+
+    @staticmethod
+    def _check_input_names(entry: ModuleEntry, request: worker_pb.CallModuleRequest) -> None:
+        """Refuses an input given twice (as a value and as JSON), one the module does not take, or one missing."""
         both = sorted(set(request.inputs) & set(request.json_inputs))
         if both:
             raise invalid(f"input(s) {', '.join(both)} given twice (as a value and as JSON)")
@@ -364,7 +371,6 @@ class WorkerService(worker_pb_grpc.WorkerServicer):
             absent = [name for name in entry.inputs if name not in inputs]
             if absent:
                 raise invalid(f"missing input(s) {', '.join(absent)}")
-        return entry, self._session_with_lm(entry), decoded(request.bound_values, "bound value")
 
     def _session_with_lm(self, entry: ModuleEntry) -> Any:
         """The session of ``entry``'s module; `no_lm` if it has no LM."""
